@@ -1,0 +1,172 @@
+"""The board catalogue: one YAML file per board in ``boards/`` at the repository root.
+
+Each file (``boards/<key>.yml``, key lower-case) holds exactly these keys::
+
+    name: PYNQ-Z2                 # display name
+    part: xc7z020clg400-1         # Vivado part string
+    family: zynq7000              # free text
+    clock_mhz: 100                # default clock, MHz
+    backend: VivadoAccelerator    # hls4ml backend: Vitis, Vivado or VivadoAccelerator
+    resources:                    # what the device offers (vendor data sheet)
+      LUT: 53200                  # 6-input LUTs
+      FF: 106400                  # flip-flops (registers)
+      DSP: 220                    # DSP slices
+      BRAM_18K: 280               # 18Kb block RAMs (2 x the 36Kb block count)
+      URAM: 0                     # 288Kb UltraRAM blocks
+    radiation: >-                 # radiation notes, with sources
+      ...
+
+Look-ups are case-insensitive on the file key and on ``name``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import yaml
+
+from fpga_ft.errors import FpgaFtError
+from fpga_ft.paths import BOARDS_DIR
+
+#: Resource kinds every board states, in display order.
+RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
+#: hls4ml 1.3 backends a board may name.
+BACKENDS = ("Vitis", "Vivado", "VivadoAccelerator")
+#: Top-level keys of a board file (all required, no others).
+BOARD_KEYS = ("name", "part", "family", "clock_mhz", "backend", "resources", "radiation")
+
+
+@dataclass(frozen=True)
+class Board:
+    """One FPGA board.
+
+    ``clock_mhz`` is the default clock in MHz; ``resources`` counts what the device
+    offers: ``LUT`` (LUTs), ``FF`` (flip-flops), ``DSP`` (DSP slices), ``BRAM_18K``
+    (18Kb block RAMs) and ``URAM`` (288Kb UltraRAM blocks).
+    """
+
+    key: str
+    name: str
+    part: str
+    family: str
+    clock_mhz: float
+    backend: str
+    resources: dict[str, int] = field(hash=False)
+    radiation: str
+
+    @property
+    def clock_period_ns(self) -> float:
+        """Default clock period in ns (1000 / ``clock_mhz``)."""
+        return 1000.0 / self.clock_mhz
+
+    def to_dict(self) -> dict:
+        """JSON-ready form: every field plus ``clock_period_ns``."""
+        return {
+            "key": self.key,
+            "name": self.name,
+            "part": self.part,
+            "family": self.family,
+            "clock_mhz": self.clock_mhz,
+            "clock_period_ns": self.clock_period_ns,
+            "backend": self.backend,
+            "resources": {k: int(self.resources[k]) for k in RESOURCE_KEYS},
+            "radiation": self.radiation,
+        }
+
+
+def load_board_file(path) -> Board:
+    """Load and validate one board file; the key is the file stem, lower-cased.
+
+    Raises :class:`FpgaFtError` (one line naming the file and the offending key) on
+    unreadable or malformed YAML, missing or unknown keys, wrong types, negative counts
+    or a non-positive clock.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FpgaFtError(f"cannot read board file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "syntax error"
+        raise FpgaFtError(f"board file {path}: malformed YAML{where}: {problem}") from exc
+
+    def fail(key: str, message: str) -> FpgaFtError:
+        return FpgaFtError(f"board file {path}: key '{key}' {message}")
+
+    if not isinstance(data, Mapping):
+        raise FpgaFtError(f"board file {path}: expected a mapping with keys {', '.join(BOARD_KEYS)}")
+    for key in BOARD_KEYS:
+        if key not in data:
+            raise fail(key, "is missing")
+    unknown = sorted(str(k) for k in data if k not in BOARD_KEYS)
+    if unknown:
+        raise fail(unknown[0], f"is not a board key (expected {', '.join(BOARD_KEYS)})")
+
+    for key in ("name", "part", "family", "radiation"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise fail(key, "must be a non-empty string")
+
+    clock = data["clock_mhz"]
+    if isinstance(clock, bool) or not isinstance(clock, (int, float)) or not math.isfinite(clock) or clock <= 0:
+        raise fail("clock_mhz", f"must be a positive number of MHz (got {clock!r})")
+
+    if data["backend"] not in BACKENDS:
+        raise fail("backend", f"must be one of {', '.join(BACKENDS)} (got {data['backend']!r})")
+
+    resources = data["resources"]
+    if not isinstance(resources, Mapping):
+        raise fail("resources", f"must be a mapping with keys {', '.join(RESOURCE_KEYS)}")
+    for key in RESOURCE_KEYS:
+        if key not in resources:
+            raise fail(f"resources.{key}", "is missing")
+        value = resources[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise fail(f"resources.{key}", f"must be a non-negative integer (got {value!r})")
+    extra = sorted(str(k) for k in resources if k not in RESOURCE_KEYS)
+    if extra:
+        raise fail(f"resources.{extra[0]}", f"is not a resource (expected {', '.join(RESOURCE_KEYS)})")
+
+    return Board(
+        key=path.stem.lower(),
+        name=data["name"].strip(),
+        part=data["part"].strip(),
+        family=data["family"].strip(),
+        clock_mhz=float(clock),
+        backend=data["backend"],
+        resources={k: int(resources[k]) for k in RESOURCE_KEYS},
+        radiation=" ".join(data["radiation"].split()),
+    )
+
+
+def list_boards(boards_dir=None) -> list[Board]:
+    """Every board in ``boards_dir`` (default: the repository's ``boards/``), sorted by key."""
+    directory = Path(boards_dir) if boards_dir is not None else BOARDS_DIR
+    if not directory.is_dir():
+        raise FpgaFtError(f"board directory {directory} not found")
+    boards = [load_board_file(p) for p in directory.glob("*.yml") if p.is_file()]
+    return sorted(boards, key=lambda b: b.key)
+
+
+def get_board(name: str, boards_dir=None) -> Board:
+    """The board whose key or display name equals ``name``, ignoring case.
+
+    Unknown names raise :class:`FpgaFtError` listing the known board keys.
+    """
+    boards = list_boards(boards_dir)
+    wanted = str(name).strip().lower()
+    for board in boards:
+        if board.key == wanted:
+            return board
+    for board in boards:
+        if board.name.lower() == wanted:
+            return board
+    known = ", ".join(b.key for b in boards) or "none"
+    raise FpgaFtError(f"unknown board '{name}' (known: {known})")
+
+
+__all__ = ["BACKENDS", "BOARD_KEYS", "RESOURCE_KEYS", "Board", "get_board", "list_boards", "load_board_file"]

@@ -1,0 +1,261 @@
+"""QKeras -> hls4ml conversion with fpga-ft's protection inserted.
+
+``convert_model`` checks the model's layers, tags every Dense/Conv1D/Conv2D layer with its
+protection (hls4ml layer options ``FpgaftId``, ``FpgaftMsbs``, ``FpgaftCritical``), lets
+hls4ml convert it with ``bit_exact=True`` through the fpga-ft templates, and reads the real
+C++ types back into :class:`~fpga_ft.layers.LayerInfo` objects.
+``write_project`` writes the complete HLS project plus fpga-ft's extra files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fpga_ft.errors import FpgaFtError
+from fpga_ft.layers import PROTECTABLE_KINDS, FixedType, LayerInfo
+from fpga_ft.plan import ProtectionPlan
+
+PROJECT_NAME = "myproject"
+BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
+IO_TYPES = ("io_parallel", "io_stream")
+
+#: Keras layer classes fpga-ft accepts (hls4ml 1.3 converts them).
+SUPPORTED_LAYERS = {
+    "InputLayer", "QActivation", "Activation", "ReLU", "LeakyReLU", "ThresholdedReLU", "ELU", "PReLU",
+    "Softmax", "QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D", "MaxPooling1D",
+    "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
+    "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "BatchNormalization",
+    "QBatchNormalization", "Flatten", "Reshape", "Dropout", "ZeroPadding1D", "ZeroPadding2D",
+    "QConv2DBatchnorm", "QDenseBatchnorm",
+}
+#: Keras layer classes whose dot products fpga-ft can protect.
+PROTECTABLE_LAYERS = {"QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D", "QConv2DBatchnorm",
+                      "QDenseBatchnorm"}
+_HLS_KIND = {"Dense": "Dense", "Conv1D": "Conv1D", "PointwiseConv1D": "Conv1D", "Conv2D": "Conv2D",
+             "PointwiseConv2D": "Conv2D", "Conv2DBatchnorm": "Conv2D"}
+
+
+@dataclass
+class ConvertedModel:
+    """An hls4ml model graph with fpga-ft protection, and what it protects."""
+
+    hls_model: object
+    keras_model: object
+    layers: list[LayerInfo]
+    plan: ProtectionPlan
+    backend: str
+    io_type: str
+    part: str
+    clock_period_ns: float
+    bit_exact: bool
+    board: str | None = None
+    output_dir: Path | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(np.prod(self.keras_model.input_shape[1:]))
+
+    @property
+    def n_outputs(self) -> int:
+        return int(np.prod(self.keras_model.output_shape[1:]))
+
+
+def check_supported(model) -> list[str]:
+    """Raise a one-line error for the first layer fpga-ft cannot handle; return protectable names."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise FpgaFtError(f"model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; "
+                          "fpga-ft supports single-input, single-output models")
+    protectable = []
+    for layer in model.layers:
+        cls = layer.__class__.__name__
+        if cls not in SUPPORTED_LAYERS:
+            raise FpgaFtError(
+                f"unsupported layer '{layer.name}' ({cls}): fpga-ft supports Dense, Conv1D, Conv2D "
+                "(QKeras or Keras), activations, pooling, BatchNormalization, Flatten/Reshape, Dropout")
+        if cls in PROTECTABLE_LAYERS:
+            if getattr(layer, "data_format", "channels_last") == "channels_first":
+                raise FpgaFtError(f"layer '{layer.name}' ({cls}) uses channels_first; use channels_last")
+            protectable.append(layer.name)
+    if not protectable:
+        raise FpgaFtError("model has no Dense or Conv layer to protect")
+    return protectable
+
+
+def _precision(p) -> FixedType:
+    width = int(p.width)
+    integer = int(getattr(p, "integer", width))
+    return FixedType(width=width, integer=integer, signed=bool(p.signed))
+
+
+def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:
+    """The protectable layers of a converted (tagged) hls4ml model, in dataflow order."""
+    from hls_templates.templates import ATTR_ID
+
+    infos = []
+    io_type = hls_model.config.get_config_value("IOType")
+    for node in hls_model.get_layers():
+        if node.get_attr(ATTR_ID, None) is None:
+            continue
+        kind = _HLS_KIND.get(node.class_name)
+        if kind is None:
+            raise FpgaFtError(f"layer '{node.name}' became hls4ml {node.class_name}, which fpga-ft cannot protect")
+        if kind == "Dense":
+            n_in, n_out, positions = node.get_attr("n_in"), node.get_attr("n_out"), 1
+        else:
+            n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
+            n_out = node.get_attr("n_filt")
+            positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
+        weights = np.asarray(node.get_weights("weight").data, dtype=float).reshape(n_in, n_out)
+        biases = np.asarray(node.get_weights("bias").data, dtype=float).reshape(n_out)
+        infos.append(LayerInfo(
+            name=node.name, kind=kind, index=node.index, n_in=int(n_in), n_out=int(n_out),
+            n_positions=int(positions), n_input_words=int(node.get_input_variable().size()),
+            input_type=_precision(node.get_input_variable().type.precision),
+            weight_type=_precision(node.get_weights("weight").type.precision),
+            bias_type=_precision(node.get_weights("bias").type.precision),
+            accum_type=_precision(node.get_attr("accum_t").precision),
+            result_type=_precision(node.get_output_variable().type.precision),
+            reuse_factor=int(node.get_attr("reuse_factor", 1)),
+            strategy=str(node.get_attr("strategy", "latency")).lower(), io_type=io_type,
+            weights=weights, biases=biases))
+    infos.sort(key=lambda info: int(info.index))
+    return infos
+
+
+@contextlib.contextmanager
+def _quiet():
+    """hls4ml prints its whole config; keep the console for our own messages."""
+    buffer = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buffer):
+        warnings.simplefilter("ignore")
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        yield buffer
+
+
+def resolve_backend(backend: str | None, board=None) -> str:
+    if backend is None:
+        backend = "vitis" if board is None or board.backend.lower() != "vivado" else "vivado"
+    name = BACKENDS.get(str(backend).lower())
+    if name is None:
+        raise FpgaFtError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
+    return name
+
+
+def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, backend: str | None = None,
+                  io_type: str = "io_parallel", output_dir: str | os.PathLike | None = None,
+                  reuse_factor: int = 1, part: str | None = None,
+                  clock_period_ns: float | None = None) -> ConvertedModel:
+    """Convert a QKeras model (object or path) with ``plan`` inserted; validate the plan.
+
+    ``board`` (a :class:`fpga_ft.boards.Board`) sets the part and clock unless given.
+    """
+    from fpga_ft.modelio import load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    if io_type not in IO_TYPES:
+        raise FpgaFtError(f"unknown io_type '{io_type}' (known: {', '.join(IO_TYPES)})")
+    if int(reuse_factor) < 1:
+        raise FpgaFtError(f"reuse factor must be >= 1, got {reuse_factor}")
+    plan = plan or ProtectionPlan()
+    protectable = check_supported(model)
+    unknown = [name for name in plan.layers if name not in protectable]
+    if unknown:
+        raise FpgaFtError(f"plan names unknown layer '{unknown[0]}' (protectable layers: {', '.join(protectable)})")
+    backend_name = resolve_backend(backend, board)
+    if board is not None:
+        part = part or board.part
+        clock_period_ns = clock_period_ns or board.clock_period_ns
+    part = part or "xcvu13p-flga2577-2-e"
+    clock_period_ns = float(clock_period_ns or 5.0)
+
+    import hls4ml
+
+    import hls_templates
+
+    hls_templates.register()
+    if output_dir is None:
+        import tempfile
+
+        output_dir = tempfile.mkdtemp(prefix="fpgaft_prj_")
+    with _quiet():
+        config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend_name,
+                                                      default_reuse_factor=int(reuse_factor))
+        for index, name in enumerate(protectable):
+            layer_cfg = config["LayerName"].setdefault(name, {})
+            protection = plan.for_layer(name)
+            layer_cfg["Strategy"] = "Latency"  # fpga-ft kernels use hls4ml's weight layout of Latency
+            layer_cfg["ReuseFactor"] = int(reuse_factor)
+            layer_cfg["FpgaftId"] = index
+            layer_cfg["FpgaftMsbs"] = int(protection.protected_msbs)
+            layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
+        kwargs = dict(hls_config=config, output_dir=str(output_dir), backend=backend_name, io_type=io_type,
+                      part=part, clock_period=clock_period_ns, project_name=PROJECT_NAME)
+        bit_exact = True
+        try:
+            hls_model = hls4ml.converters.convert_from_keras_model(model, bit_exact=True, **kwargs)
+        except Exception as exc:  # hls4ml raises plain Exceptions for unsupported chains
+            if "input layer chain" not in str(exc):
+                raise FpgaFtError(f"hls4ml could not convert the model: {str(exc).splitlines()[0]}") from None
+            # bit_exact needs a quantizer right after the input; fall back and say so
+            bit_exact = False
+            hls_model = hls4ml.converters.convert_from_keras_model(model, **kwargs)
+    if not bit_exact:
+        warnings.warn("model input is not quantized (no QActivation(quantized_bits) after Input): "
+                      "converted without hls4ml bit_exact; csim may differ from QKeras", stacklevel=2)
+    layers = describe_layers(hls_model, model)
+    plan.validate(layers)
+    return ConvertedModel(hls_model=hls_model, keras_model=model, layers=layers, plan=plan,
+                          backend=backend_name, io_type=io_type, part=part, clock_period_ns=clock_period_ns,
+                          bit_exact=bit_exact, board=getattr(board, "key", None), output_dir=Path(output_dir))
+
+
+def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
+                  golden: np.ndarray | None = None) -> Path:
+    """Write the HLS project: hls4ml's files, fpga-ft's headers (copied by hls4ml as
+    registered sources), the keep-replicas constraints, the csim bridge, the plan, and test
+    vectors (``tb_data/``) when ``x`` is given (``golden``: expected outputs)."""
+    from fpga_ft import keep_replicas
+
+    with _quiet():
+        converted.hls_model.write()
+    out = Path(converted.output_dir)
+    template = (Path(__file__).resolve().parent.parent / "hls_templates" / "fpgaft_bridge.cpp.in").read_text()
+    bridge = (template.replace("@PROJECT@", PROJECT_NAME)
+              .replace("@N_IN@", str(converted.n_inputs)).replace("@N_OUT@", str(converted.n_outputs)))
+    (out / "fpgaft_bridge.cpp").write_text(bridge)
+    keep_replicas.write_constraints(out, converted)
+    converted.plan.save(out / "fpgaft_plan.yml")
+    meta = {
+        "board": converted.board, "part": converted.part, "backend": converted.backend,
+        "io_type": converted.io_type, "clock_period_ns": converted.clock_period_ns,
+        "bit_exact_conversion": converted.bit_exact, "project_name": PROJECT_NAME,
+        "n_inputs": converted.n_inputs, "n_outputs": converted.n_outputs,
+        "protected_layers": converted.plan.protected_layers,
+        "layers": [info.to_dict() for info in converted.layers],
+    }
+    (out / "fpgaft_design.json").write_text(json.dumps(meta, indent=2) + "\n")
+    if x is not None:
+        write_test_vectors(out, x, golden)
+    return out
+
+
+def write_test_vectors(project_dir: Path, x: np.ndarray, golden: np.ndarray | None) -> None:
+    """hls4ml's testbench format: one sample per line, space-separated values."""
+    tb = Path(project_dir) / "tb_data"
+    tb.mkdir(parents=True, exist_ok=True)
+    flat = np.asarray(x, dtype=np.float64).reshape(len(x), -1)
+    np.savetxt(tb / "tb_input_features.dat", flat, fmt="%.17g")
+    if golden is not None:
+        np.savetxt(tb / "tb_output_predictions.dat", np.asarray(golden, dtype=np.float64).reshape(len(x), -1),
+                   fmt="%.17g")

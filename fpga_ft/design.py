@@ -1,0 +1,154 @@
+"""A compiled fpga-ft design: HLS project + csim library, cached by what defines it.
+
+``build_design`` converts a model with a plan, writes the project and compiles the csim
+library, caching the result under ``$FPGA_FT_CACHE`` (default ``~/.cache/fpga-ft``) keyed
+by the model's architecture and weights, the plan, backend, io type, part, clock, reuse
+factor and fpga-ft's own C++ sources: a repeated design is never converted or compiled
+twice. ``open_design`` reopens a project without TensorFlow (what worker processes do).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fpga_ft.csim import CsimLibrary, build_library
+from fpga_ft.errors import FpgaFtError
+from fpga_ft.layers import LayerInfo
+from fpga_ft.paths import HLS_TEMPLATES_DIR
+from fpga_ft.plan import ProtectionPlan
+
+CACHE_ENV = "FPGA_FT_CACHE"
+DESIGN_FILE = "fpgaft_design.json"
+
+
+def cache_root() -> Path:
+    root = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "fpga-ft")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def model_fingerprint(model) -> str:
+    """SHA-256 of a Keras model's architecture and weights (hex, 16 chars)."""
+    digest = hashlib.sha256(model.to_json().encode())
+    for weights in model.get_weights():
+        digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _templates_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in sorted(HLS_TEMPLATES_DIR.glob("*")):
+        if path.suffix in (".h", ".in", ".py"):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+@dataclass
+class Design:
+    """A written, compiled design. ``layers`` are the protectable layers (real C++ types)."""
+
+    project_dir: Path
+    meta: dict
+    layers: list[LayerInfo]
+    plan: ProtectionPlan
+    compile_seconds: float = 0.0
+    _library: CsimLibrary | None = field(default=None, repr=False)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.meta["n_inputs"])
+
+    @property
+    def n_outputs(self) -> int:
+        return int(self.meta["n_outputs"])
+
+    @property
+    def library(self) -> CsimLibrary:
+        if self._library is None:
+            path, seconds = build_library(self.project_dir)
+            self.compile_seconds += seconds
+            self._library = CsimLibrary(path, self.n_inputs, self.n_outputs)
+        return self._library
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Fault-free C simulation of every sample of ``x`` (outputs as float32)."""
+        self.library.configure()
+        y, _, _ = self.library.run(x)
+        return y
+
+
+def open_design(project_dir: str | os.PathLike) -> Design:
+    """Reopen a project written by fpga-ft (no TensorFlow, no reconversion)."""
+    project_dir = Path(project_dir).resolve()
+    meta_path = project_dir / DESIGN_FILE
+    if not meta_path.is_file():
+        raise FpgaFtError(f"not an fpga-ft project (no {DESIGN_FILE}): {project_dir}")
+    try:
+        meta = json.loads(meta_path.read_text())
+        layers = [LayerInfo.from_dict(d) for d in meta["layers"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise FpgaFtError(f"malformed {meta_path}: {exc}") from None
+    plan = ProtectionPlan.load(project_dir / "fpgaft_plan.yml")
+    return Design(project_dir=project_dir, meta=meta, layers=layers, plan=plan)
+
+
+@contextlib.contextmanager
+def _lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_design(model, plan: ProtectionPlan | None = None, *, board=None, backend: str | None = None,
+                 io_type: str = "io_parallel", reuse_factor: int = 1, output_dir=None,
+                 x: np.ndarray | None = None, golden: np.ndarray | None = None,
+                 compile: bool = True, use_cache: bool = True) -> Design:
+    """Convert, write and (``compile``) build the csim library of ``model`` with ``plan``.
+
+    With ``output_dir`` the project goes there (and is rebuilt); otherwise it lives in the
+    design cache. ``x``/``golden`` write hls4ml testbench vectors into ``tb_data/``.
+    """
+    from fpga_ft.convert import convert_model, write_project
+    from fpga_ft.modelio import load_model
+
+    if isinstance(model, (str, os.PathLike)):
+        model = load_model(model)
+    plan = plan or ProtectionPlan()
+    if output_dir is None and use_cache:
+        key_source = json.dumps({
+            "model": model_fingerprint(model), "plan": plan.key(), "board": getattr(board, "key", None),
+            "backend": backend, "io_type": io_type, "reuse": int(reuse_factor), "templates": _templates_fingerprint(),
+        }, sort_keys=True)
+        key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
+        project_dir = cache_root() / "designs" / key
+        with _lock(cache_root() / "locks" / f"{key}.lock"):
+            if not (project_dir / DESIGN_FILE).is_file():
+                if project_dir.exists():
+                    shutil.rmtree(project_dir)
+                converted = convert_model(model, plan, board=board, backend=backend, io_type=io_type,
+                                          output_dir=project_dir, reuse_factor=reuse_factor)
+                write_project(converted, x, golden)
+            design = open_design(project_dir)
+            if compile:
+                design.library  # noqa: B018 - compile now, under the lock
+        return design
+    converted = convert_model(model, plan, board=board, backend=backend, io_type=io_type,
+                              output_dir=output_dir, reuse_factor=reuse_factor)
+    write_project(converted, x, golden)
+    design = open_design(converted.output_dir)
+    if compile:
+        design.library  # noqa: B018
+    return design

@@ -1,0 +1,204 @@
+"""Loading QKeras models and ``.npz`` data sets, with one-line :class:`FpgaFtError` messages.
+
+TensorFlow and QKeras are imported only when a model is loaded, and TensorFlow's C++ log
+is silenced first (``TF_CPP_MIN_LOG_LEVEL=3`` unless the user set it).
+
+Units: model inputs are the raw feature values the network was trained on (for the bundled
+digits data, pixel intensity / 16, in [0, 127/128]); shapes are per sample, without the
+batch dimension, e.g. ``(64,)`` or ``(8, 8, 1)``. Labels are class indices 0..C-1.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from fpga_ft.errors import FpgaFtError
+
+__all__ = ["load_model", "load_data", "check_input_shape", "model_input_shape"]
+
+
+def _quiet_tensorflow():
+    """Import TensorFlow with its C++ and Python logging turned down; return the module."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return tf
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def load_model(path):
+    """Load a Keras/QKeras model from ``.h5``, ``.keras`` or a SavedModel directory.
+
+    QKeras layers and quantizers are registered as custom objects. The model is returned
+    uncompiled (no optimizer state): it is only used for inference and conversion.
+
+    Args:
+        path: file or directory (str or :class:`pathlib.Path`).
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        FpgaFtError: the path does not exist, or it cannot be read as a Keras model.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FpgaFtError(f"model file not found: {p}")
+    if p.is_dir() and not (p / "saved_model.pb").exists() and not (p / "saved_model.pbtxt").exists():
+        raise FpgaFtError(f"cannot read model {p}: directory is not a SavedModel (no saved_model.pb)")
+    if p.is_file() and p.stat().st_size == 0:
+        raise FpgaFtError(f"cannot read model {p}: file is empty")
+
+    tf = _quiet_tensorflow()
+    try:
+        from qkeras.utils import _add_supported_quantized_objects
+    except ImportError as exc:  # pragma: no cover - qkeras is a hard dependency
+        raise FpgaFtError(f"cannot read model {p}: QKeras is not importable ({_first_line(exc)})") from exc
+
+    custom_objects: dict = {}
+    _add_supported_quantized_objects(custom_objects)
+    custom_objects["QActivation"] = _qactivation_compat()
+    try:
+        model = tf.keras.models.load_model(str(p), custom_objects=custom_objects, compile=False)
+    except Exception as exc:  # h5py, keras and protobuf raise many unrelated types
+        raise FpgaFtError(f"cannot read model {p}: {_first_line(exc)}") from exc
+    if not isinstance(model, tf.keras.Model):
+        raise FpgaFtError(f"cannot read model {p}: it holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
+def _qactivation_compat():
+    """A ``QActivation`` factory that also reads the Keras v3 ``.keras`` format.
+
+    QKeras 0.9.0 does not deserialize the quantizer of a ``QActivation`` saved as
+    ``.keras``: the layer receives the quantizer's config dict and fails. This wrapper
+    turns that dict back into a quantizer and returns a plain ``QActivation``.
+    """
+    from qkeras import QActivation
+    from qkeras.quantizers import get_quantizer
+
+    class _QActivationCompat(QActivation):
+        @classmethod
+        def from_config(cls, config):
+            config = dict(config)
+            if isinstance(config.get("activation"), dict):
+                act = dict(config["activation"])
+                act.pop("module", None)
+                act.pop("registered_name", None)
+                config["activation"] = get_quantizer(act)
+            return QActivation(**config)
+
+    return _QActivationCompat
+
+
+def load_data(path) -> tuple[np.ndarray, np.ndarray]:
+    """Load an ``.npz`` data set with arrays ``x`` (inputs) and ``y`` (labels).
+
+    Args:
+        path: ``.npz`` file written by :func:`numpy.savez` / ``savez_compressed``.
+
+    Returns:
+        ``(x, y)``: ``x`` as float32 with shape (N, ...) in the model's input units (Keras
+        feeds the model float32 too); ``y`` as int64 class labels of shape (N,). ``y`` may be
+        stored as integer labels (N,) or one-hot (N, C); one-hot rows are turned into labels.
+
+    Raises:
+        FpgaFtError: missing or unreadable file, missing ``x`` or ``y``, no samples, ``x`` not
+            numeric or not finite, ``x`` and ``y`` of different lengths, labels that are not
+            non-negative integers, or a 2-D ``y`` that is not one-hot.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FpgaFtError(f"data file not found: {p}")
+    if not p.is_file():
+        raise FpgaFtError(f"cannot read data {p}: not a file")
+    with open(p, "rb") as fh:
+        magic = fh.read(6)
+    if magic == b"\x93NUMPY":
+        raise FpgaFtError(f"cannot read data {p}: a single .npy array, expected an .npz with arrays x and y")
+    if not magic.startswith(b"PK"):
+        raise FpgaFtError(f"cannot read data {p}: not an .npz (zip) file")
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            missing = [k for k in ("x", "y") if k not in npz.files]
+            if missing:
+                raise FpgaFtError(
+                    f"data file {p} lacks array(s) {', '.join(missing)} (has: {', '.join(npz.files) or 'none'})"
+                )
+            x = npz["x"]
+            y = npz["y"]
+    except FpgaFtError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+        raise FpgaFtError(f"cannot read data {p}: {_first_line(exc)}") from exc
+
+    if x.ndim < 1 or len(x) == 0:
+        raise FpgaFtError(f"data file {p}: x has no samples (shape {x.shape})")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise FpgaFtError(f"data file {p}: x has non-numeric dtype {x.dtype}")
+    if np.iscomplexobj(x):
+        raise FpgaFtError(f"data file {p}: x is complex ({x.dtype})")
+    x = x.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(x)):
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        raise FpgaFtError(f"data file {p}: x has {bad} non-finite value(s) (NaN or inf)")
+
+    y = _labels(y, p)
+    if len(y) != len(x):
+        raise FpgaFtError(f"data file {p}: x has {len(x)} samples but y has {len(y)}")
+    return x, y
+
+
+def _labels(y: np.ndarray, p: Path) -> np.ndarray:
+    """Class labels (N,) int64 from labels (N,) or (N, 1) or one-hot (N, C)."""
+    if not (np.issubdtype(y.dtype, np.number) or y.dtype == np.bool_) or np.iscomplexobj(y):
+        raise FpgaFtError(f"data file {p}: y has non-numeric dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim == 1:
+        yf = y.astype(np.float64)
+        if not np.all(np.isfinite(yf)) or np.any(yf != np.round(yf)) or np.any(yf < 0):
+            raise FpgaFtError(f"data file {p}: y labels must be non-negative integers")
+        return y.astype(np.int64)
+    if y.ndim == 2:
+        yf = y.astype(np.float64)
+        one_hot = np.all((yf == 0) | (yf == 1), axis=1) & (yf.sum(axis=1) == 1)
+        if not np.all(one_hot):
+            row = int(np.argmin(one_hot))
+            raise FpgaFtError(f"data file {p}: y has shape {y.shape} but row {row} is not one-hot")
+        return np.argmax(yf, axis=1).astype(np.int64)
+    raise FpgaFtError(f"data file {p}: y must be labels (N,) or one-hot (N, C), got shape {y.shape}")
+
+
+def model_input_shape(model) -> tuple:
+    """Per-sample input shape of a single-input Keras model (``None`` for free dimensions)."""
+    shape = model.input_shape
+    if isinstance(shape, list):
+        if len(shape) != 1:
+            raise FpgaFtError(f"model {model.name} has {len(shape)} inputs; only single-input models are supported")
+        shape = shape[0]
+    return tuple(shape[1:])
+
+
+def check_input_shape(model, x) -> None:
+    """Raise :class:`FpgaFtError` unless ``x`` (N, ...) fits the model's per-sample input shape.
+
+    Dimensions the model leaves free (``None``) match any size.
+    """
+    want = model_input_shape(model)
+    got = tuple(np.shape(x)[1:])
+    ok = len(got) == len(want) and all(w is None or w == g for w, g in zip(want, got))
+    if not ok:
+        fmt = lambda s: "(" + ", ".join("?" if d is None else str(d) for d in s) + ("," if len(s) == 1 else "") + ")"  # noqa: E731
+        raise FpgaFtError(
+            f"input shape mismatch: data samples have shape {fmt(got)} but model {model.name} expects {fmt(want)}"
+        )

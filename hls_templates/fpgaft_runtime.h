@@ -1,0 +1,346 @@
+// fpga-ft fault-injection runtime: C simulation only.
+//
+// This header is included by fpgaft_tmr.h only when FPGAFT_CSIM is defined, which the
+// fpga-ft csim build (g++ -DFPGAFT_CSIM) sets and no synthesis Tcl ever sets. It holds the
+// run-time fault parameters (BER per site, mode, seed), the skip-sampling bit-flip
+// process and the counters. Nothing here needs recompiling when BER, seed, sites or mode
+// change: Python sets them through the extern "C" functions of fpgaft_bridge.cpp.
+//
+// Fault model (units):
+//   BER  = probability that a given bit flips, per bit, per inference; bits independent.
+//   A word of W bits with its top k bits triplicated exposes W + 2k bits: bits [0, W) are
+//   replica 0 (the whole word), [W, W+k) replica 1's top k bits, [W+k, W+2k) replica 2's.
+//   The voter takes the bitwise 2-of-3 majority of the top k bits.
+//   Flips are drawn by skip-sampling: the gap to the next flipped bit is geometric with
+//   parameter BER, so the cost grows with the number of flips, not the number of bits.
+#ifndef FPGAFT_RUNTIME_H_
+#define FPGAFT_RUNTIME_H_
+
+#include <stdint.h>
+
+#include <cmath>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "ap_fixed.h"
+#include "ap_int.h"
+
+namespace fpgaft {
+namespace rt {
+
+enum Site { WEIGHTS = 0, ACTIVATIONS = 1, PRODUCTS = 2, ACCUMULATORS = 3, N_SITES = 4 };
+
+// Gap used when a site's BER is 0: never reached in any realistic run (bits).
+static const int64_t NEVER = INT64_MAX / 4;
+
+struct SiteState {
+    double ber;         // faults per bit per inference
+    double log1m;       // log(1 - ber), cached
+    int64_t countdown;  // unflipped bits left before the next flip
+    uint64_t injected;  // flips drawn at this site (every replica counted)
+    uint64_t masked;    // flips outvoted by a TMR voter
+};
+
+struct State {
+    SiteState site[N_SITES];
+    uint64_t rng[4];
+    int persistent;           // 0: transient weight faults, 1: persistent until a scrub
+    uint64_t inference;       // id of the current inference (bumped by begin_inference)
+    uint64_t scrub_epoch;     // bumped at every scrub; layers restore pristine weights
+    int64_t scrub_interval;   // inferences between scrubs in persistent mode (0 = never)
+    int64_t since_scrub;
+    uint64_t inferences_run;
+};
+
+inline State &state() {
+    static State s;
+    return s;
+}
+
+inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+inline uint64_t splitmix64(uint64_t &x) {
+    uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+// xoshiro256** (Blackman & Vigna).
+inline uint64_t next_u64() {
+    uint64_t *s = state().rng;
+    const uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+// Uniform in (0, 1].
+inline double uniform01() { return ((next_u64() >> 11) + 1) * (1.0 / 9007199254740992.0); }
+
+// Number of unflipped bits before the next flip: Geometric(ber) on {0, 1, 2, ...}.
+inline int64_t draw_gap(const SiteState &s) {
+    if (s.ber <= 0.0)
+        return NEVER;
+    if (s.ber >= 1.0)
+        return 0;
+    double g = std::floor(std::log(uniform01()) / s.log1m);
+    return g >= (double)NEVER ? NEVER : (int64_t)g;
+}
+
+inline void seed(uint64_t seed_value) {
+    uint64_t x = seed_value;
+    for (int i = 0; i < 4; i++)
+        state().rng[i] = splitmix64(x);
+}
+
+// Start a fresh stream: new seed, counters zeroed, weight memories scrubbed.
+inline void configure(const double *bers, int persistent, uint64_t seed_value, int64_t scrub_interval) {
+    State &st = state();
+    seed(seed_value);
+    for (int i = 0; i < N_SITES; i++) {
+        SiteState &s = st.site[i];
+        s.ber = bers[i];
+        s.log1m = (bers[i] > 0.0 && bers[i] < 1.0) ? std::log1p(-bers[i]) : 0.0;
+        s.injected = 0;
+        s.masked = 0;
+        s.countdown = draw_gap(s);
+    }
+    st.persistent = persistent;
+    st.scrub_interval = scrub_interval;
+    st.since_scrub = 0;
+    st.scrub_epoch++;
+    st.inferences_run = 0;
+}
+
+// Called by the batch driver before every inference.
+inline void begin_inference() {
+    State &st = state();
+    st.inference++;
+    st.inferences_run++;
+    if (st.persistent && st.scrub_interval > 0 && st.since_scrub >= st.scrub_interval) {
+        st.scrub_epoch++;
+        st.since_scrub = 0;
+    }
+    st.since_scrub++;
+}
+
+// Test-only switch: the next flip at `site` happens after exactly `skip_bits` more exposed
+// bits (then the site's BER takes over again). Lets a test hit one chosen bit of one replica.
+inline void force_next_flip(int site, int64_t skip_bits) { state().site[site].countdown = skip_bits; }
+
+// ---- bit helpers (work for ap_fixed, ap_ufixed, ap_int, ap_uint of any width) -------------
+template <class T> inline ap_uint<T::width> raw_bits(const T &v) {
+    ap_uint<T::width> r = v.range(T::width - 1, 0);
+    return r;
+}
+template <class T> inline void set_raw_bits(T &v, const ap_uint<T::width> &r) { v.range(T::width - 1, 0) = r; }
+template <class T> inline void flip_bit(T &v, int bit) {
+    ap_uint<T::width> r = raw_bits(v);
+    r[bit] = !r[bit];
+    set_raw_bits(v, r);
+}
+template <int W> inline int popcount(const ap_uint<W> &m) {
+    int n = 0;
+    for (int b = 0; b < W; b++)
+        n += m[b] ? 1 : 0;
+    return n;
+}
+
+// ---- the per-word hook -------------------------------------------------------------------
+// Slow path of expose(): at least one flip falls in this word's W + 2k exposed bits.
+template <class T> __attribute__((noinline)) void expose_word_slow(SiteState &s, T &v, int k, int n) {
+    const int W = T::width;
+    ap_uint<W> m0 = 0, m1 = 0, m2 = 0;
+    while (s.countdown < 0) {
+        const int pos = (int)(n + s.countdown);
+        s.injected++;
+        if (pos < W)
+            m0[pos] = !m0[pos];
+        else if (pos < W + k)
+            m1[W - k + (pos - W)] = !m1[W - k + (pos - W)];
+        else
+            m2[W - k + (pos - W - k)] = !m2[W - k + (pos - W - k)];
+        s.countdown += 1 + draw_gap(s);
+    }
+    ap_uint<W> top = 0;
+    for (int b = W - k; b < W; b++)
+        top[b] = 1;
+    const ap_uint<W> maj = (m0 & m1) | (m0 & m2) | (m1 & m2);
+    // bits flipped in exactly one replica of a protected bit: the voter restores them
+    s.masked += popcount<W>(top & (m0 ^ m1 ^ m2) & ~maj);
+    const ap_uint<W> effective = (m0 & ~top) | (maj & top);
+    if (effective != 0)
+        set_raw_bits(v, raw_bits(v) ^ effective);
+}
+
+// Expose one stored word (a product or a partial sum) whose top k bits are triplicated and
+// voted (k = 0: unprotected). Replica r of a protected bit is modelled as the clean value
+// XOR its own flip: exact, because the replicas compute the same function of the same
+// voted inputs. Fast path: one subtraction and a predictable branch.
+template <class T> inline void expose(int site, T &v, int k) {
+    SiteState &s = state().site[site];
+    const int n = T::width + 2 * k;
+    s.countdown -= n;
+    if (__builtin_expect(s.countdown < 0, 0))
+        expose_word_slow(s, v, k, n);
+}
+
+// Expose an array of N unprotected words (a layer's input activations). Returns the array
+// to compute with: `data` itself, or `local` holding a copy with the flips applied.
+template <class T, unsigned N> inline const T *expose_array(int site, const T *data, T *local) {
+    SiteState &s = state().site[site];
+    const int64_t n = (int64_t)N * T::width;
+    s.countdown -= n;
+    if (__builtin_expect(s.countdown >= 0, 1))
+        return data;
+    for (unsigned i = 0; i < N; i++)
+        local[i] = data[i];
+    while (s.countdown < 0) {
+        const int64_t pos = n + s.countdown;
+        s.injected++;
+        flip_bit(local[pos / T::width], (int)(pos % T::width));
+        s.countdown += 1 + draw_gap(s);
+    }
+    return local;
+}
+
+// Bitwise 2-of-3 vote of three whole words.
+template <class T> inline T vote_word(const T &a, const T &b, const T &c) {
+    const ap_uint<T::width> ra = raw_bits(a), rb = raw_bits(b), rc = raw_bits(c);
+    T out;
+    set_raw_bits(out, (ra & rb) | (ra & rc) | (rb & rc));
+    return out;
+}
+
+// ---- per-layer weight memory -------------------------------------------------------------
+// Weights and biases of one layer: replica 0 is the design's own array (`w<index>` in the
+// generated C++); replicas 1 and 2 exist for critical neurons only (their full-TMR dot
+// products read their own copies). Weight faults are drawn once per inference per layer.
+template <class CONFIG_T> struct LayerMemory {
+    typedef typename CONFIG_T::weight_t weight_t;
+    typedef typename CONFIG_T::bias_t bias_t;
+    static const unsigned NI = CONFIG_T::n_in;
+    static const unsigned NO = CONFIG_T::n_out;
+    static const unsigned NW = NI * NO;
+
+    bool ready = false;
+    uint64_t inference = ~0ull;
+    uint64_t epoch = 0;
+    std::vector<weight_t> pristine_w, rep_w[2];
+    std::vector<bias_t> pristine_b, rep_b[2];
+    std::vector<unsigned> critical;
+    // (array id, index) of words flipped since the last restore; array id 0 = weights,
+    // 1 = biases of replica 0, 2/3 = weights/biases of replica 1, 4/5 = of replica 2.
+    std::vector<std::pair<int, unsigned>> dirty;
+
+    void restore_all(weight_t *w, bias_t *b) {
+        for (unsigned i = 0; i < NW; i++)
+            w[i] = pristine_w[i];
+        for (unsigned i = 0; i < NO; i++)
+            b[i] = pristine_b[i];
+        for (int r = 0; r < 2; r++) {
+            rep_w[r] = pristine_w;
+            rep_b[r] = pristine_b;
+        }
+        dirty.clear();
+    }
+
+    void restore_dirty(weight_t *w, bias_t *b) {
+        for (size_t d = 0; d < dirty.size(); d++) {
+            const int a = dirty[d].first;
+            const unsigned i = dirty[d].second;
+            if (a == 0)
+                w[i] = pristine_w[i];
+            else if (a == 1)
+                b[i] = pristine_b[i];
+            else if (a % 2 == 0)
+                rep_w[(a - 2) / 2][i] = pristine_w[i];
+            else
+                rep_b[(a - 2) / 2][i] = pristine_b[i];
+        }
+        dirty.clear();
+    }
+
+    void flip(weight_t *w, bias_t *b, int64_t pos) {
+        const int WW = weight_t::width, WB = bias_t::width;
+        const int64_t w_bits = (int64_t)NW * WW, b_bits = (int64_t)NO * WB;
+        if (pos < w_bits) {
+            flip_bit(w[pos / WW], (int)(pos % WW));
+            dirty.push_back(std::make_pair(0, (unsigned)(pos / WW)));
+            return;
+        }
+        pos -= w_bits;
+        if (pos < b_bits) {
+            flip_bit(b[pos / WB], (int)(pos % WB));
+            dirty.push_back(std::make_pair(1, (unsigned)(pos / WB)));
+            return;
+        }
+        pos -= b_bits;
+        // replica copies: for r in 1, 2: for each critical neuron c: NI weights then 1 bias
+        const int64_t per_neuron = (int64_t)NI * WW + WB;
+        const int64_t per_replica = per_neuron * (int64_t)critical.size();
+        const int r = (int)(pos / per_replica);
+        pos -= r * per_replica;
+        const unsigned c = critical[pos / per_neuron];
+        pos %= per_neuron;
+        if (pos < (int64_t)NI * WW) {
+            const unsigned idx = (unsigned)(pos / WW) * NO + c;
+            flip_bit(rep_w[r][idx], (int)(pos % WW));
+            dirty.push_back(std::make_pair(2 + 2 * r, idx));
+        } else {
+            flip_bit(rep_b[r][c], (int)(pos - (int64_t)NI * WW));
+            dirty.push_back(std::make_pair(3 + 2 * r, c));
+        }
+    }
+
+    // Once per inference, at the layer's first call: undo last inference's transient flips
+    // (or everything after a scrub), then draw this inference's weight flips.
+    void enter(weight_t *w, bias_t *b) {
+        State &st = state();
+        if (!ready) {
+            pristine_w.assign(w, w + NW);
+            pristine_b.assign(b, b + NO);
+            for (unsigned j = 0; j < NO; j++)
+                if (CONFIG_T::critical[j])
+                    critical.push_back(j);
+            restore_all(w, b);
+            epoch = st.scrub_epoch;
+            ready = true;
+        }
+        if (inference == st.inference)
+            return;
+        inference = st.inference;
+        if (epoch != st.scrub_epoch) {
+            restore_all(w, b);
+            epoch = st.scrub_epoch;
+        } else if (!st.persistent && !dirty.empty()) {
+            restore_dirty(w, b);
+        }
+        SiteState &s = st.site[WEIGHTS];
+        const int64_t n = (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width +
+                          2 * (int64_t)critical.size() * ((int64_t)NI * weight_t::width + bias_t::width);
+        s.countdown -= n;
+        while (s.countdown < 0) {
+            s.injected++;
+            flip(w, b, n + s.countdown);
+            s.countdown += 1 + draw_gap(s);
+        }
+    }
+};
+
+template <class CONFIG_T> inline LayerMemory<CONFIG_T> &layer_memory() {
+    static LayerMemory<CONFIG_T> m;
+    return m;
+}
+
+} // namespace rt
+} // namespace fpgaft
+
+#endif

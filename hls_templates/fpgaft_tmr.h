@@ -1,0 +1,328 @@
+// fpga-ft: selective triple modular redundancy (TMR) for hls4ml Dense / Conv1D / Conv2D.
+//
+// Header-only (hls4ml compiles only myproject.cpp). The fpga-ft template classes point
+// each protected layer's config at these kernels:
+//   - Dense (io_parallel, io_stream) and the per-window kernel of io_stream convolutions:
+//     `using kernel = fpgaft::DenseFT<...>` in the layer's (mult_)config;
+//   - io_parallel Conv1D / Conv2D: the call becomes fpgaft::conv_1d_cl / conv_2d_cl.
+//
+// Per-layer compile-time parameters (added to the config structs by the templates):
+//   protected_msbs  k: the top k bits of every product and every partial-sum (accumulator)
+//                   word (accum_t) are computed in three replicas and voted bitwise 2-of-3;
+//                   the lower bits are single.
+//   critical[j]     output neuron / channel j computes its whole dot product (every
+//                   product, every partial sum, all bits, its own weight copy) in three
+//                   replicas; the three accumulators are voted at the neuron output.
+//   n_critical      number of critical neurons.
+//
+// Two builds of the same source:
+//   - synthesis / vendor csim (no FPGAFT_CSIM): explicit replicas, each a distinct
+//     non-inlined function (fpgaft_tmr_r<R>_*), so HLS keeps three instances; the
+//     generated fpgaft_keep_replicas.xdc marks them DONT_TOUCH / KEEP_HIERARCHY for Vivado.
+//     An unprotected layer calls hls4ml's own kernel unchanged.
+//   - fpga-ft C simulation (g++ -DFPGAFT_CSIM): the fault hooks of fpgaft_runtime.h; each
+//     replica is exposed to faults separately. Synthesis never sees this code.
+#ifndef FPGAFT_TMR_H_
+#define FPGAFT_TMR_H_
+
+#include "ap_fixed.h"
+#include "ap_int.h"
+#include "nnet_common.h"
+#include "nnet_conv1d.h"
+#include "nnet_conv2d.h"
+#include "nnet_dense.h"
+#include "nnet_mult.h"
+
+#ifdef FPGAFT_CSIM
+#include "fpgaft_runtime.h"
+#endif
+
+namespace fpgaft {
+
+// ------------------------------------------------------------------------------------------
+// Voters (synthesised: one LUT3 per voted bit)
+// ------------------------------------------------------------------------------------------
+template <int K> inline ap_uint<K> majority(ap_uint<K> a, ap_uint<K> b, ap_uint<K> c) {
+    #pragma HLS INLINE
+    return (a & b) | (a & c) | (b & c);
+}
+
+// Replace the top K bits of `word` by the vote of its own top bits and two replica slices.
+template <int K, class T> inline T vote_msbs(T word, ap_uint<K> r1, ap_uint<K> r2) {
+    #pragma HLS INLINE
+    const int W = T::width;
+    ap_uint<K> r0 = word.range(W - 1, W - K);
+    word.range(W - 1, W - K) = majority<K>(r0, r1, r2);
+    return word;
+}
+
+template <class T> inline T vote_full(T a, T b, T c) {
+    #pragma HLS INLINE
+    const int W = T::width;
+    ap_uint<W> ra = a.range(W - 1, 0), rb = b.range(W - 1, 0), rc = c.range(W - 1, 0);
+    T out;
+    out.range(W - 1, 0) = majority<W>(ra, rb, rc);
+    return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Replicas (synthesis build). Each replica index R instantiates a different function, kept
+// as its own module (INLINE off) so that HLS cannot merge the three copies into one.
+// ------------------------------------------------------------------------------------------
+template <int R, class data_T, class CONFIG_T>
+typename CONFIG_T::accum_t fpgaft_tmr_r0_mul(data_T x, typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE off
+    return (typename CONFIG_T::accum_t)CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(x, w);
+}
+
+// Replica 1 / 2 of a product's top K bits (only the cone of those bits is kept).
+template <int R, int K, class data_T, class CONFIG_T>
+ap_uint<K> fpgaft_tmr_rk_mul_msbs(data_T x, typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE off
+    typename CONFIG_T::accum_t p =
+        CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(x, w);
+    const int W = CONFIG_T::accum_t::width;
+    ap_uint<K> top = p.range(W - 1, W - K);
+    return top;
+}
+
+template <int R, int K, class CONFIG_T>
+ap_uint<K> fpgaft_tmr_rk_add_msbs(typename CONFIG_T::accum_t a, typename CONFIG_T::accum_t b) {
+    #pragma HLS INLINE off
+    typename CONFIG_T::accum_t s = a;
+    s += b;
+    const int W = CONFIG_T::accum_t::width;
+    ap_uint<K> top = s.range(W - 1, W - K);
+    return top;
+}
+
+// One full replica of a critical neuron's dot product (all bits, own weight copy).
+template <int R, class data_T, class CONFIG_T>
+typename CONFIG_T::accum_t fpgaft_tmr_rfull_dot(data_T data[CONFIG_T::n_in],
+                                                typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                                                typename CONFIG_T::bias_t biases[CONFIG_T::n_out], unsigned j) {
+    #pragma HLS INLINE off
+    typename CONFIG_T::accum_t acc = (typename CONFIG_T::accum_t)biases[j];
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        #pragma HLS UNROLL
+        typename CONFIG_T::accum_t p = CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
+            data[i], weights[i * CONFIG_T::n_out + j]);
+        acc += p;
+    }
+    return acc;
+}
+
+// Protected dense kernel for synthesis: same pipeline/partition/allocation pragmas as
+// nnet::dense_latency; products and partial sums go through the TMR'd MSB cones.
+template <class data_T, class res_T, typename CONFIG_T>
+void dense_tmr_hw(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+                  typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                  typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+    typedef typename CONFIG_T::accum_t acc_t;
+    const int K = CONFIG_T::protected_msbs > 0 ? CONFIG_T::protected_msbs : 1;
+    acc_t acc[CONFIG_T::n_out];
+    #pragma HLS function_instantiate variable=weights,biases
+    #pragma HLS PIPELINE II=CONFIG_T::reuse_factor
+    #pragma HLS ARRAY_PARTITION variable=biases complete
+    #pragma HLS ARRAY_PARTITION variable=acc complete
+    #pragma HLS ALLOCATION operation instances=mul limit=CONFIG_T::multiplier_limit
+
+Neuron:
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+        #pragma HLS UNROLL
+        if (CONFIG_T::critical[j]) {
+            acc_t a0 = fpgaft_tmr_rfull_dot<0, data_T, CONFIG_T>(data, weights, biases, j);
+            acc_t a1 = fpgaft_tmr_rfull_dot<1, data_T, CONFIG_T>(data, weights, biases, j);
+            acc_t a2 = fpgaft_tmr_rfull_dot<2, data_T, CONFIG_T>(data, weights, biases, j);
+            acc[j] = vote_full(a0, a1, a2);
+        } else {
+            acc_t a = (acc_t)biases[j];
+        Mac:
+            for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+                #pragma HLS UNROLL
+                const unsigned index = i * CONFIG_T::n_out + j;
+                acc_t p = fpgaft_tmr_r0_mul<0, data_T, CONFIG_T>(data[i], weights[index]);
+                if (CONFIG_T::protected_msbs > 0) {
+                    p = vote_msbs<K>(p, fpgaft_tmr_rk_mul_msbs<1, K, data_T, CONFIG_T>(data[i], weights[index]),
+                                     fpgaft_tmr_rk_mul_msbs<2, K, data_T, CONFIG_T>(data[i], weights[index]));
+                    ap_uint<K> s1 = fpgaft_tmr_rk_add_msbs<1, K, CONFIG_T>(a, p);
+                    ap_uint<K> s2 = fpgaft_tmr_rk_add_msbs<2, K, CONFIG_T>(a, p);
+                    a += p;
+                    a = vote_msbs<K>(a, s1, s2);
+                } else {
+                    a += p;
+                }
+            }
+            acc[j] = a;
+        }
+    }
+Result:
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+        #pragma HLS UNROLL
+        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(acc[j]);
+    }
+}
+
+#ifdef FPGAFT_CSIM
+// ------------------------------------------------------------------------------------------
+// C-simulation kernel with fault hooks (FPGAFT_CSIM only). Same arithmetic, same order of
+// accumulation per neuron as nnet::dense_latency, so fault-free results are bit-exact.
+// ------------------------------------------------------------------------------------------
+template <class data_T, typename CONFIG_T>
+typename CONFIG_T::accum_t critical_neuron_sim(const data_T *data, typename CONFIG_T::weight_t *weights,
+                                               typename CONFIG_T::bias_t *biases, rt::LayerMemory<CONFIG_T> &mem,
+                                               unsigned j) {
+    typedef typename CONFIG_T::accum_t acc_t;
+    rt::State &st = rt::state();
+    acc_t r[3];
+    uint64_t faults[3][2];
+    for (int rep = 0; rep < 3; rep++) {
+        const typename CONFIG_T::weight_t *w = rep == 0 ? weights : &mem.rep_w[rep - 1][0];
+        const typename CONFIG_T::bias_t *b = rep == 0 ? biases : &mem.rep_b[rep - 1][0];
+        const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
+        acc_t a = (acc_t)b[j];
+        for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+            acc_t p = CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
+                data[i], w[i * CONFIG_T::n_out + j]);
+            rt::expose(rt::PRODUCTS, p, 0); // hook: product word of replica `rep`
+            a += p;
+            rt::expose(rt::ACCUMULATORS, a, 0); // hook: partial sum of replica `rep`
+        }
+        r[rep] = a;
+        faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
+        faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
+    }
+    const acc_t voted = rt::vote_word(r[0], r[1], r[2]);
+    for (int rep = 0; rep < 3; rep++) {
+        if (rt::raw_bits(r[rep]) != rt::raw_bits(voted)) { // this replica was outvoted
+            st.site[rt::PRODUCTS].masked += faults[rep][0];
+            st.site[rt::ACCUMULATORS].masked += faults[rep][1];
+        }
+    }
+    return voted;
+}
+
+template <class data_T, class res_T, typename CONFIG_T>
+void dense_sim(data_T data_in[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+               typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+               typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+    typedef typename CONFIG_T::accum_t acc_t;
+    const int K = CONFIG_T::protected_msbs;
+    rt::LayerMemory<CONFIG_T> &mem = rt::layer_memory<CONFIG_T>();
+    mem.enter(weights, biases); // hook: weight memory, once per inference
+    data_T local[CONFIG_T::n_in];
+    const data_T *data = data_in;
+    if (CONFIG_T::fpgaft_expose_inputs) // hook: input activations
+        data = rt::expose_array<data_T, CONFIG_T::n_in>(rt::ACTIVATIONS, data_in, local);
+
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+        acc_t acc;
+        if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
+            acc = critical_neuron_sim<data_T, CONFIG_T>(data, weights, biases, mem, j);
+        } else {
+            acc = (acc_t)biases[j];
+            for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+                acc_t p = CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
+                    data[i], weights[i * CONFIG_T::n_out + j]);
+                rt::expose(rt::PRODUCTS, p, K); // hook: replicas 0, 1, 2 of the product
+                acc += p;
+                rt::expose(rt::ACCUMULATORS, acc, K); // hook: replicas 0, 1, 2 of the partial sum
+            }
+        }
+        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(acc);
+    }
+}
+#endif
+
+// The kernel every fpga-ft layer config names: `using kernel = fpgaft::DenseFT<...>`.
+template <class data_T, class res_T, typename CONFIG_T> class DenseFT : public nnet::DenseKernel<data_T, res_T, CONFIG_T> {
+  public:
+    static void dense(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+                      typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+                      typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+        #pragma HLS INLINE
+#ifdef FPGAFT_CSIM
+        dense_sim<data_T, res_T, CONFIG_T>(data, res, weights, biases);
+#else
+        if (CONFIG_T::protected_msbs == 0 && CONFIG_T::n_critical == 0) {
+            // unprotected: hls4ml's own kernel, untouched
+            CONFIG_T::template fpgaft_base_kernel<data_T, res_T, CONFIG_T>::dense(data, res, weights, biases);
+        } else {
+            dense_tmr_hw<data_T, res_T, CONFIG_T>(data, res, weights, biases);
+        }
+#endif
+    }
+};
+
+// ------------------------------------------------------------------------------------------
+// io_parallel convolutions: hls4ml's im2col (the generated fill_buffer) feeding DenseFT
+// once per output pixel, in the order nnet::conv_2d_latency_cl writes its outputs.
+// ------------------------------------------------------------------------------------------
+template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
+void conv_im2col_ft(data_T data_in[N_IN], res_T res[N_OUT], typename CONFIG_T::weight_t *weights,
+                    typename CONFIG_T::bias_t *biases) {
+    typedef typename CONFIG_T::mult_config mult_config;
+    const data_T *data_ptr = data_in;
+#ifdef FPGAFT_CSIM
+    data_T local[N_IN];
+    data_ptr = rt::expose_array<data_T, N_IN>(rt::ACTIVATIONS, data_in, local); // hook: input activations
+#endif
+    data_T *data = const_cast<data_T *>(data_ptr);
+    data_T data_buf[CONFIG_T::n_pixels][mult_config::n_in];
+    #pragma HLS ARRAY_PARTITION variable=data_buf complete dim=0
+    #pragma HLS ARRAY_PARTITION variable=weights complete
+    #pragma HLS ARRAY_PARTITION variable=biases complete
+    unsigned out = 0;
+PartitionLoop:
+    for (unsigned i_part = 0; i_part < CONFIG_T::n_partitions; i_part++) {
+        #pragma HLS PIPELINE II=CONFIG_T::reuse_factor rewind
+        CONFIG_T::template fill_buffer<data_T, CONFIG_T>::fill_buffer(data, data_buf, i_part);
+    PixelLoop:
+        for (unsigned i_pxl = 0; i_pxl < CONFIG_T::n_pixels; i_pxl++) {
+            #pragma HLS UNROLL
+            res_T pixel[mult_config::n_out];
+            #pragma HLS ARRAY_PARTITION variable=pixel complete
+            DenseFT<data_T, res_T, mult_config>::dense(data_buf[i_pxl], pixel, weights, biases);
+            for (unsigned f = 0; f < mult_config::n_out; f++) {
+                #pragma HLS UNROLL
+                res[out++] = pixel[f];
+            }
+        }
+    }
+}
+
+template <class data_T, class res_T, typename CONFIG_T>
+void conv_2d_cl(data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
+                res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt],
+                typename CONFIG_T::weight_t weights[CONFIG_T::filt_height * CONFIG_T::filt_width * CONFIG_T::n_chan *
+                                                    CONFIG_T::n_filt],
+                typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
+    #pragma HLS INLINE region
+#ifndef FPGAFT_CSIM
+    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0) {
+        nnet::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
+        return;
+    }
+#endif
+    conv_im2col_ft<data_T, res_T, CONFIG_T, CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan,
+                   CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt>(data, res, weights, biases);
+}
+
+template <class data_T, class res_T, typename CONFIG_T>
+void conv_1d_cl(data_T data[CONFIG_T::in_width * CONFIG_T::n_chan], res_T res[CONFIG_T::out_width * CONFIG_T::n_filt],
+                typename CONFIG_T::weight_t weights[CONFIG_T::filt_width * CONFIG_T::n_chan * CONFIG_T::n_filt],
+                typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
+    #pragma HLS INLINE region
+#ifndef FPGAFT_CSIM
+    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0) {
+        nnet::conv_1d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
+        return;
+    }
+#endif
+    conv_im2col_ft<data_T, res_T, CONFIG_T, CONFIG_T::in_width * CONFIG_T::n_chan,
+                   CONFIG_T::out_width * CONFIG_T::n_filt>(data, res, weights, biases);
+}
+
+} // namespace fpgaft
+
+#endif

@@ -1,0 +1,179 @@
+"""hls4ml template classes that put fpga-ft's protected kernels into generated projects.
+
+Registered through hls4ml's own extension points (``register_template`` and
+``register_source`` on the backend); no hls4ml file is patched. Each class subclasses the
+built-in template for its layer, keeps hls4ml's formatting, and only:
+
+* points the layer's (mult_)config ``kernel`` at ``fpgaft::DenseFT`` (keeping hls4ml's
+  kernel as ``fpgaft_base_kernel``, used unchanged when the layer is unprotected) and adds
+  the protection parameters ``protected_msbs`` (bits), ``critical[]``, ``n_critical``;
+* for io_parallel convolutions, calls ``fpgaft::conv_{1,2}d_cl`` instead of ``nnet::``'s.
+
+A template matches only layers that fpga-ft's converter tagged with the ``FpgaftId`` layer
+option (attribute ``fpgaft_id``), so plain hls4ml conversions in the same process are
+untouched. Templates are registered on the Vivado backend, which the Vitis backend also
+applies (after its own), as verified in ``shared/notes/hls4ml-1.3-facts.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+HEADER_DIR = Path(__file__).resolve().parent
+HEADERS = ("fpgaft_tmr.h", "fpgaft_runtime.h")
+INCLUDE = "nnet_utils/fpgaft_tmr.h"
+
+#: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.
+CONFIG_ID, CONFIG_MSBS, CONFIG_CRITICAL = "FpgaftId", "FpgaftMsbs", "FpgaftCritical"
+ATTR_ID, ATTR_MSBS, ATTR_CRITICAL = "fpgaft_id", "fpgaft_msbs", "fpgaft_critical"
+
+_KERNEL_RE = re.compile(r"using kernel = ([^;<]+)<data_T, res_T, CONFIG_T>;")
+_registered = False
+
+
+def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tuple[str, str]:
+    """Return (lines inside the config struct, out-of-line definitions after it)."""
+    msbs = int(node.get_attr(ATTR_MSBS, 0) or 0)
+    critical = set(int(i) for i in (node.get_attr(ATTR_CRITICAL, []) or []))
+    flags = ", ".join("true" if j in critical else "false" for j in range(n_out))
+    inside = (
+        f"    static const unsigned fpgaft_layer = {int(node.get_attr(ATTR_ID))};\n"
+        f"    static const unsigned protected_msbs = {msbs};\n"
+        f"    static const unsigned n_critical = {len(critical)};\n"
+        f"    static const bool fpgaft_expose_inputs = {'true' if expose_inputs else 'false'};\n"
+        f"    static const bool critical[{n_out}];\n")
+    after = f"const bool {struct}::critical[{n_out}] = {{{flags}}};\n"
+    return inside, after
+
+
+def _swap_kernel(text: str, node, n_out: int, struct: str, expose_inputs: bool) -> str:
+    """Point the config's ``kernel`` at fpgaft::DenseFT and add the protection fields."""
+    match = _KERNEL_RE.search(text)
+    if match is None or len(_KERNEL_RE.findall(text)) != 1:
+        raise RuntimeError(f"fpga-ft: unexpected hls4ml config layout for layer {node.name}")
+    inside, after = _protection_fields(node, n_out, struct, expose_inputs)
+    replacement = (
+        "using kernel = fpgaft::DenseFT<data_T, res_T, CONFIG_T>;\n"
+        "    template<class data_T, class res_T, class CONFIG_T>\n"
+        f"    using fpgaft_base_kernel = {match.group(1)}<data_T, res_T, CONFIG_T>;\n" + inside)
+    return text[: match.start()] + replacement + text[match.end():] + after
+
+
+def _tagged(node) -> bool:
+    return node.get_attr(ATTR_ID, None) is not None
+
+
+def _io_parallel(node) -> bool:
+    return node.model.config.get_config_value("IOType") == "io_parallel"
+
+
+def build_template_classes():
+    """Create the template classes (imports hls4ml lazily: it pulls in TensorFlow)."""
+    from hls4ml.backends.vivado.passes.convolution_templates import (
+        Conv1DConfigTemplate,
+        Conv1DFunctionTemplate,
+        Conv2DConfigTemplate,
+        Conv2DFunctionTemplate,
+    )
+    from hls4ml.backends.vivado.passes.core_templates import DenseConfigTemplate, DenseFunctionTemplate
+    from hls4ml.backends.vivado.passes.pointwise import (
+        PointwiseConv1DConfigTemplate,
+        PointwiseConv1DFunctionTemplate,
+        PointwiseConv2DConfigTemplate,
+        PointwiseConv2DFunctionTemplate,
+    )
+
+    class FtDenseConfigTemplate(DenseConfigTemplate):
+        def __init__(self):
+            super().__init__()
+            self.name = "fpgaft_" + self.name
+
+        def match(self, node):
+            return super().match(node) and _tagged(node)
+
+        def format(self, node):
+            return _swap_kernel(super().format(node), node, node.get_attr("n_out"),
+                                f"config{node.index}", expose_inputs=True)
+
+    class FtDenseFunctionTemplate(DenseFunctionTemplate):
+        def __init__(self):
+            super().__init__()
+            self.name = "fpgaft_" + self.name
+            self.include_header = list(self.include_header) + [INCLUDE]
+
+        def match(self, node):
+            return super().match(node) and _tagged(node)
+
+    def conv_config(base):
+        class FtConvConfigTemplate(base):
+            def __init__(self):
+                super().__init__()
+                self.name = "fpgaft_" + self.name
+
+            def match(self, node):
+                return super().match(node) and _tagged(node)
+
+            def format(self, node):
+                text = super().format(node)
+                n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
+                n_out = node.get_attr("n_filt")
+                # hls4ml batches a whole 1x1 Conv1D into one dense call in one io_parallel
+                # corner case; fpga-ft computes convolutions per output pixel instead.
+                if "nnet::BatchedDenseForConv1D" in text:
+                    text = text.replace("nnet::BatchedDenseForConv1D", "nnet::Conv1DLatency")
+                    mult_end = text.index("};")
+                    head = re.sub(r"n_in = \d+;", f"n_in = {n_in};", text[:mult_end], count=1)
+                    head = re.sub(r"n_out = \d+;", f"n_out = {n_out};", head, count=1)
+                    text = head + text[mult_end:]
+                return _swap_kernel(text, node, n_out, f"config{node.index}_mult", expose_inputs=False)
+
+        return FtConvConfigTemplate
+
+    def conv_function(base, dim):
+        class FtConvFunctionTemplate(base):
+            def __init__(self):
+                super().__init__()
+                self.name = "fpgaft_" + self.name
+                self.include_header = list(self.include_header) + [INCLUDE]
+
+            def match(self, node):
+                return super().match(node) and _tagged(node)
+
+            def format(self, node):
+                text = super().format(node)
+                if _io_parallel(node):
+                    text = re.sub(rf"nnet::(pointwise_)?conv_{dim}_cl<", f"fpgaft::conv_{dim}_cl<", text)
+                return text
+
+        return FtConvFunctionTemplate
+
+    return [
+        FtDenseConfigTemplate,
+        FtDenseFunctionTemplate,
+        conv_config(Conv1DConfigTemplate),
+        conv_config(Conv2DConfigTemplate),
+        conv_config(PointwiseConv1DConfigTemplate),
+        conv_config(PointwiseConv2DConfigTemplate),
+        conv_function(Conv1DFunctionTemplate, "1d"),
+        conv_function(Conv2DFunctionTemplate, "2d"),
+        conv_function(PointwiseConv1DFunctionTemplate, "1d"),
+        conv_function(PointwiseConv2DFunctionTemplate, "2d"),
+    ]
+
+
+def register() -> None:
+    """Register fpga-ft's templates and headers with hls4ml (idempotent)."""
+    global _registered
+    if _registered:
+        return
+    from hls4ml.backends import get_backend
+
+    vivado = get_backend("Vivado")
+    for cls in build_template_classes():
+        vivado.register_template(cls)
+    for backend_name in ("Vivado", "Vitis", "VivadoAccelerator"):
+        backend = get_backend(backend_name)
+        for header in HEADERS:
+            backend.register_source(HEADER_DIR / header)
+    _registered = True

@@ -1,0 +1,334 @@
+#!/usr/bin/env python
+"""Retrain the model zoo (``models/``) on scikit-learn's bundled digits, reproducibly.
+
+Writes, under ``--out-dir`` (default: the repository's ``models/``):
+
+* ``digits_train.npz`` / ``digits_test.npz``: ``x`` float32 (N, 64), ``y`` int64 labels 0..9.
+* ``digits_img_train.npz`` / ``digits_img_test.npz``: the same samples as (N, 8, 8, 1).
+* ``digits_mlp.h5``: QKeras MLP 64-32-32-10 (logits, no softmax).
+* ``digits_cnn.h5``: QKeras CNN on 8x8x1 images (logits, no softmax).
+* ``zoo.json``: one entry per model (files, shapes, measured accuracy, parameters, seed,
+  epochs, bit-exactness against hls4ml C simulation).
+
+Data: the 1797 8x8 images of scikit-learn's ``load_digits`` (offline, shipped with
+scikit-learn), stratified 70/30 split with a fixed seed. Pixel intensities 0..16 are divided
+by 16 and clipped to at most 1 - 2**-7 = 127/128, the largest value of the signed 8-bit
+fixed-point input with 0 integer bits (``quantized_bits(8, 0)`` = ``ap_fixed<8,1>``); every
+pixel value k/16 is therefore exactly representable.
+
+Unless ``--no-verify`` is given, both models are converted with hls4ml (Vitis backend,
+``bit_exact=True``) for ``io_parallel`` and ``io_stream``, compiled (g++) and the C-simulation
+logits are compared with QKeras's on every test sample; the fractions go into ``zoo.json``.
+
+Run from the repository root::
+
+    python scripts/train_models.py
+
+Takes about a minute of training plus four hls4ml compiles on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SEED = 20240611
+#: Largest input value: 8-bit signed fixed point, 0 integer bits (ap_fixed<8,1>).
+X_MAX = 1.0 - 2.0**-7
+TEST_FRACTION = 0.30
+
+WEIGHT_BITS = 6
+RELU_BITS = 6
+#: Integer bits of the 6-bit ReLU (range [0, 2**RELU_INT) in steps of 2**(RELU_INT-6)).
+RELU_INT = 0
+INPUT_BITS = 8
+
+#: conv1 padding: "same" keeps 8x8 -> pool 4x4 -> conv2 2x2x16 (64 features to fc_out).
+CNN_CONV1_PADDING = "same"
+
+MLP_EPOCHS = 80
+CNN_EPOCHS = 80
+BATCH_SIZE = 32
+LEARNING_RATE = 3e-3
+
+
+# --------------------------------------------------------------------------------------
+# determinism
+# --------------------------------------------------------------------------------------
+def seed_everything(seed: int):
+    """Seed python, numpy and TensorFlow; make TF ops deterministic and single-threaded."""
+    import tensorflow as tf
+
+    random.seed(seed)
+    np.random.seed(seed)
+    tf.random.set_seed(seed)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # already initialised (only when imported twice in one process)
+        pass
+    tf.config.experimental.enable_op_determinism()
+
+
+# --------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------
+def make_data(seed: int):
+    """Return (x_train, y_train, x_test, y_test) as (N, 8, 8, 1) float32 / int64 arrays."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = np.minimum(digits.images / 16.0, X_MAX).astype(np.float32)[..., np.newaxis]
+    y = digits.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x, y, test_size=TEST_FRACTION, stratify=y, random_state=seed, shuffle=True
+    )
+    return x_tr, y_tr, x_te, y_te
+
+
+def save_npz(path: Path, **arrays):
+    """np.savez_compressed with fixed zip timestamps, so retraining gives identical bytes."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, arr in arrays.items():
+            buf = io.BytesIO()
+            np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, buf.getvalue())
+
+
+# --------------------------------------------------------------------------------------
+# models
+# --------------------------------------------------------------------------------------
+def _quantizers():
+    from qkeras import quantized_bits, quantized_relu
+
+    wq = quantized_bits(WEIGHT_BITS, 0, alpha=1)
+    bq = quantized_bits(WEIGHT_BITS, 0, alpha=1)
+    relu = quantized_relu(RELU_BITS, RELU_INT)
+    inq = quantized_bits(INPUT_BITS, 0, alpha=1)
+    return wq, bq, relu, inq
+
+
+def build_mlp(seed: int):
+    """QKeras MLP 64-32-32-10 with an 8-bit input quantizer; outputs logits."""
+    from tensorflow import keras
+    from qkeras import QActivation, QDense
+
+    wq, bq, relu, inq = _quantizers()
+    init = keras.initializers.GlorotUniform
+
+    inp = keras.Input((64,), name="x_in")
+    h = QActivation(inq, name="q_input")(inp)
+    h = QDense(32, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 1), name="fc1")(h)
+    h = QActivation(relu, name="relu1")(h)
+    h = QDense(32, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 2), name="fc2")(h)
+    h = QActivation(relu, name="relu2")(h)
+    out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 3), name="fc3")(h)
+    return keras.Model(inp, out, name="digits_mlp")
+
+
+def build_cnn(seed: int):
+    """QKeras CNN on 8x8x1: conv(8,3x3) - relu - maxpool 2 - conv(16,3x3) - relu - dense 10."""
+    from tensorflow import keras
+    from qkeras import QActivation, QConv2D, QDense
+
+    wq, bq, relu, inq = _quantizers()
+    init = keras.initializers.GlorotUniform
+
+    inp = keras.Input((8, 8, 1), name="x_in")
+    h = QActivation(inq, name="q_input")(inp)
+    h = QConv2D(8, (3, 3), padding=CNN_CONV1_PADDING, kernel_quantizer=wq, bias_quantizer=bq,
+                kernel_initializer=init(seed + 11), name="conv1")(h)
+    h = QActivation(relu, name="relu1")(h)
+    h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
+    h = QConv2D(16, (3, 3), padding="valid", kernel_quantizer=wq, bias_quantizer=bq,
+                kernel_initializer=init(seed + 12), name="conv2")(h)
+    h = QActivation(relu, name="relu2")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 13), name="fc_out")(h)
+    return keras.Model(inp, out, name="digits_cnn")
+
+
+def train(model, x, y, epochs: int, seed: int):
+    """Adam (cosine-decayed learning rate) + sparse categorical cross-entropy on logits."""
+    import tensorflow as tf
+    from tensorflow import keras
+
+    steps = epochs * int(np.ceil(len(x) / BATCH_SIZE))
+    lr = keras.optimizers.schedules.CosineDecay(LEARNING_RATE, decay_steps=steps, alpha=0.02)
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    tf.random.set_seed(seed)
+    ds = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+        .batch(BATCH_SIZE)
+    )
+    model.fit(ds, epochs=epochs, verbose=0)
+    return model
+
+
+def accuracy(model, x, y) -> float:
+    logits = model.predict(x, batch_size=256, verbose=0)
+    return float(np.mean(np.argmax(logits, axis=1) == y))
+
+
+# --------------------------------------------------------------------------------------
+# hls4ml verification
+# --------------------------------------------------------------------------------------
+def verify_bit_exact(model, x, io_type: str) -> dict:
+    """Convert with hls4ml (Vitis, bit_exact=True), compile, compare logits with QKeras.
+
+    Returns the fraction of samples whose full logit vector is identical, the largest
+    absolute difference and the compile time in seconds.
+    """
+    import hls4ml
+
+    cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
+    with tempfile.TemporaryDirectory(prefix=f"fpgaft_{model.name}_{io_type}_") as tmp:
+        hm = hls4ml.converters.convert_from_keras_model(
+            model, hls_config=cfg, output_dir=str(Path(tmp) / "prj"), backend="Vitis",
+            io_type=io_type, bit_exact=True,
+        )
+        t0 = time.perf_counter()
+        hm.compile()
+        compile_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        y_hls = np.asarray(hm.predict(np.ascontiguousarray(x)), dtype=np.float64)
+        predict_s = time.perf_counter() - t0
+    y_k = np.asarray(model.predict(x, batch_size=256, verbose=0), dtype=np.float64)
+    n = len(x)
+    y_hls = y_hls.reshape(n, -1)
+    y_k = y_k.reshape(n, -1)
+    same = np.all(y_hls == y_k, axis=1)
+    return {
+        "io_type": io_type,
+        "bit_exact_fraction": float(np.mean(same)),
+        "max_abs_diff": float(np.max(np.abs(y_hls - y_k))),
+        "argmax_agreement": float(np.mean(np.argmax(y_hls, 1) == np.argmax(y_k, 1))),
+        "compile_seconds": round(compile_s, 2),
+        "predict_seconds": round(predict_s, 2),
+    }
+
+
+# --------------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
+    ap.add_argument("--seed", type=int, default=SEED)
+    ap.add_argument("--mlp-epochs", type=int, default=MLP_EPOCHS)
+    ap.add_argument("--cnn-epochs", type=int, default=CNN_EPOCHS)
+    ap.add_argument("--no-verify", action="store_true", help="skip the hls4ml bit-exactness check")
+    args = ap.parse_args(argv)
+
+    seed_everything(args.seed)
+    out = args.out_dir
+    out.mkdir(parents=True, exist_ok=True)
+
+    x_tr, y_tr, x_te, y_te = make_data(args.seed)
+    n_tr, n_te = len(x_tr), len(x_te)
+    save_npz(out / "digits_train.npz", x=x_tr.reshape(n_tr, 64), y=y_tr)
+    save_npz(out / "digits_test.npz", x=x_te.reshape(n_te, 64), y=y_te)
+    save_npz(out / "digits_img_train.npz", x=x_tr, y=y_tr)
+    save_npz(out / "digits_img_test.npz", x=x_te, y=y_te)
+    print(f"data: {n_tr} train / {n_te} test samples (stratified, seed {args.seed})")
+
+    cmd = "python scripts/train_models.py"
+    if args.seed != SEED or args.mlp_epochs != MLP_EPOCHS or args.cnn_epochs != CNN_EPOCHS:
+        cmd += f" --seed {args.seed} --mlp-epochs {args.mlp_epochs} --cnn-epochs {args.cnn_epochs}"
+
+    specs = [
+        ("digits_mlp", build_mlp, args.mlp_epochs, "digits_train.npz", "digits_test.npz",
+         x_tr.reshape(n_tr, 64), x_te.reshape(n_te, 64)),
+        ("digits_cnn", build_cnn, args.cnn_epochs, "digits_img_train.npz", "digits_img_test.npz",
+         x_tr, x_te),
+    ]
+    zoo = {
+        "dataset": {
+            "name": "scikit-learn load_digits (UCI optdigits, test subset), 8x8 images, 10 classes",
+            "samples": int(n_tr + n_te),
+            "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, random_state={args.seed}",
+            "scaling": "pixel / 16, clipped to <= 127/128 (exact in ap_fixed<8,1>)",
+        },
+        "models": {},
+    }
+    ok = True
+    for name, builder, epochs, f_tr, f_te, xtr, xte in specs:
+        seed_everything(args.seed)
+        t0 = time.perf_counter()
+        model = train(builder(args.seed), xtr, y_tr, epochs, args.seed)
+        train_s = time.perf_counter() - t0
+        acc_tr = accuracy(model, xtr, y_tr)
+        acc = accuracy(model, xte, y_te)
+        model.save(out / f"{name}.h5", include_optimizer=False)
+        print(f"{name}: {model.count_params()} parameters, {epochs} epochs in {train_s:.1f} s, "
+              f"train accuracy {acc_tr:.4f}, test accuracy {acc:.4f}")
+        entry = {
+            "file": f"{name}.h5",
+            "train_data": f_tr,
+            "test_data": f_te,
+            "input_shape": list(model.input_shape[1:]),
+            "output": "logits (10 classes, no softmax)",
+            "layers": [layer.name for layer in model.layers],
+            "quantization": {
+                "input": f"quantized_bits({INPUT_BITS},0,alpha=1)",
+                "weights_biases": f"quantized_bits({WEIGHT_BITS},0,alpha=1)",
+                "activations": f"quantized_relu({RELU_BITS},{RELU_INT})",
+            },
+            "test_accuracy": round(acc, 6),
+            "train_accuracy": round(acc_tr, 6),
+            "test_samples": int(n_te),
+            "parameters": int(model.count_params()),
+            "training_command": cmd,
+            "seed": args.seed,
+            "epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "optimizer": f"Adam, lr {LEARNING_RATE} cosine-decayed; "
+                         "SparseCategoricalCrossentropy(from_logits=True)",
+        }
+        if not args.no_verify:
+            checks = {}
+            for io_type in ("io_parallel", "io_stream"):
+                r = verify_bit_exact(model, xte, io_type)
+                checks[io_type] = {k: r[k] for k in ("bit_exact_fraction", "max_abs_diff", "argmax_agreement")}
+                print(f"  hls4ml {io_type}: bit-exact on {r['bit_exact_fraction']:.2%} of {n_te} test samples "
+                      f"(max |diff| {r['max_abs_diff']:g}), compile {r['compile_seconds']:.1f} s, "
+                      f"predict {r['predict_seconds']:.2f} s")
+                ok &= r["bit_exact_fraction"] == 1.0
+            entry["hls4ml_bit_exact"] = {
+                "settings": "hls4ml 1.3.0, backend Vitis, granularity name, bit_exact=True",
+                **checks,
+            }
+        zoo["models"][name] = entry
+
+    (out / "zoo.json").write_text(json.dumps(zoo, indent=2) + "\n")
+    print(f"wrote {out / 'zoo.json'}")
+    if not ok:
+        print("error: a model is not bit-exact under hls4ml", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
