@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import xml.etree.ElementTree as _std_et
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -311,11 +312,18 @@ class ReportFiles:
 
 def _read_bytes(path: Path, what: str) -> bytes:
     try:
-        size = path.stat().st_size
-        if size > MAX_REPORT_BYTES:
-            raise FpgaFtError(f"{what} {path} is {size} bytes, over the {MAX_REPORT_BYTES} byte limit")
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise FpgaFtError(f"cannot read {what} {path}: it is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise FpgaFtError(f"cannot read {what} {path}: not a regular file")
+        if info.st_size > MAX_REPORT_BYTES:
+            raise FpgaFtError(f"{what} {path} is {info.st_size} bytes, over the {MAX_REPORT_BYTES} byte limit")
         with open(path, "rb") as handle:
-            return handle.read(MAX_REPORT_BYTES + 1)
+            data = handle.read(MAX_REPORT_BYTES + 1)
+        if len(data) > MAX_REPORT_BYTES:
+            raise FpgaFtError(f"{what} {path} is over the {MAX_REPORT_BYTES} byte limit")
+        return data
     except FpgaFtError:
         raise
     except IsADirectoryError as exc:
@@ -843,8 +851,9 @@ def find_reports(project_dir) -> ReportFiles:
 
     HLS: ``syn/report`` directories holding ``*_csynth.xml`` / ``csynth.xml`` (hls4ml layout
     ``<prj>_prj/solution1/syn/report/<prj>_csynth.xml``; other solution names and Vitis
-    layouts are found as well); only if there is none, ``*_csynth.xml`` copied anywhere else. Vivado: ``vivado_synth.rpt`` and ``*utilization*.rpt``
-    anywhere (clock/RAM utilization reports excluded). Hidden directories (``.autopilot``,
+    layouts are found as well); only if there is none, ``*_csynth.xml`` copied anywhere
+    else. Vivado: ``vivado_synth.rpt`` and ``*utilization*.rpt`` anywhere (clock/RAM/
+    hierarchical utilization reports excluded). Hidden directories (``.autopilot``,
     ``.Xil``, ``.git``) are skipped; the walk stops after ``MAX_SEARCH_DEPTH`` levels or
     ``MAX_SEARCH_ENTRIES`` entries (``truncated``). Results are sorted newest first.
 

@@ -219,6 +219,99 @@ template <class T> inline T vote_word(const T &a, const T &b, const T &c) {
     return out;
 }
 
+// ---- native-integer model of ap_fixed words (fast csim path) -----------------------------
+// A fixed-point word is kept as its raw two's-complement integer (int64_t, sign-extended),
+// scaled by 2^-F (F = fractional bits). Used only when every type involved is an
+// ap_[u]fixed / ap_[u]int of at most 62 bits and the accumulator truncates (AP_TRN) and
+// wraps (AP_WRAP), which are the semantics it reproduces exactly.
+template <class T> struct fixed_traits {
+    static const bool ok = false;
+    static const bool trn_wrap = false;
+    static const int F = 0;
+    static const bool S = false;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits<ap_fixed<W, I, Q, O, N>> {
+    static const bool ok = W <= 62;
+    static const bool trn_wrap = (Q == AP_TRN) && (O == AP_WRAP) && (N == 0);
+    static const int F = W - I;
+    static const bool S = true;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits<ap_ufixed<W, I, Q, O, N>> {
+    static const bool ok = W <= 62;
+    static const bool trn_wrap = (Q == AP_TRN) && (O == AP_WRAP) && (N == 0);
+    static const int F = W - I;
+    static const bool S = false;
+};
+template <int W> struct fixed_traits<ap_int<W>> {
+    static const bool ok = W <= 62;
+    static const bool trn_wrap = true;
+    static const int F = 0;
+    static const bool S = true;
+};
+template <int W> struct fixed_traits<ap_uint<W>> {
+    static const bool ok = W <= 62;
+    static const bool trn_wrap = true;
+    static const int F = 0;
+    static const bool S = false;
+};
+
+// Keep the low W bits of v, sign-extended (signed) or zero-extended (unsigned): AP_WRAP.
+template <int W, bool S> inline int64_t wrap_raw(int64_t v) {
+    if (S)
+        return (int64_t)((uint64_t)v << (64 - W)) >> (64 - W);
+    return (int64_t)((uint64_t)v & (~0ull >> (64 - W)));
+}
+
+// Rescale a raw value from `from_f` to `to_f` fractional bits with truncation (AP_TRN).
+inline int64_t rescale_raw(int64_t v, int from_f, int to_f) {
+    const int shift = from_f - to_f;
+    if (shift > 0)
+        return shift >= 63 ? (v < 0 ? -1 : 0) : (v >> shift);
+    if (shift < 0)
+        return -shift >= 63 ? 0 : (int64_t)((uint64_t)v << -shift);
+    return v;
+}
+
+template <class T> inline int64_t to_raw(const T &v) {
+    const uint64_t bits = v.range(T::width - 1, 0).to_uint64();
+    return wrap_raw<T::width, fixed_traits<T>::S>((int64_t)bits);
+}
+
+template <class T> inline T from_raw(int64_t raw) {
+    T v;
+    v.range(T::width - 1, 0) = (ap_uint<T::width>)(uint64_t)raw;
+    return v;
+}
+
+// Raw-word version of expose(): same bit layout, same voting, same counters.
+template <int W, bool S> __attribute__((noinline)) void expose_raw_slow(SiteState &s, int64_t &v, int k, int n) {
+    uint64_t m0 = 0, m1 = 0, m2 = 0;
+    while (s.countdown < 0) {
+        const int pos = (int)(n + s.countdown);
+        s.injected++;
+        if (pos < W)
+            m0 ^= 1ull << pos;
+        else if (pos < W + k)
+            m1 ^= 1ull << (W - k + (pos - W));
+        else
+            m2 ^= 1ull << (W - k + (pos - W - k));
+        s.countdown += 1 + draw_gap(s);
+    }
+    const uint64_t top = k > 0 ? ((~0ull >> (64 - k)) << (W - k)) : 0ull;
+    const uint64_t maj = (m0 & m1) | (m0 & m2) | (m1 & m2);
+    s.masked += __builtin_popcountll(top & (m0 ^ m1 ^ m2) & ~maj);
+    const uint64_t effective = (m0 & ~top) | (maj & top);
+    v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ effective));
+}
+
+template <int W, bool S> inline void expose_raw(int site, int64_t &v, int k) {
+    SiteState &s = state().site[site];
+    const int n = W + 2 * k;
+    s.countdown -= n;
+    if (__builtin_expect(s.countdown < 0, 0))
+        expose_raw_slow<W, S>(s, v, k, n);
+}
+
 // ---- per-layer weight memory -------------------------------------------------------------
 // Weights and biases of one layer: replica 0 is the design's own array (`w<index>` in the
 // generated C++); replicas 1 and 2 exist for critical neurons only (their full-TMR dot
@@ -236,6 +329,8 @@ template <class CONFIG_T> struct LayerMemory {
     std::vector<weight_t> pristine_w, rep_w[2];
     std::vector<bias_t> pristine_b, rep_b[2];
     std::vector<unsigned> critical;
+    // raw-integer mirrors of the six arrays (same ids as `dirty`), for the fast csim path
+    std::vector<int64_t> raw[6];
     // (array id, index) of words flipped since the last restore; array id 0 = weights,
     // 1 = biases of replica 0, 2/3 = weights/biases of replica 1, 4/5 = of replica 2.
     std::vector<std::pair<int, unsigned>> dirty;
@@ -250,6 +345,28 @@ template <class CONFIG_T> struct LayerMemory {
             rep_b[r] = pristine_b;
         }
         dirty.clear();
+        if (fixed_traits<weight_t>::ok && fixed_traits<bias_t>::ok) {
+            for (int a = 0; a < 6; a++)
+                raw[a].resize(a % 2 == 0 ? NW : NO);
+            for (unsigned i = 0; i < NW; i++)
+                raw[0][i] = raw[2][i] = raw[4][i] = to_raw(pristine_w[i]);
+            for (unsigned i = 0; i < NO; i++)
+                raw[1][i] = raw[3][i] = raw[5][i] = to_raw(pristine_b[i]);
+        }
+    }
+
+    // The typed word behind (array id, index), for the raw mirror.
+    void refresh_raw(weight_t *w, bias_t *b, int a, unsigned i) {
+        if (!(fixed_traits<weight_t>::ok && fixed_traits<bias_t>::ok))
+            return;
+        if (a == 0)
+            raw[0][i] = to_raw(w[i]);
+        else if (a == 1)
+            raw[1][i] = to_raw(b[i]);
+        else if (a % 2 == 0)
+            raw[a][i] = to_raw(rep_w[(a - 2) / 2][i]);
+        else
+            raw[a][i] = to_raw(rep_b[(a - 2) / 2][i]);
     }
 
     void restore_dirty(weight_t *w, bias_t *b) {
@@ -264,6 +381,7 @@ template <class CONFIG_T> struct LayerMemory {
                 rep_w[(a - 2) / 2][i] = pristine_w[i];
             else
                 rep_b[(a - 2) / 2][i] = pristine_b[i];
+            refresh_raw(w, b, a, i);
         }
         dirty.clear();
     }
@@ -274,12 +392,14 @@ template <class CONFIG_T> struct LayerMemory {
         if (pos < w_bits) {
             flip_bit(w[pos / WW], (int)(pos % WW));
             dirty.push_back(std::make_pair(0, (unsigned)(pos / WW)));
+            refresh_raw(w, b, 0, (unsigned)(pos / WW));
             return;
         }
         pos -= w_bits;
         if (pos < b_bits) {
             flip_bit(b[pos / WB], (int)(pos % WB));
             dirty.push_back(std::make_pair(1, (unsigned)(pos / WB)));
+            refresh_raw(w, b, 1, (unsigned)(pos / WB));
             return;
         }
         pos -= b_bits;
@@ -294,9 +414,11 @@ template <class CONFIG_T> struct LayerMemory {
             const unsigned idx = (unsigned)(pos / WW) * NO + c;
             flip_bit(rep_w[r][idx], (int)(pos % WW));
             dirty.push_back(std::make_pair(2 + 2 * r, idx));
+            refresh_raw(w, b, 2 + 2 * r, idx);
         } else {
             flip_bit(rep_b[r][c], (int)(pos - (int64_t)NI * WW));
             dirty.push_back(std::make_pair(3 + 2 * r, c));
+            refresh_raw(w, b, 3 + 2 * r, c);
         }
     }
 

@@ -28,6 +28,7 @@
 #include "ap_fixed.h"
 #include "ap_int.h"
 #include "nnet_common.h"
+#include <type_traits>
 #include "nnet_conv1d.h"
 #include "nnet_conv2d.h"
 #include "nnet_dense.h"
@@ -202,19 +203,79 @@ typename CONFIG_T::accum_t critical_neuron_sim(const data_T *data, typename CONF
     return voted;
 }
 
+// Fast path: the same arithmetic on raw integers (see rt::fixed_traits), used when every
+// type is an ap_[u]fixed/ap_[u]int that fits and the accumulator truncates and wraps.
+template <class data_T, typename CONFIG_T> struct use_raw_csim {
+    typedef typename CONFIG_T::weight_t w_t;
+    typedef typename CONFIG_T::accum_t a_t;
+#ifdef FPGAFT_CSIM_TYPED // test switch: force the generic ap_fixed path
+    static const bool value = false;
+#else
+    static const bool value =
+        rt::fixed_traits<data_T>::ok && rt::fixed_traits<w_t>::ok && rt::fixed_traits<typename CONFIG_T::bias_t>::ok &&
+        rt::fixed_traits<a_t>::ok && rt::fixed_traits<a_t>::trn_wrap && (data_T::width + w_t::width <= 62) &&
+        std::is_same<typename CONFIG_T::template product<data_T, w_t>, nnet::product::mult<data_T, w_t>>::value;
+#endif
+};
+
+template <class data_T, typename CONFIG_T>
+int64_t dot_raw(const int64_t *x, const int64_t *w, const int64_t *b, unsigned j, int k) {
+    typedef typename CONFIG_T::accum_t a_t;
+    const int W = a_t::width;
+    const bool S = rt::fixed_traits<a_t>::S;
+    const int PF = rt::fixed_traits<data_T>::F + rt::fixed_traits<typename CONFIG_T::weight_t>::F;
+    const int AF = rt::fixed_traits<a_t>::F;
+    const int BF = rt::fixed_traits<typename CONFIG_T::bias_t>::F;
+    int64_t acc = rt::wrap_raw<W, S>(rt::rescale_raw(b[j], BF, AF));
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+        int64_t p = rt::wrap_raw<W, S>(rt::rescale_raw(x[i] * w[i * CONFIG_T::n_out + j], PF, AF));
+        rt::expose_raw<W, S>(rt::PRODUCTS, p, k); // hook: product word (replicas 0..2 of its top k bits)
+        acc = rt::wrap_raw<W, S>(acc + p);
+        rt::expose_raw<W, S>(rt::ACCUMULATORS, acc, k); // hook: partial-sum word
+    }
+    return acc;
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
-void dense_sim(data_T data_in[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
-               typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
-               typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *,
+                    typename CONFIG_T::bias_t *, rt::LayerMemory<CONFIG_T> &mem, std::true_type /* raw */) {
+    typedef typename CONFIG_T::accum_t a_t;
+    const int W = a_t::width;
+    rt::State &st = rt::state();
+    int64_t x[CONFIG_T::n_in];
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+        x[i] = rt::to_raw(data[i]);
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+        int64_t acc;
+        if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
+            int64_t r[3];
+            uint64_t faults[3][2];
+            for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
+                const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
+                r[rep] = dot_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(), j, 0);
+                faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
+                faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
+            }
+            acc = rt::wrap_raw<W, rt::fixed_traits<a_t>::S>((r[0] & r[1]) | (r[0] & r[2]) | (r[1] & r[2]));
+            for (int rep = 0; rep < 3; rep++) {
+                if (r[rep] != acc) { // outvoted replica: its faults were masked by the voter
+                    st.site[rt::PRODUCTS].masked += faults[rep][0];
+                    st.site[rt::ACCUMULATORS].masked += faults[rep][1];
+                }
+            }
+        } else {
+            acc = dot_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), j, CONFIG_T::protected_msbs);
+        }
+        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
+    }
+}
+
+// Generic path: ap_fixed arithmetic, for any type hls4ml may produce.
+template <class data_T, class res_T, typename CONFIG_T>
+void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *weights,
+                    typename CONFIG_T::bias_t *biases, rt::LayerMemory<CONFIG_T> &mem, std::false_type /* typed */) {
     typedef typename CONFIG_T::accum_t acc_t;
     const int K = CONFIG_T::protected_msbs;
-    rt::LayerMemory<CONFIG_T> &mem = rt::layer_memory<CONFIG_T>();
-    mem.enter(weights, biases); // hook: weight memory, once per inference
-    data_T local[CONFIG_T::n_in];
-    const data_T *data = data_in;
-    if (CONFIG_T::fpgaft_expose_inputs) // hook: input activations
-        data = rt::expose_array<data_T, CONFIG_T::n_in>(rt::ACTIVATIONS, data_in, local);
-
     for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
         acc_t acc;
         if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
@@ -231,6 +292,20 @@ void dense_sim(data_T data_in[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
         }
         res[j] = nnet::cast<data_T, res_T, CONFIG_T>(acc);
     }
+}
+
+template <class data_T, class res_T, typename CONFIG_T>
+void dense_sim(data_T data_in[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
+               typename CONFIG_T::weight_t weights[CONFIG_T::n_in * CONFIG_T::n_out],
+               typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
+    rt::LayerMemory<CONFIG_T> &mem = rt::layer_memory<CONFIG_T>();
+    mem.enter(weights, biases); // hook: weight memory, once per inference
+    data_T local[CONFIG_T::n_in];
+    const data_T *data = data_in;
+    if (CONFIG_T::fpgaft_expose_inputs) // hook: input activations
+        data = rt::expose_array<data_T, CONFIG_T::n_in>(rt::ACTIVATIONS, data_in, local);
+    dense_sim_impl<data_T, res_T, CONFIG_T>(data, res, weights, biases, mem,
+                                            std::integral_constant<bool, use_raw_csim<data_T, CONFIG_T>::value>());
 }
 #endif
 

@@ -58,6 +58,8 @@ def run(args) -> dict:
         result = _single_file(target)
     elif target.is_dir():
         result = read_project_report(target)
+    elif target.exists():
+        raise FpgaFtError(f"{target} is neither a project directory nor a report file")
     else:
         raise FpgaFtError(f"project directory {target} not found")
     print(format_report_table(result))

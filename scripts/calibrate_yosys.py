@@ -1,0 +1,610 @@
+#!/usr/bin/env python
+"""Calibrate the offline resource estimator on real logic synthesis with Yosys.
+
+Generates small Verilog units for the primitives the estimator (``fpga_ft/resources.py``)
+costs, synthesises each one with Yosys for Xilinx 7-series, fits per-primitive cost
+models and writes them, with every measured point, to
+``fpga_ft/data/resource_calibration.json`` (the file the estimator reads at run time;
+Yosys is not needed at run time).
+
+Primitives (operand widths in bits):
+
+* ``mult_generic``  signed Wa x Ww multiplier, both operands variable (Wa 4..16, Ww 2..16);
+* ``mult_const``    Wa-bit signed input times a constant (the io_parallel hls4ml case);
+* ``adder``         W-bit adder, W-bit result (an ``accum_t += product`` step);
+* ``adder_msbs``    the cone of the top k bits of a W-bit sum (one TMR replica of a
+                    partial-sum slice, as ``fpgaft_tmr_rk_add_msbs`` computes it);
+* ``mult_msbs``     the cone of the top k bits of the W-bit product word (one TMR replica of
+                    a product slice, ``fpgaft_tmr_rk_mul_msbs``), generic and constant;
+* ``voter``         k-bit bitwise 2-of-3 majority;
+* ``mac``           registered ``acc <= acc + a*b`` (W-bit accumulator);
+* ``mac_tmr_k``     the same MAC with the top k bits of the product and of the partial sum
+                    computed in two more ``(* keep_hierarchy *)`` replicas and voted, the
+                    structure of ``hls_templates/fpgaft_tmr.h``;
+* ``mac_full_tmr``  three ``(* keep_hierarchy *)`` MAC instances and a W-bit voter;
+* ``adder_tree`` / ``dot_const``  n-input sums and constant-weight dot products, to check
+                    that the per-primitive costs add up;
+* ``mult_dsp``      generic multipliers synthesised *with* DSP48E1 inference, to record
+                    from which operand widths Yosys uses a DSP.
+
+Every unit is synthesised with::
+
+    yosys -q -p "read_verilog u.v; synth_xilinx -top top -family xc7 -nodsp -flatten
+                 -noiopad; tee -q -o s.json stat -json -top top"
+
+(``-nodsp`` dropped for ``mult_dsp``), through ``subprocess`` with an argument list, in a
+temporary directory, two units at a time. LUTs are LUT1..LUT6 cells (MUXF7/MUXF8 and
+CARRY4 are recorded separately, as Vivado reports them separately too).
+
+Results are cached per unit (key: SHA-256 of the Verilog, the Yosys command and the Yosys
+version) under ``$XDG_CACHE_HOME/fpga-ft/yosys`` (default ``~/.cache/fpga-ft/yosys``), so a
+second run takes seconds. A cold run takes about 3-6 minutes on 2 cores.
+
+Usage (from the repository root)::
+
+    python scripts/calibrate_yosys.py                 # measure (or reuse cache), fit, write JSON
+    python scripts/calibrate_yosys.py --no-cache      # re-synthesise everything
+    python scripts/calibrate_yosys.py --quick         # a reduced grid (for a smoke test)
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_JSON = ROOT / "fpga_ft" / "data" / "resource_calibration.json"
+FAMILY = "xc7"
+SYNTH_NODSP = "synth_xilinx -top top -family xc7 -nodsp -flatten -noiopad"
+SYNTH_DSP = "synth_xilinx -top top -family xc7 -flatten -noiopad"
+TIMEOUT_S = 300
+
+
+# ----------------------------------------------------------------------------------------
+# Verilog generators. Every unit has a module named ``top``.
+# ----------------------------------------------------------------------------------------
+def _sv(n: int) -> str:
+    """A signed bus declaration ``signed [n-1:0]``."""
+    return f"signed [{n - 1}:0]"
+
+
+def v_mult_generic(wa: int, ww: int) -> str:
+    return (f"module top(input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(wa + ww)} y);\n"
+            f"  assign y = a * b;\nendmodule\n")
+
+
+def _const_expr(c: int, wc: int) -> str:
+    return f"{wc}'sd{c}" if c >= 0 else f"-{wc}'sd{-c}"
+
+
+def _const_width(c: int) -> int:
+    return max(2, abs(c).bit_length() + 1)
+
+
+def v_mult_const(wa: int, c: int) -> str:
+    wc = _const_width(c)
+    return (f"module top(input {_sv(wa)} a, output {_sv(wa + wc)} y);\n"
+            f"  wire {_sv(wc)} k = {_const_expr(c, wc)};\n"
+            f"  assign y = a * k;\nendmodule\n")
+
+
+def v_adder(w: int) -> str:
+    return (f"module top(input {_sv(w)} a, input {_sv(w)} b, output {_sv(w)} y);\n"
+            f"  assign y = a + b;\nendmodule\n")
+
+
+def v_adder_msbs(w: int, k: int) -> str:
+    return (f"module top(input {_sv(w)} a, input {_sv(w)} b, output [{k - 1}:0] y);\n"
+            f"  wire {_sv(w)} s = a + b;\n"
+            f"  assign y = s[{w - 1}:{w - k}];\nendmodule\n")
+
+
+def v_mult_msbs(wa: int, ww: int, w: int, k: int) -> str:
+    """Top k bits of the product cast to a W-bit word (sign-extended or wrapped)."""
+    return (f"module top(input {_sv(wa)} a, input {_sv(ww)} b, output [{k - 1}:0] y);\n"
+            f"  wire {_sv(wa + ww)} p = a * b;\n"
+            f"  wire {_sv(w)} pw = p;\n"
+            f"  assign y = pw[{w - 1}:{w - k}];\nendmodule\n")
+
+
+def v_mult_const_msbs(wa: int, c: int, w: int, k: int) -> str:
+    wc = _const_width(c)
+    return (f"module top(input {_sv(wa)} a, output [{k - 1}:0] y);\n"
+            f"  wire {_sv(wc)} kc = {_const_expr(c, wc)};\n"
+            f"  wire {_sv(wa + wc)} p = a * kc;\n"
+            f"  wire {_sv(w)} pw = p;\n"
+            f"  assign y = pw[{w - 1}:{w - k}];\nendmodule\n")
+
+
+def v_voter(k: int) -> str:
+    return (f"module top(input [{k - 1}:0] a, input [{k - 1}:0] b, input [{k - 1}:0] c, "
+            f"output [{k - 1}:0] y);\n"
+            f"  assign y = (a & b) | (a & c) | (b & c);\nendmodule\n")
+
+
+def v_mac(wa: int, ww: int, w: int) -> str:
+    return (f"module top(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);\n"
+            f"  reg {_sv(w)} acc = 0;\n"
+            f"  wire {_sv(wa + ww)} p = a * b;\n"
+            f"  wire {_sv(w)} pw = p;\n"
+            f"  always @(posedge clk) acc <= acc + pw;\n"
+            f"  assign q = acc;\nendmodule\n")
+
+
+def v_mac_tmr_k(wa: int, ww: int, w: int, k: int) -> str:
+    """MAC whose top k product and partial-sum bits come from 2 extra kept replicas.
+
+    Mirrors ``dense_tmr_hw`` in ``hls_templates/fpgaft_tmr.h``: replica 0 is the normal
+    datapath; replicas 1 and 2 of the product's top-k cone and of the sum's top-k cone are
+    separate kept modules; each word's top k bits are replaced by the 2-of-3 vote.
+    """
+    lo = w - k
+    return f"""(* keep_hierarchy *)
+module prod_hi(input {_sv(wa)} a, input {_sv(ww)} b, output [{k - 1}:0] y);
+  wire {_sv(wa + ww)} p = a * b;
+  wire {_sv(w)} pw = p;
+  assign y = pw[{w - 1}:{lo}];
+endmodule
+(* keep_hierarchy *)
+module sum_hi(input {_sv(w)} x, input {_sv(w)} z, output [{k - 1}:0] y);
+  wire {_sv(w)} s = x + z;
+  assign y = s[{w - 1}:{lo}];
+endmodule
+module top(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);
+  reg {_sv(w)} acc = 0;
+  wire {_sv(wa + ww)} p0 = a * b;
+  wire {_sv(w)} pw0 = p0;
+  wire [{k - 1}:0] p1, p2, s1, s2;
+  prod_hi r1(a, b, p1);
+  prod_hi r2(a, b, p2);
+  wire [{k - 1}:0] ph = pw0[{w - 1}:{lo}];
+  wire [{k - 1}:0] pv = (ph & p1) | (ph & p2) | (p1 & p2);
+  wire {_sv(w)} pw = {{pv{', pw0[' + str(lo - 1) + ':0]' if lo > 0 else ''}}};
+  wire {_sv(w)} s0 = acc + pw;
+  sum_hi t1(acc, pw, s1);
+  sum_hi t2(acc, pw, s2);
+  wire [{k - 1}:0] sh = s0[{w - 1}:{lo}];
+  wire [{k - 1}:0] sv = (sh & s1) | (sh & s2) | (s1 & s2);
+  always @(posedge clk) acc <= {{sv{', s0[' + str(lo - 1) + ':0]' if lo > 0 else ''}}};
+  assign q = acc;
+endmodule
+"""
+
+
+def v_mac_full_tmr(wa: int, ww: int, w: int) -> str:
+    return f"""(* keep_hierarchy *)
+module mac(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);
+  reg {_sv(w)} acc = 0;
+  wire {_sv(wa + ww)} p = a * b;
+  wire {_sv(w)} pw = p;
+  always @(posedge clk) acc <= acc + pw;
+  assign q = acc;
+endmodule
+module top(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);
+  wire {_sv(w)} q0, q1, q2;
+  mac m0(clk, a, b, q0);
+  mac m1(clk, a, b, q1);
+  mac m2(clk, a, b, q2);
+  assign q = (q0 & q1) | (q0 & q2) | (q1 & q2);
+endmodule
+"""
+
+
+def v_adder_tree(n: int, w: int) -> str:
+    ins = ", ".join(f"input {_sv(w)} x{i}" for i in range(n))
+    expr = " + ".join(f"x{i}" for i in range(n))
+    return f"module top({ins}, output {_sv(w)} y);\n  assign y = {expr};\nendmodule\n"
+
+
+def v_dot_const(wa: int, consts: list[int], w: int) -> str:
+    n = len(consts)
+    ins = ", ".join(f"input {_sv(wa)} x{i}" for i in range(n))
+    lines = [f"module top({ins}, output {_sv(w)} y);"]
+    terms = []
+    for i, c in enumerate(consts):
+        wc = _const_width(c)
+        lines.append(f"  wire {_sv(wc)} k{i} = {_const_expr(c, wc)};")
+        lines.append(f"  wire {_sv(wa + wc)} p{i} = x{i} * k{i};")
+        lines.append(f"  wire {_sv(w)} q{i} = p{i};")
+        terms.append(f"q{i}")
+    lines.append(f"  assign y = {' + '.join(terms)};")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------------------
+# Number helpers shared with the fit (same definitions as fpga_ft/resources.py).
+# ----------------------------------------------------------------------------------------
+def popcount(n: int) -> int:
+    return bin(abs(int(n))).count("1")
+
+
+def csd_digits(n: int) -> int:
+    """Non-zero digits of the canonical signed-digit (NAF) form of |n|."""
+    n, count = abs(int(n)), 0
+    while n:
+        if n & 1:
+            count += 1
+            n = n - 1 if (n & 3) == 1 else n + 1
+        n >>= 1
+    return count
+
+
+def odd_part(n: int) -> int:
+    n = abs(int(n))
+    while n and n % 2 == 0:
+        n //= 2
+    return n
+
+
+# ----------------------------------------------------------------------------------------
+# The measurement grid
+# ----------------------------------------------------------------------------------------
+CONSTANTS = [1, 3, 5, 7, 11, 13, 21, 27, 45, 85, 93, 107, 171, 219, 365, 731]
+NEG_CONSTANTS = [-1, -3, -7, -45, -107]
+
+
+def build_grid(quick: bool = False) -> list[dict]:
+    units: list[dict] = []
+
+    def add(kind: str, verilog: str, dsp: bool = False, **params):
+        units.append({"kind": kind, "params": params, "verilog": verilog, "dsp": dsp})
+
+    wa_list = [4, 8, 16] if quick else [4, 6, 8, 10, 12, 16]
+    ww_list = [2, 4, 8, 16] if quick else [2, 4, 6, 8, 12, 16]
+    for wa in wa_list:
+        for ww in ww_list:
+            add("mult_generic", v_mult_generic(wa, ww), wa=wa, ww=ww)
+    for wa in ([8, 16] if quick else [4, 8, 12, 16]):
+        for c in (CONSTANTS[::3] if quick else CONSTANTS):
+            add("mult_const", v_mult_const(wa, c), wa=wa, c=c, popcount=popcount(c),
+                csd=csd_digits(c))
+        for c in ([] if quick else NEG_CONSTANTS):
+            if wa in (8, 16):
+                add("mult_const_neg", v_mult_const(wa, c), wa=wa, c=c, popcount=popcount(c),
+                    csd=csd_digits(c))
+    for w in ([8, 16, 32] if quick else [4, 8, 12, 16, 20, 24, 32]):
+        add("adder", v_adder(w), w=w)
+    for w, ks in ([(16, [1, 4, 16])] if quick else [(16, [1, 2, 4, 8, 16]), (24, [1, 4, 12, 24])]):
+        for k in ks:
+            add("adder_msbs", v_adder_msbs(w, k), w=w, k=k)
+    prod_cones = [(8, 8, 20, [1, 2, 4, 8, 12, 16, 20]), (16, 16, 36, [1, 4, 8, 16, 32]),
+                  (8, 4, 16, [1, 4, 8, 12, 16])]
+    if quick:
+        prod_cones = [(8, 8, 20, [1, 4, 20])]
+    for wa, ww, w, ks in prod_cones:
+        for k in ks:
+            add("mult_msbs", v_mult_msbs(wa, ww, w, k), wa=wa, ww=ww, w=w, k=k)
+    for wa, c, w, ks in ([] if quick else [(8, 107, 20, [1, 2, 4, 8, 12, 20]),
+                                           (16, 45, 28, [1, 4, 8, 16, 28])]):
+        for k in ks:
+            add("mult_const_msbs", v_mult_const_msbs(wa, c, w, k), wa=wa, c=c, w=w, k=k,
+                csd=csd_digits(c))
+    for k in ([1, 8, 32] if quick else [1, 2, 4, 8, 16, 32]):
+        add("voter", v_voter(k), k=k)
+    for wa, ww, w in ([(8, 8, 20)] if quick else [(4, 4, 12), (8, 4, 16), (8, 8, 20), (12, 12, 28), (16, 16, 36)]):
+        add("mac", v_mac(wa, ww, w), wa=wa, ww=ww, w=w)
+    for wa, ww, w, ks in ([(8, 8, 20, [2, 20])] if quick else
+                          [(8, 8, 20, [1, 2, 4, 10, 20]), (16, 16, 36, [4, 18]), (8, 4, 16, [2, 8])]):
+        for k in ks:
+            add("mac_tmr_k", v_mac_tmr_k(wa, ww, w, k), wa=wa, ww=ww, w=w, k=k)
+    for wa, ww, w in ([(8, 8, 20)] if quick else [(4, 4, 12), (8, 8, 20), (16, 16, 36)]):
+        add("mac_full_tmr", v_mac_full_tmr(wa, ww, w), wa=wa, ww=ww, w=w)
+    for n, w in ([(8, 16)] if quick else [(4, 8), (8, 8), (8, 16), (16, 16)]):
+        add("adder_tree", v_adder_tree(n, w), n=n, w=w)
+    rng = np.random.default_rng(20240611)
+    dots = [(8, 16, 6, 8)] if quick else [(8, 20, 6, 8), (16, 24, 8, 16), (6, 16, 4, 8)]
+    for wa, w, wbits, n in dots:
+        lim = 2 ** (wbits - 1)
+        consts = [int(c) for c in rng.integers(-lim, lim, size=n)]
+        add("dot_const", v_dot_const(wa, consts, w), wa=wa, w=w, n=n, consts=consts,
+            csd=[csd_digits(c) for c in consts])
+    dsp_pairs = [(8, 8), (16, 16)] if quick else [
+        (2, 16), (3, 16), (4, 4), (4, 16), (6, 6), (8, 8), (9, 9), (10, 10), (12, 12),
+        (16, 6), (16, 7), (16, 16), (18, 25), (25, 18), (27, 20), (32, 32)]
+    for wa, ww in dsp_pairs:
+        add("mult_dsp", v_mult_generic(wa, ww), dsp=True, wa=wa, ww=ww)
+    return units
+
+
+# ----------------------------------------------------------------------------------------
+# Synthesis with cache
+# ----------------------------------------------------------------------------------------
+def yosys_version(yosys: str) -> str:
+    out = subprocess.run([yosys, "-V"], capture_output=True, text=True, check=True, timeout=60)
+    return out.stdout.strip()
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "fpga-ft" / "yosys"
+
+
+def _script(dsp: bool) -> str:
+    synth = SYNTH_DSP if dsp else SYNTH_NODSP
+    return f"read_verilog u.v; {synth}; tee -q -o s.json stat -json -top top"
+
+
+def synthesize(unit: dict, yosys: str, version: str, use_cache: bool = True) -> dict:
+    """Synthesise one unit (or read its cached result); returns cell counts."""
+    script = _script(unit["dsp"])
+    key = hashlib.sha256(f"{version}\n{script}\n{unit['verilog']}".encode()).hexdigest()
+    cache = _cache_dir() / f"{key}.json"
+    if use_cache and cache.is_file():
+        try:
+            return json.loads(cache.read_text())
+        except (OSError, ValueError):
+            pass
+    with tempfile.TemporaryDirectory(prefix="fpgaft_yosys_") as tmp:
+        Path(tmp, "u.v").write_text(unit["verilog"])
+        t0 = time.monotonic()
+        proc = subprocess.run([yosys, "-q", "-p", script], cwd=tmp, capture_output=True,
+                              text=True, timeout=TIMEOUT_S)
+        seconds = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"yosys failed on {unit['kind']} {unit['params']}:\n{proc.stderr[-2000:]}")
+        stat = json.loads(Path(tmp, "s.json").read_text())
+    cells = (stat.get("design") or stat["modules"]["\\top"])["num_cells_by_type"]
+    result = {
+        "LUT": sum(v for k, v in cells.items() if k.startswith("LUT")),
+        "CARRY4": cells.get("CARRY4", 0),
+        "MUXF7": cells.get("MUXF7", 0),
+        "MUXF8": cells.get("MUXF8", 0),
+        "FF": sum(v for k, v in cells.items() if k.startswith("FD")),
+        "DSP": sum(v for k, v in cells.items() if k.startswith("DSP48")),
+        "cells": cells,
+        "seconds": round(seconds, 2),
+    }
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps(result))
+    except OSError:
+        pass
+    return result
+
+
+def measure(units: list[dict], yosys: str, version: str, jobs: int, use_cache: bool) -> list[dict]:
+    points: list[dict | None] = [None] * len(units)
+    with cf.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(synthesize, u, yosys, version, use_cache): i for i, u in enumerate(units)}
+        done = 0
+        for fut in cf.as_completed(futures):
+            i = futures[fut]
+            res = fut.result()
+            points[i] = {"kind": units[i]["kind"], "params": units[i]["params"],
+                         "dsp_inference": units[i]["dsp"],
+                         **{k: res[k] for k in ("LUT", "CARRY4", "MUXF7", "MUXF8", "FF", "DSP")},
+                         "synth_seconds": res["seconds"]}
+            done += 1
+            if done % 20 == 0 or done == len(units):
+                print(f"  {done}/{len(units)} units", file=sys.stderr, flush=True)
+    return points  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------------------
+# Fits
+# ----------------------------------------------------------------------------------------
+def _lstsq(rows: list[list[float]], ys: list[float], names: list[str], form: str,
+           labels: list[str]) -> dict:
+    a = np.asarray(rows, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    coef, *_ = np.linalg.lstsq(a, y, rcond=None)
+    pred = a @ coef
+    res = y - pred
+    rel = np.where(y > 0, np.abs(res) / np.maximum(y, 1.0), 0.0)
+    return {
+        "form": form,
+        "coef": {n: round(float(c), 5) for n, c in zip(names, coef)},
+        "n_points": int(len(y)),
+        "rms_residual_lut": round(float(np.sqrt(np.mean(res ** 2))), 3),
+        "max_abs_residual_lut": round(float(np.max(np.abs(res))), 3),
+        "max_rel_residual": round(float(np.max(rel)), 4),
+        "residuals": [{"point": lab, "measured": float(m), "fit": round(float(p), 2)}
+                      for lab, m, p in zip(labels, y, pred)],
+    }
+
+
+def fit_all(points: list[dict]) -> dict:
+    by = lambda kind: [p for p in points if p["kind"] == kind]  # noqa: E731
+    models: dict = {}
+
+    g = by("mult_generic")
+    models["mult_generic_lut"] = _lstsq(
+        [[p["params"]["wa"] * p["params"]["ww"], p["params"]["wa"] + p["params"]["ww"], 1] for p in g],
+        [p["LUT"] for p in g], ["a", "b", "c"], "LUT = a*Wa*Ww + b*(Wa+Ww) + c",
+        [f"{p['params']['wa']}x{p['params']['ww']}" for p in g])
+
+    c = by("mult_const")
+    # t = non-zero binary digits of the constant (what Yosys's maccmap builds partial
+    # products from); a power of two (t = 1) is a wire shift.
+    models["mult_const_lut"] = _lstsq(
+        [[(p["params"]["popcount"] - 1) * p["params"]["wa"], p["params"]["popcount"] - 1, 1] for p in c],
+        [p["LUT"] for p in c], ["a", "b", "c"],
+        "LUT = a*(t-1)*Wa + b*(t-1) + c, t = non-zero digits of the constant",
+        [f"{p['params']['wa']}b*{p['params']['c']}" for p in c])
+    neg = by("mult_const_neg")
+    if neg:
+        models["mult_const_neg_measured"] = [
+            {"wa": p["params"]["wa"], "c": p["params"]["c"], "LUT": p["LUT"]} for p in neg]
+
+    a = by("adder")
+    models["adder_lut"] = _lstsq([[p["params"]["w"], 1] for p in a], [p["LUT"] for p in a],
+                                 ["a", "b"], "LUT = a*W + b", [f"W={p['params']['w']}" for p in a])
+    models["adder_carry4"] = {"form": "CARRY4 = ceil(W/4)",
+                              "measured": [{"w": p["params"]["w"], "CARRY4": p["CARRY4"]} for p in a]}
+
+    am = by("adder_msbs")
+    models["adder_msbs_lut"] = _lstsq(
+        [[p["params"]["w"], p["params"]["k"], 1] for p in am], [p["LUT"] for p in am],
+        ["a", "b", "c"], "LUT(top-k cone of a W-bit sum) = a*W + b*k + c",
+        [f"W={p['params']['w']},k={p['params']['k']}" for p in am])
+
+    # Product cone: fraction of the full multiplier the top-k bits need, against the
+    # position of the lowest voted bit inside the real product (bits above Wa+Ww are
+    # sign copies of the product MSB).
+    full = {(p["params"]["wa"], p["params"]["ww"]): p["LUT"] for p in g}
+    cone_rows, cone_y, cone_lab = [], [], []
+    for p in by("mult_msbs"):
+        wa, ww, w, k = (p["params"][x] for x in ("wa", "ww", "w", "k"))
+        ref = full.get((wa, ww))
+        if not ref:
+            continue
+        k_eff = max(1, min(wa + ww, k - (w - (wa + ww))))
+        cone_rows.append([1.0, k_eff / (wa + ww)])
+        cone_y.append(p["LUT"] / ref)
+        cone_lab.append(f"{wa}x{ww} W={w} k={k}")
+    models["mult_msbs_fraction"] = _lstsq(
+        cone_rows, cone_y, ["g0", "g1"],
+        "LUT(top-k cone)/LUT(multiplier) = g0 + g1*k_eff/(Wa+Ww), k_eff = max(1, k-(W-Wa-Ww)); "
+        "values above 1 are clipped at 1 by the estimator", cone_lab)
+    models["mult_msbs_fraction"]["note"] = "residuals are in units of the fraction, not LUTs"
+
+    cm = by("mult_const_msbs")
+    if cm:
+        rows = []
+        for p in cm:
+            wa, cc, w, k = (p["params"][x] for x in ("wa", "c", "w", "k"))
+            ref = next((q["LUT"] for q in c if q["params"]["wa"] == wa and q["params"]["c"] == cc), None)
+            rows.append({"wa": wa, "c": cc, "w": w, "k": k, "LUT": p["LUT"], "full_LUT": ref,
+                         "fraction": round(p["LUT"] / ref, 3) if ref else None})
+        models["mult_const_msbs_measured"] = rows
+
+    v = by("voter")
+    models["voter_lut"] = _lstsq([[p["params"]["k"]] for p in v], [p["LUT"] for p in v], ["a"],
+                                 "LUT = a*k (one LUT3 per voted bit)",
+                                 [f"k={p['params']['k']}" for p in v])
+
+    at = by("adder_tree")
+    if at:
+        models["adder_tree_check"] = [
+            {"n": p["params"]["n"], "w": p["params"]["w"], "LUT": p["LUT"],
+             "n_minus_1_adders_fit": round((p["params"]["n"] - 1) * (models["adder_lut"]["coef"]["a"] * p["params"]["w"]
+                                                                      + models["adder_lut"]["coef"]["b"]), 1)}
+            for p in at]
+
+    # DSP inference threshold of Yosys (for the record; the estimator follows the HLS rule).
+    models["yosys_dsp_inference"] = [
+        {"wa": p["params"]["wa"], "ww": p["params"]["ww"], "DSP48E1": p["DSP"], "LUT": p["LUT"]}
+        for p in by("mult_dsp")]
+    return models
+
+
+def composed_checks(points: list[dict], models: dict) -> dict:
+    """Compare composite units with the sum of their fitted parts."""
+    gen = models["mult_generic_lut"]["coef"]
+    add = models["adder_lut"]["coef"]
+    ams = models["adder_msbs_lut"]["coef"]
+    frac = models["mult_msbs_fraction"]["coef"]
+    vot = models["voter_lut"]["coef"]["a"]
+    cst = models["mult_const_lut"]["coef"]
+    mult = lambda wa, ww: gen["a"] * wa * ww + gen["b"] * (wa + ww) + gen["c"]  # noqa: E731
+    adder = lambda w: add["a"] * w + add["b"]  # noqa: E731
+    macs = {(p["params"]["wa"], p["params"]["ww"], p["params"]["w"]): p for p in points if p["kind"] == "mac"}
+    out: dict = {"mac": [], "mac_tmr_k": [], "mac_full_tmr": [], "dot_const": []}
+    for (wa, ww, w), p in macs.items():
+        out["mac"].append({"wa": wa, "ww": ww, "w": w, "LUT": p["LUT"], "FF": p["FF"],
+                           "parts_fit": round(mult(wa, ww) + adder(w), 1)})
+    for p in points:
+        if p["kind"] == "mac_tmr_k":
+            wa, ww, w, k = (p["params"][x] for x in ("wa", "ww", "w", "k"))
+            base = macs.get((wa, ww, w))
+            if not base:
+                continue
+            k_eff = max(1, min(wa + ww, k - (w - (wa + ww))))
+            g = min(1.0, frac["g0"] + frac["g1"] * k_eff / (wa + ww))
+            extra = 2 * g * mult(wa, ww) + 2 * (ams["a"] * w + ams["b"] * k + ams["c"]) + 2 * k * vot
+            out["mac_tmr_k"].append({
+                "wa": wa, "ww": ww, "w": w, "k": k, "LUT": p["LUT"], "FF": p["FF"],
+                "base_mac_LUT": base["LUT"], "measured_extra": p["LUT"] - base["LUT"],
+                "model_extra": round(extra, 1),
+                "ratio_model_over_measured": round(extra / max(1, p["LUT"] - base["LUT"]), 3)})
+        elif p["kind"] == "mac_full_tmr":
+            wa, ww, w = (p["params"][x] for x in ("wa", "ww", "w"))
+            base = macs.get((wa, ww, w))
+            if not base:
+                continue
+            out["mac_full_tmr"].append({
+                "wa": wa, "ww": ww, "w": w, "LUT": p["LUT"], "FF": p["FF"],
+                "three_macs_plus_voters": 3 * base["LUT"] + w,
+                "ratio_to_single": round(p["LUT"] / base["LUT"], 3)})
+        elif p["kind"] == "dot_const":
+            wa, w, consts = p["params"]["wa"], p["params"]["w"], p["params"]["consts"]
+            terms = [popcount(odd_part(x)) for x in consts if x]
+            cm = sum(cst["a"] * (t - 1) * wa + cst["b"] * (t - 1) + cst["c"] for t in terms)
+            model = cm + (len(terms) - 1) * adder(w)
+            out["dot_const"].append({"wa": wa, "w": w, "consts": consts, "LUT": p["LUT"],
+                                     "parts_fit": round(model, 1),
+                                     "ratio_fit_over_measured": round(model / max(1, p["LUT"]), 3)})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default=str(OUT_JSON), help="calibration JSON to write")
+    ap.add_argument("--jobs", type=int, default=2, help="parallel Yosys runs (default 2)")
+    ap.add_argument("--no-cache", action="store_true", help="ignore cached results")
+    ap.add_argument("--quick", action="store_true", help="reduced grid (smoke test)")
+    ap.add_argument("--yosys", default=shutil.which("yosys") or "yosys", help="yosys binary")
+    args = ap.parse_args(argv)
+    if not shutil.which(args.yosys) and not Path(args.yosys).is_file():
+        print("error: yosys not found (Debian: apt-get install -y yosys)", file=sys.stderr)
+        return 2
+    version = yosys_version(args.yosys)
+    units = build_grid(args.quick)
+    print(f"{version}: {len(units)} units, {args.jobs} at a time", file=sys.stderr)
+    t0 = time.monotonic()
+    points = measure(units, args.yosys, version, args.jobs, not args.no_cache)
+    models = fit_all(points)
+    checks = composed_checks(points, models)
+    data = {
+        "schema": 1,
+        "description": "Yosys-measured unit costs (Xilinx 7-series cells) and fitted cost models "
+                       "for fpga_ft.resources; LUT = LUT1..LUT6 cells.",
+        "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "yosys_version": version,
+        "yosys_command_nodsp": f'yosys -q -p "{_script(False)}"',
+        "yosys_command_dsp": f'yosys -q -p "{_script(True)}"',
+        "family": FAMILY,
+        "grid": "quick" if args.quick else "full",
+        "models": models,
+        "composed_checks": checks,
+        "points": points,
+        "wall_seconds": round(time.monotonic() - t0, 1),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    m = models
+    print(f"wrote {out} ({len(points)} points, {data['wall_seconds']} s)")
+    print(f"  mult_generic  {m['mult_generic_lut']['form']}: {m['mult_generic_lut']['coef']} "
+          f"(rms {m['mult_generic_lut']['rms_residual_lut']} LUT)")
+    print(f"  mult_const    {m['mult_const_lut']['form']}: {m['mult_const_lut']['coef']} "
+          f"(rms {m['mult_const_lut']['rms_residual_lut']} LUT)")
+    print(f"  adder         {m['adder_lut']['coef']} (rms {m['adder_lut']['rms_residual_lut']})")
+    print(f"  adder_msbs    {m['adder_msbs_lut']['coef']} (rms {m['adder_msbs_lut']['rms_residual_lut']})")
+    print(f"  mult cone     {m['mult_msbs_fraction']['coef']} (rms {m['mult_msbs_fraction']['rms_residual_lut']})")
+    print(f"  voter         {m['voter_lut']['coef']}")
+    for row in checks["mac_full_tmr"]:
+        print(f"  full TMR MAC {row['wa']}x{row['ww']}/{row['w']}: {row['LUT']} LUT = "
+              f"{row['ratio_to_single']} x single ({row['three_macs_plus_voters']} = 3x+W)")
+    for row in checks["mac_tmr_k"]:
+        print(f"  MAC top-{row['k']} TMR {row['wa']}x{row['ww']}/{row['w']}: extra {row['measured_extra']} "
+              f"measured, {row['model_extra']} model")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
