@@ -29,31 +29,35 @@ def _sources(project_dir: Path) -> list[Path]:
     return [project_dir / "firmware" / "myproject.cpp", project_dir / "fpgaft_bridge.cpp"]
 
 
-def _source_hash(project_dir: Path) -> str:
+def _source_hash(project_dir: Path, extra_flags=()) -> str:
     digest = hashlib.sha256()
     for path in sorted(project_dir.glob("firmware/**/*")):
         if path.is_file() and path.suffix in (".h", ".cpp", ".txt"):
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(path.read_bytes())
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
-    digest.update(" ".join(CXXFLAGS).encode())
+    digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
     return digest.hexdigest()[:16]
 
 
-def build_library(project_dir: str | os.PathLike, force: bool = False) -> tuple[Path, float]:
-    """Compile the csim shared library; returns (path, seconds spent compiling; 0 if cached)."""
+def build_library(project_dir: str | os.PathLike, force: bool = False,
+                  extra_flags: tuple[str, ...] = ()) -> tuple[Path, float]:
+    """Compile the csim shared library; returns (path, seconds spent compiling; 0 if cached).
+
+    ``extra_flags``: additional g++ flags (tests use ``-DFPGAFT_CSIM_TYPED`` to force the
+    generic ap_fixed kernel instead of the native-integer one)."""
     project_dir = Path(project_dir).resolve()
     if shutil.which("g++") is None:
         raise FpgaFtError("g++ not found on PATH: the C simulation needs a C++ compiler")
     for source in _sources(project_dir):
         if not source.is_file():
             raise FpgaFtError(f"not an fpga-ft project (missing {source.name}): {project_dir}")
-    library = project_dir / f"fpgaft_csim-{_source_hash(project_dir)}.so"
+    library = project_dir / f"fpgaft_csim-{_source_hash(project_dir, extra_flags)}.so"
     if library.is_file() and not force:
         return library, 0.0
     start = time.perf_counter()
     weights_dir = f'"{project_dir / "firmware" / "weights"}"'
-    common = ["g++", *CXXFLAGS, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
+    common = ["g++", *CXXFLAGS, *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
               f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}", f"-I{project_dir}"]
     objects = [project_dir / f"fpgaft_{i}.o" for i in range(2)]
 
@@ -95,6 +99,7 @@ class CsimLibrary:
         self._lib.fpgaft_configure.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int,
                                                ctypes.c_ulonglong, ctypes.c_longlong]
         self._lib.fpgaft_force_next_flip.argtypes = [ctypes.c_int, ctypes.c_longlong]
+        self._lib.fpgaft_set_scope.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self._lib.fpgaft_run_batch.argtypes = [
             ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), ctypes.c_longlong,
             ctypes.c_longlong, ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
@@ -107,6 +112,12 @@ class CsimLibrary:
         seed. Resets the counters and scrubs every weight memory."""
         values = (ctypes.c_double * 4)(*[float(b) for b in bers])
         self._lib.fpgaft_configure(values, int(bool(persistent)), int(seed) & (2**64 - 1), int(scrub_interval))
+
+    def set_scope(self, layer: int = -1, neuron: int = -1, bit: int = -1) -> None:
+        """Confine faults to the products/partial sums of protectable layer number ``layer``
+        (-1: no scope), neuron/channel ``neuron`` (-1: all) and bit ``bit`` (0 = LSB; -1: all
+        bits). While a scope is active, weights and activations are not exposed."""
+        self._lib.fpgaft_set_scope(int(layer), int(neuron), int(bit))
 
     def force_next_flip(self, site: str, skip_bits: int) -> None:
         """Test-only: the next flip at ``site`` falls after exactly ``skip_bits`` exposed bits."""

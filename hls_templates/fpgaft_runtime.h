@@ -51,6 +51,10 @@ struct State {
     int64_t scrub_interval;   // inferences between scrubs in persistent mode (0 = never)
     int64_t since_scrub;
     uint64_t inferences_run;
+    // Fault scope (vulnerability analysis): when active, only the products and partial
+    // sums of layer `scope_layer` (neuron `scope_neuron`, or all if < 0) are exposed, and
+    // only bit `scope_bit` of each word (all bits if < 0); weights and activations are not.
+    int scope_active, scope_layer, scope_neuron, scope_bit;
 };
 
 inline State &state() {
@@ -131,6 +135,27 @@ inline void begin_inference() {
     st.since_scrub++;
 }
 
+inline void set_scope(int layer, int neuron, int bit) {
+    State &st = state();
+    st.scope_active = layer >= 0;
+    st.scope_layer = layer;
+    st.scope_neuron = neuron;
+    st.scope_bit = bit;
+}
+
+// Exposure policy of one neuron's product/partial-sum words: k >= 0 protected MSBs as
+// usual; NO_EXPOSURE; or BIT_ONLY(b): only bit b of replica 0 is exposed.
+static const int NO_EXPOSURE = -1;
+inline int bit_only(int bit) { return -2 - bit; }
+inline int exposure_policy(unsigned layer, unsigned neuron, int k) {
+    const State &st = state();
+    if (!st.scope_active)
+        return k;
+    if ((int)layer != st.scope_layer || (st.scope_neuron >= 0 && (int)neuron != st.scope_neuron))
+        return NO_EXPOSURE;
+    return st.scope_bit >= 0 ? bit_only(st.scope_bit) : k;
+}
+
 // Test-only switch: the next flip at `site` happens after exactly `skip_bits` more exposed
 // bits (then the site's BER takes over again). Lets a test hit one chosen bit of one replica.
 inline void force_next_flip(int site, int64_t skip_bits) { state().site[site].countdown = skip_bits; }
@@ -186,6 +211,17 @@ template <class T> __attribute__((noinline)) void expose_word_slow(SiteState &s,
 // voted inputs. Fast path: one subtraction and a predictable branch.
 template <class T> inline void expose(int site, T &v, int k) {
     SiteState &s = state().site[site];
+    if (k < 0) {
+        if (k == NO_EXPOSURE || -2 - k >= T::width)
+            return;
+        s.countdown -= 1;
+        while (s.countdown < 0) { // bit-only exposure: one bit of replica 0
+            s.injected++;
+            flip_bit(v, -2 - k);
+            s.countdown += 1 + draw_gap(s);
+        }
+        return;
+    }
     const int n = T::width + 2 * k;
     s.countdown -= n;
     if (__builtin_expect(s.countdown < 0, 0))
@@ -195,6 +231,8 @@ template <class T> inline void expose(int site, T &v, int k) {
 // Expose an array of N unprotected words (a layer's input activations). Returns the array
 // to compute with: `data` itself, or `local` holding a copy with the flips applied.
 template <class T, unsigned N> inline const T *expose_array(int site, const T *data, T *local) {
+    if (state().scope_active)
+        return data;
     SiteState &s = state().site[site];
     const int64_t n = (int64_t)N * T::width;
     s.countdown -= n;
@@ -306,6 +344,17 @@ template <int W, bool S> __attribute__((noinline)) void expose_raw_slow(SiteStat
 
 template <int W, bool S> inline void expose_raw(int site, int64_t &v, int k) {
     SiteState &s = state().site[site];
+    if (k < 0) {
+        if (k == NO_EXPOSURE || -2 - k >= W)
+            return;
+        s.countdown -= 1;
+        while (s.countdown < 0) { // bit-only exposure: one bit of replica 0
+            s.injected++;
+            v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ (1ull << (-2 - k))));
+            s.countdown += 1 + draw_gap(s);
+        }
+        return;
+    }
     const int n = W + 2 * k;
     s.countdown -= n;
     if (__builtin_expect(s.countdown < 0, 0))
@@ -445,6 +494,8 @@ template <class CONFIG_T> struct LayerMemory {
         } else if (!st.persistent && !dirty.empty()) {
             restore_dirty(w, b);
         }
+        if (st.scope_active)
+            return;
         SiteState &s = st.site[WEIGHTS];
         const int64_t n = (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width +
                           2 * (int64_t)critical.size() * ((int64_t)NI * weight_t::width + bias_t::width);

@@ -177,6 +177,7 @@ typename CONFIG_T::accum_t critical_neuron_sim(const data_T *data, typename CONF
     rt::State &st = rt::state();
     acc_t r[3];
     uint64_t faults[3][2];
+    const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, 0);
     for (int rep = 0; rep < 3; rep++) {
         const typename CONFIG_T::weight_t *w = rep == 0 ? weights : &mem.rep_w[rep - 1][0];
         const typename CONFIG_T::bias_t *b = rep == 0 ? biases : &mem.rep_b[rep - 1][0];
@@ -185,9 +186,9 @@ typename CONFIG_T::accum_t critical_neuron_sim(const data_T *data, typename CONF
         for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
             acc_t p = CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
                 data[i], w[i * CONFIG_T::n_out + j]);
-            rt::expose(rt::PRODUCTS, p, 0); // hook: product word of replica `rep`
+            rt::expose(rt::PRODUCTS, p, policy); // hook: product word of replica `rep`
             a += p;
-            rt::expose(rt::ACCUMULATORS, a, 0); // hook: partial sum of replica `rep`
+            rt::expose(rt::ACCUMULATORS, a, policy); // hook: partial sum of replica `rep`
         }
         r[rep] = a;
         faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
@@ -252,7 +253,8 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
             uint64_t faults[3][2];
             for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
                 const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
-                r[rep] = dot_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(), j, 0);
+                r[rep] = dot_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(), j,
+                                                   rt::exposure_policy(CONFIG_T::fpgaft_layer, j, 0));
                 faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
                 faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
             }
@@ -264,7 +266,8 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
                 }
             }
         } else {
-            acc = dot_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), j, CONFIG_T::protected_msbs);
+            acc = dot_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), j,
+                                            rt::exposure_policy(CONFIG_T::fpgaft_layer, j, CONFIG_T::protected_msbs));
         }
         res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
     }
@@ -281,13 +284,14 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
         if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
             acc = critical_neuron_sim<data_T, CONFIG_T>(data, weights, biases, mem, j);
         } else {
+            const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, K);
             acc = (acc_t)biases[j];
             for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
                 acc_t p = CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(
                     data[i], weights[i * CONFIG_T::n_out + j]);
-                rt::expose(rt::PRODUCTS, p, K); // hook: replicas 0, 1, 2 of the product
+                rt::expose(rt::PRODUCTS, p, policy); // hook: replicas 0, 1, 2 of the product
                 acc += p;
-                rt::expose(rt::ACCUMULATORS, acc, K); // hook: replicas 0, 1, 2 of the partial sum
+                rt::expose(rt::ACCUMULATORS, acc, policy); // hook: replicas 0, 1, 2 of the partial sum
             }
         }
         res[j] = nnet::cast<data_T, res_T, CONFIG_T>(acc);

@@ -112,6 +112,12 @@ def v_adder_msbs(w: int, k: int) -> str:
             f"  assign y = s[{w - 1}:{w - k}];\nendmodule\n")
 
 
+def v_adder_slice_cin(k: int) -> str:
+    """A k-bit slice adder with carry-in (the cheaper replica: carry taken from the main copy)."""
+    return (f"module top(input [{k - 1}:0] a, input [{k - 1}:0] b, input ci, output [{k - 1}:0] y);\n"
+            f"  assign y = a + b + ci;\nendmodule\n")
+
+
 def v_mult_msbs(wa: int, ww: int, w: int, k: int) -> str:
     """Top k bits of the product cast to a W-bit word (sign-extended or wrapped)."""
     return (f"module top(input {_sv(wa)} a, input {_sv(ww)} b, output [{k - 1}:0] y);\n"
@@ -281,6 +287,8 @@ def build_grid(quick: bool = False) -> list[dict]:
     for w, ks in ([(16, [1, 4, 16])] if quick else [(16, [1, 2, 4, 8, 16]), (24, [1, 4, 12, 24])]):
         for k in ks:
             add("adder_msbs", v_adder_msbs(w, k), w=w, k=k)
+    for k in ([] if quick else [1, 2, 4, 8]):
+        add("adder_slice_cin", v_adder_slice_cin(k), k=k)
     prod_cones = [(8, 8, 20, [1, 2, 4, 8, 12, 16, 20]), (16, 16, 36, [1, 4, 8, 16, 32]),
                   (8, 4, 16, [1, 4, 8, 12, 16])]
     if quick:
@@ -481,6 +489,10 @@ def fit_all(points: list[dict]) -> dict:
             rows.append({"wa": wa, "c": cc, "w": w, "k": k, "LUT": p["LUT"], "full_LUT": ref,
                          "fraction": round(p["LUT"] / ref, 3) if ref else None})
         models["mult_const_msbs_measured"] = rows
+
+    sc = by("adder_slice_cin")
+    if sc:
+        models["adder_slice_cin_measured"] = [{"k": p["params"]["k"], "LUT": p["LUT"]} for p in sc]
 
     v = by("voter")
     models["voter_lut"] = _lstsq([[p["params"]["k"]] for p in v], [p["LUT"] for p in v], ["a"],

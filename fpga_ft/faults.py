@@ -1,0 +1,189 @@
+"""The fault model of fpga-ft's C-simulation fault injection, and its exposure counts.
+
+Units and semantics (the C++ side is ``hls_templates/fpgaft_runtime.h``):
+
+* **BER** (bit error rate) = the probability that a given stored bit flips, per bit, per
+  inference. Bits flip independently of each other and of earlier inferences.
+* **Sites** (where bits are exposed):
+
+  - ``weights``: every weight and bias word of every Dense/Conv layer (plus the private
+    weight copies of critical neurons); flips are drawn once per inference per layer.
+  - ``activations``: the input words of every Dense/Conv layer.
+  - ``products``: every product word (``accum_t`` width) of every dot product.
+  - ``accumulators``: every partial-sum word (``accum_t`` width) of every dot product.
+
+* A product / partial-sum word of W bits whose top k bits are protected (plan
+  ``protected_msbs: k``) exposes W + 2k bits: replica 0 holds the whole word, replicas 1
+  and 2 only its top k bits; the three are voted bitwise 2-of-3, so a protected bit fails
+  with probability 3p^2 - 2p^3 (two or three of its replicas flipped) instead of p.
+  A critical neuron computes three full replicas of its dot product (every product and
+  partial sum, all bits, each replica with its own weight copy), voted at the output.
+* **Modes**: ``transient`` (every flip lasts one inference) or ``persistent`` (weight
+  flips accumulate from inference to inference until a scrub every ``scrub_interval``
+  inferences restores the pristine weights; activations, products and partial sums are
+  recomputed every inference, so their faults are transient in both modes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+from fpga_ft.csim import SITES
+from fpga_ft.errors import FpgaFtError
+
+__all__ = [
+    "SITES", "MODES", "FaultModel", "parse_sites", "parse_ber", "protected_bit_failure_probability",
+    "protected_bit_masked_probability", "exposed_bits", "expected_flips",
+]
+
+MODES = ("transient", "persistent")
+DEFAULT_SCRUB_INTERVAL = 100
+BER_UNITS = "faults per bit per inference"
+
+
+def parse_ber(value) -> float:
+    """A BER as a float in [0, 1] (``value`` may be a number or a string like ``"1e-4"``)."""
+    try:
+        ber = float(value)
+    except (TypeError, ValueError):
+        raise FpgaFtError(f"BER must be a number in [0, 1], got {value!r}") from None
+    if not (0.0 <= ber <= 1.0):  # also rejects NaN
+        raise FpgaFtError(f"BER must be in [0, 1], got {value}")
+    return ber
+
+
+def parse_sites(value) -> tuple[str, ...]:
+    """Fault sites from ``"weights,activations"``, ``"all"`` or an iterable of names.
+
+    Returns the sites in the canonical order of :data:`SITES`, without duplicates."""
+    if value is None:
+        return SITES
+    if isinstance(value, str):
+        names = [part.strip().lower() for part in value.split(",")]
+    else:
+        try:
+            names = [str(part).strip().lower() for part in value]
+        except TypeError:
+            raise FpgaFtError(f"fault sites must be a comma-separated string or a list, got {value!r}") from None
+    names = [name for name in names if name]
+    if not names:
+        raise FpgaFtError(f"no fault site given (valid: {', '.join(SITES)})")
+    if "all" in names:
+        return SITES
+    unknown = [name for name in names if name not in SITES]
+    if unknown:
+        raise FpgaFtError(f"unknown fault site '{unknown[0]}' (valid: {', '.join(SITES)}, or all)")
+    return tuple(site for site in SITES if site in names)
+
+
+@dataclass(frozen=True)
+class FaultModel:
+    """One fault model: BER (faults per bit per inference), sites, mode, scrub interval.
+
+    Attributes:
+        ber: probability that a given exposed bit flips, per bit, per inference, in [0, 1].
+        sites: subset of :data:`SITES` exposed to faults (canonical order).
+        mode: ``transient`` or ``persistent`` (weight flips accumulate until a scrub).
+        scrub_interval: inferences between weight scrubs in persistent mode (0: scrub
+            only at the start of every pass over the data set; ignored when transient).
+    """
+
+    ber: float
+    sites: tuple = SITES
+    mode: str = "transient"
+    scrub_interval: int = DEFAULT_SCRUB_INTERVAL
+
+    def __post_init__(self):
+        object.__setattr__(self, "ber", parse_ber(self.ber))
+        object.__setattr__(self, "sites", parse_sites(self.sites))
+        mode = str(self.mode).strip().lower()
+        if mode not in MODES:
+            raise FpgaFtError(f"unknown fault mode '{self.mode}' (valid: {', '.join(MODES)})")
+        object.__setattr__(self, "mode", mode)
+        interval = self.scrub_interval
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)) or interval != int(interval) \
+                or interval < 0:
+            raise FpgaFtError(f"scrub interval must be an integer >= 0 (inferences), got {interval!r}")
+        object.__setattr__(self, "scrub_interval", int(interval))
+
+    @property
+    def persistent(self) -> bool:
+        return self.mode == "persistent"
+
+    def bers(self) -> tuple[float, float, float, float]:
+        """Per-site BERs in the order of :data:`SITES` (0 for sites not exposed), the
+        argument of :meth:`fpga_ft.csim.CsimLibrary.configure`."""
+        return tuple(self.ber if site in self.sites else 0.0 for site in SITES)
+
+    def with_ber(self, ber: float) -> "FaultModel":
+        return FaultModel(ber=ber, sites=self.sites, mode=self.mode, scrub_interval=self.scrub_interval)
+
+    def to_dict(self) -> dict:
+        return {"ber": self.ber, "sites": list(self.sites), "mode": self.mode,
+                "scrub_interval": self.scrub_interval, "ber_units": BER_UNITS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "FaultModel":
+        if not isinstance(data, Mapping) or "ber" not in data:
+            raise FpgaFtError("malformed fault model: expected a mapping with at least 'ber'")
+        unknown = set(data) - {"ber", "sites", "mode", "scrub_interval", "ber_units"}
+        if unknown:
+            raise FpgaFtError(f"malformed fault model: unknown key(s) {sorted(unknown)}")
+        return cls(ber=data["ber"], sites=data.get("sites", SITES), mode=data.get("mode", "transient"),
+                   scrub_interval=data.get("scrub_interval", DEFAULT_SCRUB_INTERVAL))
+
+    def describe(self) -> str:
+        text = f"BER {self.ber:g} ({BER_UNITS}) on {', '.join(self.sites)}, {self.mode}"
+        if self.persistent:
+            text += f", scrub every {self.scrub_interval} inferences" if self.scrub_interval else ", no scrub"
+        return text
+
+
+def protected_bit_failure_probability(p: float) -> float:
+    """Probability that a TMR-protected bit is wrong after the 2-of-3 vote when each of
+    its three replicas flips independently with probability ``p``: 3p^2 - 2p^3."""
+    p = float(p)
+    return 3.0 * p * p - 2.0 * p ** 3
+
+
+def protected_bit_masked_probability(p: float) -> float:
+    """Probability that exactly one replica of a protected bit flips (the voter masks
+    that flip; the runtime counts it in ``masked``): 3p(1-p)^2."""
+    p = float(p)
+    return 3.0 * p * (1.0 - p) ** 2
+
+
+def exposed_bits(layers: Iterable, plan=None) -> dict[str, int]:
+    """Bits exposed to faults per inference at each site, for ``layers``
+    (:class:`~fpga_ft.layers.LayerInfo`) protected by ``plan`` (None: unprotected).
+
+    * weights: n_in*n_out*weight_width + n_out*bias_width per layer, plus, for each
+      critical neuron, two private copies of its n_in weights and its bias;
+    * activations: n_input_words * input_width per layer (not for io_stream
+      convolutions, whose inputs the C simulation does not expose);
+    * products and accumulators: n_in*n_positions words per neuron of accum_width W bits,
+      W + 2k each with ``protected_msbs`` k, 3W each for a critical neuron.
+
+    The expected number of flips at a site over ``n`` inferences is BER * bits * n."""
+    bits = dict.fromkeys(SITES, 0)
+    for info in layers:
+        protection = plan.for_layer(info.name) if plan is not None else None
+        k = int(protection.protected_msbs) if protection else 0
+        n_crit = len(protection.critical_neurons) if protection else 0
+        ww, bw, aw = info.weight_type.width, info.bias_type.width, info.accum_type.width
+        bits["weights"] += info.n_in * info.n_out * ww + info.n_out * bw + 2 * n_crit * (info.n_in * ww + bw)
+        if not (info.kind.startswith("Conv") and info.io_type == "io_stream"):
+            bits["activations"] += info.n_input_words * info.input_type.width
+        words_per_neuron = info.n_in * info.n_positions
+        per_word = words_per_neuron * ((info.n_out - n_crit) * (aw + 2 * k) + n_crit * 3 * aw)
+        bits["products"] += per_word
+        bits["accumulators"] += per_word
+    return bits
+
+
+def expected_flips(fault_model: FaultModel, layers: Iterable, plan=None, inferences: int = 1) -> dict[str, float]:
+    """Expected flips drawn at each site over ``inferences`` inferences."""
+    bits = exposed_bits(layers, plan)
+    bers = dict(zip(SITES, fault_model.bers()))
+    return {site: bers[site] * bits[site] * inferences for site in SITES}

@@ -1,0 +1,35 @@
+"""Shared test set-up: a design cache that survives between local runs (fresh in CI)."""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("FPGA_FT_CACHE", str(Path(tempfile.gettempdir()) / "fpga-ft-test-cache"))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import pytest  # noqa: E402
+
+from fpga_ft.paths import MODELS_DIR  # noqa: E402
+
+BUNDLED = {
+    "mlp": (MODELS_DIR / "digits_mlp.h5", MODELS_DIR / "digits_test.npz"),
+    "cnn": (MODELS_DIR / "digits_cnn.h5", MODELS_DIR / "digits_img_test.npz"),
+}
+
+
+@pytest.fixture(scope="session")
+def bundled():
+    """name -> (keras model, x_test, y_test, qkeras outputs) for the bundled MLP and CNN."""
+    from fpga_ft.modelio import load_data, load_model
+
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            model_path, data_path = BUNDLED[name]
+            model = load_model(model_path)
+            x, y = load_data(data_path)
+            cache[name] = (model, x, y, model.predict(x, verbose=0))
+        return cache[name]
+
+    return get

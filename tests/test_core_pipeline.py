@@ -1,0 +1,276 @@
+"""Issue 2: protected conversion, bit-exact csim, fault hooks, generated project, CLI."""
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fpga_ft.bitexact import compare_outputs
+from fpga_ft.cli import main
+from fpga_ft.design import build_design
+from fpga_ft.errors import FpgaFtError
+from fpga_ft.exposure import dot_word_offset
+from fpga_ft.plan import LayerProtection, ProtectionPlan
+
+PLANS = ["none", "msbs1", "msbs2", "msbs3", "critical_all", "mixed"]
+
+
+def make_plan(kind, layers):
+    if kind == "none":
+        return ProtectionPlan()
+    if kind.startswith("msbs"):
+        return ProtectionPlan.uniform(layers, protected_msbs=int(kind[-1]))
+    if kind == "critical_all":
+        return ProtectionPlan.uniform(layers, all_critical=True)
+    # mixed: MSB protection everywhere plus a few critical neurons per layer
+    return ProtectionPlan({info.name: LayerProtection(2, list(range(0, info.n_out, 3))) for info in layers})
+
+
+@pytest.fixture(scope="module")
+def layers_of(bundled):
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = build_design(bundled(name)[0], None).layers
+        return cache[name]
+
+    return get
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("plan_kind", PLANS)
+def test_fault_free_csim_is_bit_exact(bundled, layers_of, name, plan_kind):
+    model, x, y, reference = bundled(name)
+    design = build_design(model, make_plan(plan_kind, layers_of(name)))
+    comparison = compare_outputs(design.predict(x), reference, y)
+    assert comparison["bit_exact_fraction"] == 1.0, comparison
+    assert comparison["csim_accuracy"] == comparison["reference_accuracy"] > 0.9
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_io_stream_is_bit_exact(bundled, layers_of, name):
+    model, x, y, reference = bundled(name)
+    design = build_design(model, make_plan("mixed", layers_of(name)), io_type="io_stream")
+    assert compare_outputs(design.predict(x), reference)["bit_exact_fraction"] == 1.0
+
+
+def test_generic_ap_fixed_kernel_is_bit_exact(bundled, layers_of):
+    """The csim's typed (ap_fixed) kernel, used for types the integer kernel cannot model."""
+    from fpga_ft.csim import CsimLibrary, build_library
+
+    model, x, _, reference = bundled("cnn")
+    design = build_design(model, make_plan("mixed", layers_of("cnn")))
+    path, _ = build_library(design.project_dir, extra_flags=("-DFPGAFT_CSIM_TYPED",))
+    lib = CsimLibrary(path, design.n_inputs, design.n_outputs)
+    assert compare_outputs(lib.run(x)[0], reference)["bit_exact_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_synthesis_code_is_bit_exact_too(bundled, layers_of, tmp_path, name):
+    """hls4ml's own compile()/predict() builds the synthesis C++ (explicit replicas)."""
+    from fpga_ft.convert import convert_model
+
+    model, x, _, reference = bundled(name)
+    converted = convert_model(model, make_plan("mixed", layers_of(name)), output_dir=tmp_path / "prj")
+    converted.hls_model.compile()
+    assert compare_outputs(converted.hls_model.predict(x), reference)["bit_exact_fraction"] == 1.0
+
+
+# ---- forced single flips ----------------------------------------------------------------
+
+def _flip_once(design, x, skip_bits, site="accumulators"):
+    lib = design.library
+    lib.configure()  # BER 0 everywhere
+    lib.force_next_flip(site, skip_bits)
+    out, injected, masked = lib.run(x)
+    return out, injected[site], masked[site]
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_flip_in_one_replica_of_a_protected_bit_is_masked(bundled, layers_of, name, k):
+    model, x, _, _ = bundled(name)
+    layers = layers_of(name)
+    design = build_design(model, ProtectionPlan.uniform(layers, protected_msbs=k))
+    clean = design.predict(x[:8])
+    last = len(layers) - 1
+    info = layers[last]
+    width = info.accum_type.width
+    # last partial sum of neuron 0 of the output layer: replica 1 (then 2) of its sign bit
+    word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1)
+    for position in (width + k - 1, width + 2 * k - 1, width - 1):  # replica 1, replica 2, replica 0 MSB
+        out, injected, masked = _flip_once(design, x[:8], word + position)
+        assert injected == 1 and masked == 1
+        np.testing.assert_array_equal(out, clean)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_same_flip_on_an_unprotected_bit_changes_the_output(bundled, layers_of, name):
+    model, x, _, _ = bundled(name)
+    layers = layers_of(name)
+    last = len(layers) - 1
+    info = layers[last]
+    width = info.accum_type.width
+    for plan in (ProtectionPlan(), ProtectionPlan.uniform(layers, protected_msbs=2)):
+        design = build_design(model, plan)
+        clean = design.predict(x[:8])
+        word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1)
+        k = plan.for_layer(info.name).protected_msbs
+        out, injected, masked = _flip_once(design, x[:8], word + width - k - 1)  # highest unprotected bit
+        assert injected == 1 and masked == 0
+        assert not np.array_equal(out[0], clean[0])      # the flipped inference changed
+        np.testing.assert_array_equal(out[1:], clean[1:])  # nothing else did
+
+
+def test_flip_in_one_replica_of_a_critical_neuron_is_masked(bundled, layers_of):
+    model, x, _, _ = bundled("mlp")
+    layers = layers_of("mlp")
+    last = len(layers) - 1
+    plan = ProtectionPlan({layers[last].name: LayerProtection(0, [0])})
+    design = build_design(model, plan)
+    clean = design.predict(x[:4])
+    info = layers[last]
+    for replica in range(3):
+        word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1, replica=replica)
+        out, injected, masked = _flip_once(design, x[:4], word + info.accum_type.width - 1)
+        assert injected == 1 and masked == 1
+        np.testing.assert_array_equal(out, clean)
+
+
+# ---- generated project ------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def project(bundled, layers_of, tmp_path_factory):
+    model, x, _, reference = bundled("mlp")
+    out = tmp_path_factory.mktemp("project") / "prj"
+    design = build_design(model, make_plan("mixed", layers_of("mlp")), output_dir=out, x=x[:20],
+                          golden=reference[:20])
+    return design
+
+
+def _preprocess(project_dir: Path, *defines) -> str:
+    cmd = ["g++", "-E", "-P", "-std=c++11", *[f"-D{d}" for d in defines],
+           f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}",
+           str(project_dir / "firmware" / "myproject.cpp")]
+    return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+
+
+def test_no_fault_hook_code_outside_the_csim_macro(project):
+    synthesis = _preprocess(project.project_dir)  # what vendor csim and synthesis see
+    csim = _preprocess(project.project_dir, "FPGAFT_CSIM")
+    for token in ("rt::expose", "rt::state", "namespace rt", "LayerMemory", "draw_gap", "dense_sim"):
+        assert token not in synthesis, token
+        assert token in csim, token
+    for replica in ("fpgaft_tmr_rk_mul_msbs", "fpgaft_tmr_rk_add_msbs", "fpgaft_tmr_rfull_dot"):
+        assert replica in synthesis
+    assert "HLS INLINE off" in synthesis
+    # the macro is set only by fpga-ft's csim build, never by a project's Tcl
+    for tcl in project.project_dir.glob("*.tcl"):
+        assert "FPGAFT_CSIM" not in tcl.read_text(), tcl.name
+
+
+def test_project_has_keep_replicas_constraints_and_vectors(project):
+    prj = project.project_dir
+    xdc = (prj / "fpgaft_keep_replicas.xdc").read_text()
+    assert "KEEP_HIERARCHY TRUE" in xdc and "DONT_TOUCH TRUE" in xdc and "fpgaft_tmr_r" in xdc
+    synth = (prj / "vivado_synth.tcl").read_text()
+    assert synth.index("fpgaft_keep_replicas.xdc") < synth.index("synth_design")
+    check = (prj / "fpgaft_check_replicas.tcl").read_text()
+    for kind in ("fpgaft_tmr_rk_mul_msbs", "fpgaft_tmr_rk_add_msbs", "fpgaft_tmr_rfull_dot"):
+        assert kind in check
+    assert (prj / "firmware" / "nnet_utils" / "fpgaft_tmr.h").is_file()
+    inputs = np.loadtxt(prj / "tb_data" / "tb_input_features.dat")
+    golden = np.loadtxt(prj / "tb_data" / "tb_output_predictions.dat")
+    assert inputs.shape == (20, 64) and golden.shape == (20, 10)
+    np.testing.assert_array_equal(golden, project.predict(inputs))
+    params = (prj / "firmware" / "parameters.h").read_text()
+    assert params.count("using kernel = fpgaft::DenseFT") == 3
+    assert re.search(r"protected_msbs = 2;", params)
+
+
+def test_protection_adds_code_only_where_planned(project):
+    params = (project.project_dir / "firmware" / "parameters.h").read_text()
+    flags = re.findall(r"const bool config\d+::critical\[(\d+)\] = \{([^}]*)\}", params)
+    assert [int(n) for n, _ in flags] == [info.n_out for info in project.layers]
+    for (n, values), info in zip(flags, project.layers):
+        critical = [i for i, v in enumerate(values.split(",")) if v.strip() == "true"]
+        assert critical == project.plan.for_layer(info.name).critical_neurons
+
+
+# ---- errors ---------------------------------------------------------------------------
+
+def test_plan_errors_are_one_line(bundled, layers_of, tmp_path):
+    layers = layers_of("mlp")
+    cases = {
+        "layers:\n  nope:\n    protected_msbs: 1\n": "unknown layer 'nope'",
+        "layers:\n  fc1:\n    protected_msbs: -1\n": ">= 0",
+        "layers:\n  fc1:\n    protected_msbs: 99\n": "exceeds",
+        "layers:\n  fc1:\n    critical_neurons: [32]\n": "out of range",
+        "layers:\n  fc1:\n    critical_neurons: [1, 1]\n": "duplicates",
+        "layers: [1, 2\n": "not valid YAML",
+        "layers:\n  fc1:\n    protected_bits: 1\n": "unknown key",
+        "other: 1\n": "unknown top-level key",
+    }
+    for text, expected in cases.items():
+        path = tmp_path / "plan.yml"
+        path.write_text(text)
+        with pytest.raises(FpgaFtError) as info:
+            ProtectionPlan.load(path).validate(layers)
+        assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unsupported_layer_is_named(tmp_path, capsys):
+    import tensorflow as tf
+
+    inputs = tf.keras.Input((4, 3))
+    outputs = tf.keras.layers.Dense(2)(tf.keras.layers.LSTM(5, name="my_lstm")(inputs))
+    path = tmp_path / "lstm.h5"
+    tf.keras.Model(inputs, outputs).save(path)
+    assert main(["convert", str(path), "--board", "pynq-z2", "-o", str(tmp_path / "p")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: unsupported layer 'my_lstm' (LSTM)") and "\n" not in err
+
+
+def test_cli_errors_exit_2(tmp_path, capsys):
+    model, data = "models/digits_mlp.h5", "models/digits_test.npz"
+    root = Path(__file__).resolve().parent.parent
+    cases = [
+        (["convert", str(root / model), "--board", "nope", "-o", str(tmp_path / "p")], "unknown board 'nope'"),
+        (["csim", str(root / model), "--data", str(tmp_path / "missing.npz")], "missing.npz"),
+        (["csim", str(root / model), "--data", str(root / "models/digits_img_test.npz")], "shape"),
+        (["build", str(tmp_path)], "project.tcl"),
+    ]
+    for argv, expected in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error:") and expected in err and "\n" not in err and "Traceback" not in err
+
+
+# ---- CLI happy paths --------------------------------------------------------------------
+
+def test_cli_convert_csim_build(tmp_path, capsys):
+    import json
+
+    root = Path(__file__).resolve().parent.parent
+    model, data = str(root / "models/digits_mlp.h5"), str(root / "models/digits_test.npz")
+    plan = tmp_path / "plan.yml"
+    plan.write_text("layers:\n  fc1:\n    protected_msbs: 2\n    critical_neurons: [3, 17]\n")
+    out = tmp_path / "prj"
+    assert main(["convert", model, "--board", "zcu102", "--plan", str(plan), "--data", data, "-o", str(out),
+                 "--json", str(tmp_path / "c.json")]) == 0
+    result = json.loads((tmp_path / "c.json").read_text())
+    assert result["output_dir"] == str(out.resolve()) and result["board"] == "zcu102"
+    assert result["part"] == "xczu9eg-ffvb1156-2-e" and result["backend"] == "Vitis"
+    assert result["protected_layers"] == ["fc1"] and result["test_vectors"]["bit_exact_fraction"] == 1.0
+    assert (out / "fpgaft_keep_replicas.xdc").is_file() and (out / "tb_data" / "tb_input_features.dat").is_file()
+
+    assert main(["csim", model, "--data", data, "--plan", str(plan), "--json", str(tmp_path / "s.json")]) == 0
+    result = json.loads((tmp_path / "s.json").read_text())
+    assert result["samples"] == 540 and result["bit_exact_fraction"] == 1.0 and result["accuracy"] > 0.95
+
+    capsys.readouterr()
+    assert main(["build", str(out), "--synth"]) == 2  # no Vitis here
+    assert "vitis-run not found on PATH" in capsys.readouterr().err
