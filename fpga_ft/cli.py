@@ -14,6 +14,7 @@ import importlib
 import json
 import os
 import sys
+import warnings
 
 from fpga_ft.errors import FpgaFtError
 
@@ -87,6 +88,7 @@ def _json_default(value):
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.simplefilter("ignore")  # third-party deprecation noise; fpga-ft prints its own warnings
     try:
         parser = build_parser()
         args = parser.parse_args(argv)

@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,8 +212,8 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
             bit_exact = False
             hls_model = hls4ml.converters.convert_from_keras_model(model, **kwargs)
     if not bit_exact:
-        warnings.warn("model input is not quantized (no QActivation(quantized_bits) after Input): "
-                      "converted without hls4ml bit_exact; csim may differ from QKeras", stacklevel=2)
+        print("warning: model input is not quantized (no QActivation(quantized_bits) after Input): "
+              "converted without hls4ml bit_exact; csim may differ from QKeras", file=sys.stderr)
     layers = describe_layers(hls_model, model)
     plan.validate(layers)
     return ConvertedModel(hls_model=hls_model, keras_model=model, layers=layers, plan=plan,

@@ -436,13 +436,19 @@ def fit_all(points: list[dict]) -> dict:
         [f"{p['params']['wa']}x{p['params']['ww']}" for p in g])
 
     c = by("mult_const")
-    # t = non-zero binary digits of the constant (what Yosys's maccmap builds partial
-    # products from); a power of two (t = 1) is a wire shift.
+    # t = non-zero digits of the constant's canonical signed-digit (CSD/NAF) form: each
+    # digit beyond the first is one shifted add/subtract; a power of two (t = 1) is a wire
+    # shift and costs nothing (measured 0). CSD predicts Yosys's cost better than the plain
+    # binary digit count (both fits are kept; the estimator uses the CSD one).
+    labels = [f"{p['params']['wa']}b*{p['params']['c']}" for p in c]
     models["mult_const_lut"] = _lstsq(
-        [[(p["params"]["popcount"] - 1) * p["params"]["wa"], p["params"]["popcount"] - 1, 1] for p in c],
-        [p["LUT"] for p in c], ["a", "b", "c"],
-        "LUT = a*(t-1)*Wa + b*(t-1) + c, t = non-zero digits of the constant",
-        [f"{p['params']['wa']}b*{p['params']['c']}" for p in c])
+        [[(p["params"]["csd"] - 1) * p["params"]["wa"], p["params"]["csd"] - 1] for p in c],
+        [p["LUT"] for p in c], ["a", "b"],
+        "LUT = a*(t-1)*Wa + b*(t-1), t = non-zero CSD digits of the constant", labels)
+    models["mult_const_lut_popcount"] = _lstsq(
+        [[(p["params"]["popcount"] - 1) * p["params"]["wa"], p["params"]["popcount"] - 1] for p in c],
+        [p["LUT"] for p in c], ["a", "b"],
+        "LUT = a*(t-1)*Wa + b*(t-1), t = non-zero binary digits (alternative, not used)", labels)
     neg = by("mult_const_neg")
     if neg:
         models["mult_const_neg_measured"] = [
@@ -554,8 +560,8 @@ def composed_checks(points: list[dict], models: dict) -> dict:
                 "ratio_to_single": round(p["LUT"] / base["LUT"], 3)})
         elif p["kind"] == "dot_const":
             wa, w, consts = p["params"]["wa"], p["params"]["w"], p["params"]["consts"]
-            terms = [popcount(odd_part(x)) for x in consts if x]
-            cm = sum(cst["a"] * (t - 1) * wa + cst["b"] * (t - 1) + cst["c"] for t in terms)
+            terms = [csd_digits(x) for x in consts if x]
+            cm = sum(cst["a"] * (t - 1) * wa + cst["b"] * (t - 1) for t in terms)
             model = cm + (len(terms) - 1) * adder(w)
             out["dot_const"].append({"wa": wa, "w": w, "consts": consts, "LUT": p["LUT"],
                                      "parts_fit": round(model, 1),
