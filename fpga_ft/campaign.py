@@ -180,13 +180,16 @@ def chunk_seed(seed: int, ber: float, index: int) -> int:
 
 def _slices(n: int, fault_model: FaultModel, chunk_size: int) -> list[tuple[int, int]]:
     """Sample slices of one pass over the data (the same for every repeat)."""
-    if fault_model.persistent:
-        interval = fault_model.scrub_interval
-        length = n if interval == 0 else interval * max(1, round(chunk_size / interval))
-        return [(a, min(a + length, n)) for a in range(0, n, length)]
     count = max(1, math.ceil(n / chunk_size))
     bounds = [i * n // count for i in range(count + 1)]
-    return [(bounds[i], bounds[i + 1]) for i in range(count)]
+    if fault_model.persistent:
+        # slice starts on scrub boundaries (0: one slice per pass); with interval 1 the
+        # layout, hence every flip, is the transient one
+        interval = fault_model.scrub_interval
+        if interval == 0:
+            return [(0, n)]
+        bounds = sorted({0, n, *(min(n, interval * round(b / interval)) for b in bounds[1:-1])})
+    return [(bounds[i], bounds[i + 1]) for i in range(len(bounds) - 1)]
 
 
 def data_fingerprint(x: np.ndarray, y: np.ndarray) -> str:

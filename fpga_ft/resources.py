@@ -52,9 +52,10 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   Vivado synthesis reports (see its comment) and ``target="hls"`` divides by the published
   Vivado / HLS-estimate ratio ``HLS_TO_SYNTH_LUT``.
 * **Latency**: per layer ``ceil(path / usable clock)`` cycles, path = multiplier delay +
-  adder-tree depth ``ceil(log2(terms))`` x adder delay; plus ``R - 1`` for R > 1, times
-  ``n_positions`` for convolutions; protection adds one voter stage (1 cycle) per
-  protected layer.
+  adder-tree depth ``ceil(log2(terms))`` x adder delay; plus ``II - 1`` where the
+  initiation interval II is how many DSP-bound products share one multiplier (at most R;
+  resource strategy: R); times ``n_positions`` for convolutions; protection adds one voter
+  stage (1 cycle) per protected layer.
 """
 
 from __future__ import annotations
@@ -462,7 +463,9 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
             mult_delay = DSP_DELAY_NS
         if pr.max_digits > 1:
             mult_delay = max(mult_delay, math.ceil(math.log2(pr.max_digits)) * _adder_delay(wa + ww))
-        ii = r
+        # II: the DSP-bound products (HLS keeps them as `mul` operations; the <= 2-digit
+        # ones become shift-adds) pass through `limit` multipliers one after another.
+        ii = max(1, min(r, math.ceil(share - 1e-9)))
         n_products = float(pr.nonzero.sum())
         n_dsp_products = float(pr.dsp_products.sum())
         known = pr.known_weights
@@ -514,7 +517,7 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     if resource:
         layer_latency = depth + r
     else:
-        layer_latency = depth + (r - 1)
+        layer_latency = depth + (ii - 1)
     if is_conv:
         layer_latency = positions * ii + depth
     protected = k > 0 or bool(crit.any())

@@ -30,20 +30,25 @@ MODELS = {
 }
 
 
-def _rate(fn, n_per_call: int, min_seconds: float, trials: int = 3) -> float:
-    """Best-of-``trials`` inferences/s; each trial calls ``fn`` until min_seconds passed."""
+def _rate(fn, n_per_call: int, min_seconds: float, trials: int = 3) -> tuple[float, float]:
+    """Best-of-``trials`` inferences per second, as (per CPU second of this process, per
+    wall-clock second); each trial calls ``fn`` until ``min_seconds`` of CPU time passed.
+    Everything measured is single-threaded, so CPU time is the figure that does not depend
+    on what else runs on the machine."""
     fn()  # warm-up
-    best = 0.0
+    best_cpu = best_wall = 0.0
     for _ in range(trials):
-        calls, start = 0, time.perf_counter()
+        calls, cpu0, wall0 = 0, time.process_time(), time.perf_counter()
         while True:
             fn()
             calls += 1
-            elapsed = time.perf_counter() - start
-            if elapsed >= min_seconds:
+            cpu = time.process_time() - cpu0
+            if cpu >= min_seconds:
                 break
-        best = max(best, calls * n_per_call / elapsed)
-    return best
+        wall = time.perf_counter() - wall0
+        best_cpu = max(best_cpu, calls * n_per_call / cpu)
+        best_wall = max(best_wall, calls * n_per_call / wall)
+    return best_cpu, best_wall
 
 
 def bench(name: str, model_path: Path, data_path: Path, min_seconds: float) -> dict:
@@ -106,20 +111,21 @@ def main(argv=None) -> int:
         model_path, data_path = MODELS[name]
         rows.append(bench(name, ROOT / model_path, ROOT / data_path, args.seconds))
 
-    print("throughput in inferences per second (best of 3 timed runs, 1 process)")
+    print("throughput in inferences per CPU second (wall-clock figures in brackets), best of 3, 1 process")
     print("  (a) hls4ml predict, fault-free")
     print("  (b) fpga-ft batched csim, BER 0, unprotected")
     print("  (c) fpga-ft campaign, BER 1e-4 on all sites, protected_msbs=2 on every layer, 1 worker")
-    header = f"{'model':<11} {'(a) hls4ml':>12} {'(b) BER 0':>12} {'(c) campaign':>13} " \
+    header = f"{'model':<11} {'(a) hls4ml':>20} {'(b) BER 0':>20} {'(c) campaign':>20} " \
              f"{'(c)/(a)':>8} {'(b)/(c)':>8} {'flips/inf':>9} {'acc (c)':>8}"
     print(header)
     print("-" * len(header))
     ok = True
     for r in rows:
-        ca, bc = r["c"] / r["a"], r["b"] / r["c"]
+        ca, bc = r["c"][0] / r["a"][0], r["b"][0] / r["c"][0]
         ok &= ca >= 5.0 and bc <= 1.3
-        print(f"{r['model']:<11} {r['a']:>12,.0f} {r['b']:>12,.0f} {r['c']:>13,.0f} "
-              f"{ca:>7.1f}x {bc:>7.2f}x {r['flips_per_inference']:>9.2f} {100 * r['accuracy_c']:>7.2f}%")
+        cells = [f"{v[0]:,.0f} ({v[1]:,.0f})" for v in (r["a"], r["b"], r["c"])]
+        print(f"{r['model']:<11} {cells[0]:>20} {cells[1]:>20} {cells[2]:>20} "
+              f"{ca:>7.2f}x {bc:>7.2f}x {r['flips_per_inference']:>9.2f} {100 * r['accuracy_c']:>7.2f}%")
     print(f"targets: (c)/(a) >= 5x, (b)/(c) <= 1.3x: {'met' if ok else 'NOT met'}")
     return 0 if ok else 1
 

@@ -218,8 +218,10 @@ class Point:
     layers: list[LayerInfo] = field(default_factory=list)
     weights: str = ""      # what is known about the weights
     counts: bool = True    # counts towards the acceptance criterion
+    latency: int | None = None   # published latency (cycles) of the whole design, for reference
     est_lut: int = 0
     est_dsp: int = 0
+    est_latency: int = 0
 
     @property
     def lut_ratio(self) -> float:
@@ -322,52 +324,52 @@ def points() -> list[Point]:
               "test/pytest/test_report/Vivado/vivado_synth.rpt (+ myproject_csynth.rpt)",
               "Vivado 2020.1 synth", "synth", 1526 * 2134 / 2532, 66,
               "1,526 LUT total x 2,134/2,532 (Dense share of the HLS report); 66 DSP48E1",
-              test_report_layers(), "untrained Glorot-uniform (the test's model), stratified draw"),
+              test_report_layers(), "untrained Glorot-uniform (the test's model), stratified draw", latency=10),
         Point("test_report-hls", "same design", "fastmachinelearning/hls4ml @ ef92ebdf2fc6b9573170465ada2200bb782d1164 : "
               "test/pytest/test_report/Vivado/myproject_csynth.rpt", "Vivado HLS 2020.1", "hls",
               2134, 73, "dense instance: 2,134 LUT, 73 DSP48E", test_report_layers(),
-              "untrained Glorot-uniform, stratified draw"),
+              "untrained Glorot-uniform, stratified draw", latency=10),
         Point("dnd-synth", "QDense 98->20->1, 4-bit weights, xczu9eg",
               "thaarres/dnd_hls4ml @ 73b24d73d866d5c559f4d2d37bd642862559e249 : vivado_synth.rpt "
               "(+ myproject_csynth.rpt, synthesize.py)", "Vivado 2020.1 synth", "synth",
               31277 * 59005 / 59561, 0, "31,277 LUT total x 59,005/59,561 (Dense share); 0 DSP",
-              dnd_layers(), "trained 4-bit, not published: every 4-bit level equally likely"),
+              dnd_layers(), "trained 4-bit, not published: every 4-bit level equally likely", latency=5),
         Point("dnd-hls", "same design", "thaarres/dnd_hls4ml @ 73b24d73d866d5c559f4d2d37bd642862559e249 : "
               "myproject_csynth.rpt", "Vivado HLS 2020.1", "hls", 58323 + 682, 0,
               "dense instances 58,323 + 682 LUT, 0 DSP", dnd_layers(),
-              "trained 4-bit, not published: every 4-bit level equally likely"),
+              "trained 4-bit, not published: every 4-bit level equally likely", latency=5),
         Point("seanlipps-synth", "Conv1D 9->16 k3 (128 px) + Dense 16->6, ap_fixed<16,6>, io_stream, xcu250",
               f"{SEAN} : model_1/hls4ml_prj/vivado_synth.rpt (+ myproject_prj/solution1/syn/report/csynth.xml)",
               "Vivado 2024.1 synth", "synth", 8565 * (11875 + 2505) / 17966, 467 - 6,
               "8,565 LUT total x 14,380/17,966 (conv_1d_cl + dense share); 467 - 6 (softmax) DSP",
-              sean_layers(), "published trained weights (w2.txt, w6.txt)"),
+              sean_layers(), "published trained weights (w2.txt, w6.txt)", latency=395),
         Point("seanlipps-hls", "same design", f"{SEAN} : model_1/hls4ml_prj/myproject_prj/solution1/syn/report/csynth.xml",
               "Vitis HLS 2024.1", "hls", 11875 + 2505, 370 + 91,
               "conv_1d_cl 11,875 + dense 2,505 LUT; 370 + 91 DSP", sean_layers(),
-              "published trained weights"),
+              "published trained weights", latency=395),
     ]
-    for reuse, lut, dsp in ((1, 19760 + 27249 + 14705 + 3297, 247 + 275 + 202 + 85),
-                            (2, 17374 + 22399 + 11875 + 3102, 247 + 275 + 202 + 67),
-                            (100, 19147 + 24396 + 13411 + 3577, 10 + 12 + 7 + 2)):
+    for reuse, lut, dsp, lat in ((1, 19760 + 27249 + 14705 + 3297, 247 + 275 + 202 + 85, 58),
+                                 (2, 17374 + 22399 + 11875 + 3102, 247 + 275 + 202 + 67, 54),
+                                 (100, 19147 + 24396 + 13411 + 3577, 10 + 12 + 7 + 2, 161)):
         pts.append(Point(
             f"argy-jet-rf{reuse}", f"jet 16-64-32-32-5, 8-bit weights/activations, RF {reuse}, xc7z007s",
             f"{ARGY} : HLS_MLPs/jet_tagging/hls4ml_prj/DSP_reuse{reuse}/myproject_prj/solution1/syn/report/myproject_csynth.rpt",
             "Vitis HLS 2021.1", "hls", lut, dsp, "sum of the four dense_latency instances",
-            jet_argy(reuse), "published trained weights (w2/w5/w8/w11.txt, DSP_reuse1)"))
+            jet_argy(reuse), "published trained weights (w2/w5/w8/w11.txt, DSP_reuse1)", latency=lat))
     tuto = [
         ("tutorial-model1-rf1", "16-bit, RF 1", "c6b63d3715e23270f97975726eabe7ec4a86b9e6 : part1_getting_started.ipynb",
-         4182 + 26175 + 44224 + 21554, 106 + 461 + 583 + 347, 16, 6, None, None, 1),
+         4182 + 26175 + 44224 + 21554, 106 + 461 + 583 + 347, 16, 6, None, None, 1, 14),
         ("tutorial-model1-rf2", "16-bit, RF 2", "c6b63d3715e23270f97975726eabe7ec4a86b9e6 : part2_advanced_config.ipynb",
-         4792 + 26187 + 44236 + 21566, 80 + 461 + 583 + 347, 16, 6, None, None, 2),
+         4792 + 26187 + 44236 + 21566, 80 + 461 + 583 + 347, 16, 6, None, None, 2, 13),
         ("tutorial-model1-rerun", "16-bit, RF 1 (another training run)",
          "a5790ad722b0bb0e4c1c6b30d2106d33d1c25479 : part3_compression.ipynb",
-         4294 + 27626 + 56158 + 26222, 119 + 690 + 907 + 521, 16, 6, None, None, 1),
+         4294 + 27626 + 56158 + 26222, 119 + 690 + 907 + 521, 16, 6, None, None, 1, None),
         ("tutorial-model2", "16-bit, 75% pruned", "c6b63d3715e23270f97975726eabe7ec4a86b9e6 : part4_quantization.ipynb",
-         917 + 6644 + 14255 + 7131, 39 + 223 + 378 + 189, 16, 6, 0.75, None, 1),
+         917 + 6644 + 14255 + 7131, 39 + 223 + 378 + 189, 16, 6, 0.75, None, 1, 12),
         ("tutorial-model3", "QKeras 6-bit, 75% pruned", "c6b63d3715e23270f97975726eabe7ec4a86b9e6 : part4_quantization.ipynb",
-         8074 + 1449 + 13289 + 7628, 29 + 0 + 0 + 0, 16, 6, 0.75, 6, 1),
+         8074 + 1449 + 13289 + 7628, 29 + 0 + 0 + 0, 16, 6, 0.75, 6, 1, 12),
     ]
-    for key, what, where, lut, dsp, width, integer, pruned, qbits, reuse in tuto:
+    for key, what, where, lut, dsp, width, integer, pruned, qbits, reuse, lat in tuto:
         layers = tutorial_layers(width, integer, pruned, qbits)
         for layer in layers:
             layer.reuse_factor = reuse
@@ -376,14 +378,14 @@ def points() -> list[Point]:
                          layers, "not published: " + ("uniform quantized_bits(6) levels, 75% zeros"
                                                       if qbits else "uniform in the lecun_uniform range"
                                                       + (", 75% magnitude-pruned" if pruned else "")),
-                         counts=False))
+                         counts=False, latency=lat))
     return pts
 
 
 def evaluate(pts: list[Point]) -> list[Point]:
     for p in pts:
         est = estimate_resources(p.layers, None, 200.0, target=p.target)
-        p.est_lut, p.est_dsp = est.LUT, est.DSP
+        p.est_lut, p.est_dsp, p.est_latency = est.LUT, est.DSP, est.latency_cycles
     return pts
 
 
@@ -405,12 +407,13 @@ def fmt_ratio(x: float) -> str:
 
 def table(pts: list[Point], markdown: bool) -> str:
     head = ["point", "tool", "published LUT", "published DSP", "estimated LUT", "estimated DSP",
-            "LUT ratio", "DSP ratio", "counts", "within 1.5x"]
+            "LUT ratio", "DSP ratio", "counts", "within 1.5x", "latency pub/est (cycles)"]
     rows = []
     for p in pts:
+        lat = f"{p.latency}/{p.est_latency}" if p.latency is not None else f"-/{p.est_latency}"
         rows.append([p.key, p.tool, f"{p.lut:,.0f}", f"{p.dsp:,.0f}", f"{p.est_lut:,}",
                      f"{p.est_dsp:,}", fmt_ratio(p.lut_ratio), fmt_ratio(p.dsp_ratio),
-                     "yes" if p.counts else "no (weights unknown)", "yes" if p.within else "no"])
+                     "yes" if p.counts else "no (weights unknown)", "yes" if p.within else "no", lat])
     if markdown:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
