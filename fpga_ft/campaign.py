@@ -534,7 +534,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
             item["library"] = library.path.name
         return item
 
-    final_repeats = _decide(done, n_slices, repeats, max_repeats, target_halfwidth, confidence)
+    decide = _Stopper(n_slices, repeats, max_repeats, target_halfwidth, confidence)
+    final_repeats = decide(done)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -557,12 +558,13 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
                     finished(_execute(library, task(index, False)))
                 index += 1
                 if index % n_slices == 0:
-                    final_repeats = _decide(done, n_slices, repeats, max_repeats, target_halfwidth, confidence)
+                    decide = _Stopper(n_slices, repeats, max_repeats, target_halfwidth, confidence)
+    final_repeats = decide(done)
                     if final_repeats is None and bar is not None:
                         _grow(bar, index + n_slices)
         elif final_repeats is None:
             final_repeats = _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats,
-                                          target_halfwidth, confidence, bar)
+                                          target_halfwidth, decide, bar)
     finally:
         if ckpt is not None:
             ckpt.close()
@@ -602,31 +604,37 @@ def _grow(bar, total: int) -> None:
         bar.refresh()
 
 
-def _decide(done: dict, n_slices: int, repeats: int, max_repeats: int, target, confidence: float) -> int | None:
-    """Number of repeats the campaign ends with, or None while more chunks are needed.
+class _Stopper:
+    """Decides how many repeats the campaign ends with, looking only at complete prefixes
+    of repeats in order (never at which chunks happen to be finished beyond them), so the
+    answer is the same for any schedule. Incremental: finished chunks only accumulate."""
 
-    Looks only at complete prefixes of repeats in order (never at which chunks happen to
-    be finished beyond them), so the answer is the same for any schedule."""
-    correct = total = 0
-    for r in range(max_repeats):
-        for s in range(n_slices):
-            record = done.get(r * n_slices + s)
-            if record is None:
+    def __init__(self, n_slices: int, repeats: int, max_repeats: int, target, confidence: float):
+        self.n_slices, self.repeats, self.max_repeats = n_slices, repeats, max_repeats
+        self.target, self.confidence = target, confidence
+        self.completed = self.correct = self.total = 0
+
+    def __call__(self, done: dict) -> int | None:
+        """Final number of repeats, or None while more chunks are needed."""
+        while self.completed < self.max_repeats:
+            base = self.completed * self.n_slices
+            records = [done.get(base + s) for s in range(self.n_slices)]
+            if any(record is None for record in records):
                 return None
-            correct += record["correct"]
-            total += record["n"]
-        completed = r + 1
-        if completed < repeats:
-            continue
-        if target is None or completed >= max_repeats:
-            return completed
-        _, low, high = accuracy_interval(correct, total, confidence, CI_METHOD)
-        if halfwidth((low, high)) <= target:
-            return completed
-    return max_repeats
+            self.correct += sum(record["correct"] for record in records)
+            self.total += sum(record["n"] for record in records)
+            self.completed += 1
+            if self.completed < self.repeats:
+                continue
+            if self.target is None or self.completed >= self.max_repeats:
+                return self.completed
+            _, low, high = accuracy_interval(self.correct, self.total, self.confidence, CI_METHOD)
+            if halfwidth((low, high)) <= self.target:
+                return self.completed
+        return self.max_repeats
 
 
-def _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, target, confidence, bar) -> int:
+def _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, target, decide, bar) -> int:
     pool = _get_pool(workers)
     window = 2 * workers
     limit = max_repeats * n_slices
@@ -643,7 +651,7 @@ def _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats,
                         pending[pool.submit(_worker_run, item)] = next_index
                 next_index += 1
             if not pending:
-                final = _decide(done, n_slices, repeats, max_repeats, target, confidence)
+                final = decide(done)
                 if final is None:  # need more repeats: extend the horizon by one repeat
                     horizon += n_slices
                     if bar is not None:
@@ -653,7 +661,7 @@ def _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats,
             for future in finished_futures:
                 pending.pop(future)
                 finished(future.result())
-            final = _decide(done, n_slices, repeats, max_repeats, target, confidence)
+            final = decide(done)
             if final is None and next_index >= horizon and target is not None:
                 horizon = min(limit, horizon + n_slices)  # speculate one repeat ahead
                 if bar is not None:

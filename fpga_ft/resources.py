@@ -437,10 +437,11 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         lut_mult = float(mult_lut_n.sum())
         lut_add = float(add_per_neuron.sum())
         dsp_need = float(pr.dsp_slices.sum())
+        n_mul = float(pr.dsp_products.sum())            # products HLS keeps as `mul`
         limit = math.ceil(info.n_in * info.n_out / r) - (pr.n_zeros // r)
         limit = max(1, limit)
-        dsp = min(dsp_need, float(limit)) if dsp_need > 0 else 0.0
-        share = dsp_need / dsp if dsp > 0 else 1.0
+        share = max(1.0, n_mul / limit) if n_mul > 0 else 1.0
+        dsp = dsp_need / share
         if share > 1.0:                                      # time-shared DSPs: input muxes
             lut_mux += dsp * (wa * _mux_luts_per_bit(share) + ww * math.ceil(share / 64.0))
             ff_shared = dsp * (wa + ww)                      # operand/result registers

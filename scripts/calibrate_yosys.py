@@ -18,9 +18,10 @@ Primitives (operand widths in bits):
                     a product slice, ``fpgaft_tmr_rk_mul_msbs``), generic and constant;
 * ``voter``         k-bit bitwise 2-of-3 majority;
 * ``mac``           registered ``acc <= acc + a*b`` (W-bit accumulator);
-* ``mac_tmr_k``     the same MAC with the top k bits of the product and of the partial sum
-                    computed in two more ``(* keep_hierarchy *)`` replicas and voted, the
-                    structure of ``hls_templates/fpgaft_tmr.h``;
+* ``mac_tmr_k``     the same MAC with the top k bits of the product (three
+                    ``(* keep_hierarchy *)`` product instances: the full word and two top-k
+                    cones) and of the partial sum (two kept top-k adder cones next to the
+                    normal adder) voted bitwise, the structure of ``hls_templates/fpgaft_tmr.h``;
 * ``mac_full_tmr``  three ``(* keep_hierarchy *)`` MAC instances and a W-bit voter;
 * ``adder_tree`` / ``dot_const``  n-input sums and constant-weight dot products, to check
                     that the per-primitive costs add up;
@@ -33,8 +34,10 @@ Every unit is synthesised with::
                  -noiopad; tee -q -o s.json stat -json -top top"
 
 (``-nodsp`` dropped for ``mult_dsp``), through ``subprocess`` with an argument list, in a
-temporary directory, two units at a time. LUTs are LUT1..LUT6 cells (MUXF7/MUXF8 and
-CARRY4 are recorded separately, as Vivado reports them separately too).
+temporary directory, two units at a time. ``stat`` is given ``-top top`` so that units with
+kept sub-modules report the whole hierarchy (its ``design`` totals). LUTs are LUT1..LUT6
+cells (MUXF7/MUXF8 and CARRY4 are recorded separately, as Vivado reports them separately
+too); FF = FD* cells; DSP = DSP48E1 cells.
 
 Results are cached per unit (key: SHA-256 of the Verilog, the Yosys command and the Yosys
 version) under ``$XDG_CACHE_HOME/fpga-ft/yosys`` (default ``~/.cache/fpga-ft/yosys``), so a
@@ -151,14 +154,23 @@ def v_mac(wa: int, ww: int, w: int) -> str:
 
 
 def v_mac_tmr_k(wa: int, ww: int, w: int, k: int) -> str:
-    """MAC whose top k product and partial-sum bits come from 2 extra kept replicas.
+    """MAC whose top k product and partial-sum bits are triplicated and voted.
 
-    Mirrors ``dense_tmr_hw`` in ``hls_templates/fpgaft_tmr.h``: replica 0 is the normal
-    datapath; replicas 1 and 2 of the product's top-k cone and of the sum's top-k cone are
-    separate kept modules; each word's top k bits are replaced by the 2-of-3 vote.
+    Mirrors ``dense_tmr_hw`` in ``hls_templates/fpgaft_tmr.h``: the product is three kept
+    instances (``fpgaft_tmr_r0_mul``, full word, and two ``fpgaft_tmr_rk_mul_msbs``
+    replicas of its top-k cone); the partial sum is the normal adder plus two kept replicas
+    of its top-k cone (``fpgaft_tmr_rk_add_msbs``); each word's top k bits are replaced by
+    the bitwise 2-of-3 vote.
     """
     lo = w - k
+    low_p = f", pw0[{lo - 1}:0]" if lo > 0 else ""
+    low_s = f", s0[{lo - 1}:0]" if lo > 0 else ""
     return f"""(* keep_hierarchy *)
+module prod_full(input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} y);
+  wire {_sv(wa + ww)} p = a * b;
+  assign y = p;
+endmodule
+(* keep_hierarchy *)
 module prod_hi(input {_sv(wa)} a, input {_sv(ww)} b, output [{k - 1}:0] y);
   wire {_sv(wa + ww)} p = a * b;
   wire {_sv(w)} pw = p;
@@ -171,20 +183,20 @@ module sum_hi(input {_sv(w)} x, input {_sv(w)} z, output [{k - 1}:0] y);
 endmodule
 module top(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);
   reg {_sv(w)} acc = 0;
-  wire {_sv(wa + ww)} p0 = a * b;
-  wire {_sv(w)} pw0 = p0;
+  wire {_sv(w)} pw0;
   wire [{k - 1}:0] p1, p2, s1, s2;
+  prod_full r0(a, b, pw0);
   prod_hi r1(a, b, p1);
   prod_hi r2(a, b, p2);
   wire [{k - 1}:0] ph = pw0[{w - 1}:{lo}];
   wire [{k - 1}:0] pv = (ph & p1) | (ph & p2) | (p1 & p2);
-  wire {_sv(w)} pw = {{pv{', pw0[' + str(lo - 1) + ':0]' if lo > 0 else ''}}};
+  wire {_sv(w)} pw = {{pv{low_p}}};
   wire {_sv(w)} s0 = acc + pw;
   sum_hi t1(acc, pw, s1);
   sum_hi t2(acc, pw, s2);
   wire [{k - 1}:0] sh = s0[{w - 1}:{lo}];
   wire [{k - 1}:0] sv = (sh & s1) | (sh & s2) | (s1 & s2);
-  always @(posedge clk) acc <= {{sv{', s0[' + str(lo - 1) + ':0]' if lo > 0 else ''}}};
+  always @(posedge clk) acc <= {{sv{low_s}}};
   assign q = acc;
 endmodule
 """
@@ -601,12 +613,15 @@ def main(argv: list[str] | None = None) -> int:
         "composed_checks": checks,
         "points": points,
         "wall_seconds": round(time.monotonic() - t0, 1),
+        "synth_seconds_sum": round(sum(p["synth_seconds"] for p in points), 1),
+        "jobs": args.jobs,
     }
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(data, indent=1) + "\n")
     m = models
-    print(f"wrote {out} ({len(points)} points, {data['wall_seconds']} s)")
+    print(f"wrote {out} ({len(points)} points, {data['wall_seconds']} s this run; Yosys time "
+          f"{data['synth_seconds_sum']} s over {args.jobs} jobs when nothing is cached)")
     print(f"  mult_generic  {m['mult_generic_lut']['form']}: {m['mult_generic_lut']['coef']} "
           f"(rms {m['mult_generic_lut']['rms_residual_lut']} LUT)")
     print(f"  mult_const    {m['mult_const_lut']['form']}: {m['mult_const_lut']['coef']} "

@@ -219,8 +219,9 @@ def test_dsp_threshold_behaviour():
     on_dsp = est(layer(n_in=6, n_out=1, wa=16, ww=16, acc=32, wi=8, weights=three_digit))
     assert fab.DSP == 0 and on_dsp.DSP == 6
     # a product wider than the 25 x 18 DSP48 ports needs several slices
-    wide = est(layer(n_in=1, n_out=1, wa=16, ww=24, acc=48, wi=12, weights=[(1 << 22) - 0b1010101]))
-    assert wide.DSP == 2
+    weight = [(1 << 22) - 0b1010101]                       # 23-bit signed constant
+    assert est(layer(n_in=1, n_out=1, wa=16, ww=24, acc=48, wi=12, weights=weight)).DSP == 1  # 23x16 fits 25x18
+    assert est(layer(n_in=1, n_out=1, wa=20, ww=24, acc=48, wi=12, weights=weight)).DSP == 2  # 23x20 does not
 
 
 def test_generic_multipliers_use_dsp_from_8x5_bits():
