@@ -558,8 +558,7 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
                     finished(_execute(library, task(index, False)))
                 index += 1
                 if index % n_slices == 0:
-                    decide = _Stopper(n_slices, repeats, max_repeats, target_halfwidth, confidence)
-    final_repeats = decide(done)
+                    final_repeats = decide(done)
                     if final_repeats is None and bar is not None:
                         _grow(bar, index + n_slices)
         elif final_repeats is None:

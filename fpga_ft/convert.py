@@ -26,7 +26,7 @@ from fpga_ft.layers import PROTECTABLE_KINDS, FixedType, LayerInfo
 from fpga_ft.plan import ProtectionPlan
 
 PROJECT_NAME = "myproject"
-BACKENDS = {"vitis": "Vitis", "vivado": "Vivado"}
+BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "vivadoaccelerator": "VivadoAccelerator"}
 IO_TYPES = ("io_parallel", "io_stream")
 
 #: Keras layer classes fpga-ft accepts (hls4ml 1.3 converts them).
@@ -202,6 +202,10 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
             layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
         kwargs = dict(hls_config=config, output_dir=str(output_dir), backend=backend_name, io_type=io_type,
                       part=part, clock_period=clock_period_ns, project_name=PROJECT_NAME)
+        if backend_name == "VivadoAccelerator":
+            if board is None:
+                raise FpgaFtError("the VivadoAccelerator backend needs --board")
+            kwargs["board"] = board.key  # hls4ml's supported_boards.json names (pynq-z2, zcu102, alveo-u250)
         bit_exact = True
         try:
             hls_model = hls4ml.converters.convert_from_keras_model(model, bit_exact=True, **kwargs)

@@ -26,7 +26,10 @@ CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w"]
 
 
 def _sources(project_dir: Path) -> list[Path]:
-    return [project_dir / "firmware" / "myproject.cpp", project_dir / "fpgaft_bridge.cpp"]
+    """myproject.cpp, the AXI wrapper of VivadoAccelerator projects if any, our bridge."""
+    axi = project_dir / "firmware" / "myproject_axi.cpp"
+    return [project_dir / "firmware" / "myproject.cpp", *([axi] if axi.is_file() else []),
+            project_dir / "fpgaft_bridge.cpp"]
 
 
 def _source_hash(project_dir: Path, extra_flags=()) -> str:
@@ -36,6 +39,7 @@ def _source_hash(project_dir: Path, extra_flags=()) -> str:
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(path.read_bytes())
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
+    digest.update(repr([p.name for p in _sources(project_dir)]).encode())
     digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
     return digest.hexdigest()[:16]
 
@@ -59,7 +63,8 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
     weights_dir = f'"{project_dir / "firmware" / "weights"}"'
     common = ["g++", *CXXFLAGS, *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
               f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}", f"-I{project_dir}"]
-    objects = [project_dir / f"fpgaft_{i}.o" for i in range(2)]
+    sources = _sources(project_dir)
+    objects = [project_dir / f"fpgaft_{i}.o" for i in range(len(sources))]
 
     def compile_one(pair):
         source, obj = pair
@@ -67,7 +72,7 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
                               capture_output=True, text=True)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(compile_one, zip(_sources(project_dir), objects)))
+        results = list(pool.map(compile_one, zip(sources, objects)))
     for result in results:
         if result.returncode != 0:
             first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr[:200])
@@ -75,7 +80,7 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
             raise FpgaFtError(f"csim compile failed ({first.strip()}); full log: "
                               f"{project_dir / 'fpgaft_csim_build.log'}")
     tmp = library.with_suffix(f".{os.getpid()}.tmp")
-    link = subprocess.run(["g++", "-shared", *map(str, objects), "-o", str(tmp)], cwd=project_dir,
+    link = subprocess.run(["g++", "-shared", "-Wl,--no-undefined", *map(str, objects), "-o", str(tmp)], cwd=project_dir,
                           capture_output=True, text=True)
     for obj in objects:
         obj.unlink(missing_ok=True)

@@ -46,11 +46,11 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   A critical neuron is *not* also bit-level protected (the kernel skips that), so at
   ``k >= 1`` making a neuron critical is usually *cheaper* than the bit-level protection it
   replaces (``W`` voters instead of ``2k`` per product): the estimate reflects that.
-* **Absolute scale**: Yosys LUT counts of arithmetic are ~2x what Vivado reaches on HLS
-  RTL (Yosys maps sums of products through ``$fa`` compressor trees). The estimate is
-  ``LUT = SCALE_SYNTH * LUT_yosys`` (voters exact); ``SCALE_SYNTH`` is fitted to published
-  Vivado synthesis reports (see its comment) and ``target="hls"`` divides by the published
-  Vivado / HLS-estimate ratio ``HLS_TO_SYNTH_LUT``.
+* **Absolute scale**: Vivado reaches about 0.63x the Yosys LUT count on this arithmetic
+  (it packs adder chains and shift-adds tighter). The estimate is
+  ``LUT = SCALE_SYNTH * LUT_yosys`` (voters exact, 1 LUT per bit); ``SCALE_SYNTH`` is fitted
+  to published Vivado synthesis reports (see its comment) and ``target="hls"`` divides by
+  the published Vivado / HLS-estimate ratio ``HLS_TO_SYNTH_LUT``.
 * **Latency**: per layer ``ceil(path / usable clock)`` cycles, path = multiplier delay +
   adder-tree depth ``ceil(log2(terms))`` x adder delay; plus ``II - 1`` where the
   initiation interval II is how many DSP-bound products share one multiplier (at most R;

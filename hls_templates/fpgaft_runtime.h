@@ -57,8 +57,12 @@ struct State {
     int scope_active, scope_layer, scope_neuron, scope_bit;
 };
 
+// Constant-initialised (no run-time guard): BER 0 everywhere, no flip pending, no scope,
+// until fpgaft_configure() is called.
 inline State &state() {
-    static State s;
+    static State s = {{{0.0, 0.0, NEVER, 0, 0}, {0.0, 0.0, NEVER, 0, 0}, {0.0, 0.0, NEVER, 0, 0}, {0.0, 0.0, NEVER, 0, 0}},
+                      {0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1ull},
+                      0, 0, 0, 0, 0, 0, 0, -1, -1, -1};
     return s;
 }
 

@@ -53,7 +53,7 @@ def register(subparsers):
     parser.add_argument("--no-checkpoint", action="store_true", help="do not checkpoint")
     parser.add_argument("--io-type", default="io_parallel", choices=IO_TYPES, help="hls4ml io type (default io_parallel)")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="plot accuracy vs BER to OUT.png")
-    parser.add_argument("--progress", action="store_true", help="progress bar on stderr")
+    parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: when stderr is a terminal)")
     parser.set_defaults(func=run)
     return parser
 
@@ -85,7 +85,7 @@ def run(args) -> dict:
     results = run_sweep(design, x, y, bers, sites=sites, mode=args.mode, scrub_interval=args.scrub_interval,
                         repeats=args.repeats, seed=args.seed, workers=args.workers, confidence=args.confidence,
                         target_halfwidth=args.target_halfwidth, max_repeats=args.max_repeats,
-                        checkpoint=checkpoint, progress=args.progress)
+                        checkpoint=checkpoint, progress=args.progress or sys.stderr.isatty())
     print(_table(results), file=out)
     if args.plot:
         plot_accuracy(results, args.plot, title=f"{model_name} - plan: {plan_label}")

@@ -1,0 +1,39 @@
+"""`fpga-ft bringup`: generate everything to bring a protected design up on a board."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpga_ft.commands._common import add_model_argument, load_common
+
+
+def register(sub):
+    parser = sub.add_parser("bringup", help="HLS project, bitstream/IP scripts, test vectors, testbench, checklist",
+                            description=__doc__)
+    add_model_argument(parser)
+    parser.add_argument("--board", required=True, metavar="NAME", help="target board (see `fpga-ft boards`)")
+    parser.add_argument("--plan", metavar="PLAN.yml", help="protection plan (default: unprotected)")
+    parser.add_argument("--data", required=True, metavar="D.npz", help="test data: vectors and reliability campaign")
+    parser.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    parser.add_argument("--ber", type=float, nargs="+", default=[1e-4, 1e-3], metavar="B",
+                        help="BERs (faults per bit per inference) for the reliability table (default 1e-4 1e-3)")
+    parser.add_argument("--repeats", type=int, default=3, help="passes over the data per BER (default 3)")
+    parser.add_argument("--vectors", type=int, default=None, metavar="N", help="test vectors to write (default: all)")
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args) -> dict:
+    from fpga_ft.bringup import generate_bringup
+    from fpga_ft.faults import parse_ber
+
+    for ber in args.ber:
+        parse_ber(ber)
+    loaded = load_common(args)
+    summary = generate_bringup(loaded["model"], loaded["board"], loaded["plan"], loaded["x"], loaded["y"],
+                               Path(args.output_dir), bers=args.ber, repeats=args.repeats, n_vectors=args.vectors,
+                               progress=True)
+    print(f"bring-up kit for {summary['board']} ({summary['part']}) in {summary['output_dir']}: see BRINGUP.md")
+    if not summary["vendor"]["found"]:
+        print(f"{summary['vendor']['tool']} not on PATH: generated only; vendor csim/synthesis not run")
+    return summary
