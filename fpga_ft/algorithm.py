@@ -253,8 +253,10 @@ def validate_knobs(knobs: AlgorithmKnobs, infos: Mapping[str, KnobInfo]) -> None
         integer = k.clip_integer if k.clip_integer is not None else info.activation_integer
         if k.activation_bits is not None and not 2 <= k.activation_bits <= 32:
             raise FpgaFtError(f"layer '{name}': activation_bits must be in 2..32, got {k.activation_bits}")
-        if integer is not None and bits is not None and not -8 <= integer < bits:
-            raise FpgaFtError(f"layer '{name}': clip_integer must be in -8..{bits - 1}, got {integer}")
+        # QKeras 0.9 quantized_relu computes 2**integer in int32: integer must be >= 0
+        if integer is not None and bits is not None and not 0 <= integer < bits:
+            raise FpgaFtError(f"layer '{name}': clip_integer must be in 0..{bits - 1} (clip bound 2^integer), "
+                              f"got {integer}")
         if not 0.0 <= k.sparsity < 1.0:
             raise FpgaFtError(f"layer '{name}': sparsity must be in [0, 1), got {k.sparsity}")
 

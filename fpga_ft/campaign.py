@@ -469,7 +469,9 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         checkpoint: None (off), True (``default_checkpoint_dir()``), a directory (file
             ``<key>.jsonl`` in it) or a ``.jsonl`` file.
         progress: tqdm progress bar on stderr.
-        clean_accuracy: fault-free accuracy if already known (else csim at BER 0).
+        clean_accuracy: reported as the clean accuracy if given; otherwise the accuracy of
+            the fault-free csim (BER 0). That pass runs once per design and data set
+            (cached in this process); ``output_changed`` compares against it.
         chunk_size: target inferences per work unit (default 512; part of the key).
     """
     start = time.perf_counter()

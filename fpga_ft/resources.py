@@ -485,10 +485,10 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         frac_crit = float(crit.sum()) / info.n_out
         if k > 0 and frac_crit < 1.0:
             g = costs.mult_cone_fraction(wa, ww, w, k)
-            share = 1.0 - frac_crit
-            rep_lut += 2.0 * share * (g * lut_mult + n_mult * costs.adder_cone(w, k))
-            voters += 2.0 * k * costs.voter * n_mult * share
-            rep_dsp += 2.0 * dsp * share
+            rest = 1.0 - frac_crit                          # share of non-critical neurons
+            rep_lut += 2.0 * rest * (g * lut_mult + n_mult * costs.adder_cone(w, k))
+            voters += 2.0 * k * costs.voter * n_mult * rest
+            rep_dsp += 2.0 * dsp * rest
         if frac_crit > 0:
             rep_lut += 2.0 * frac_crit * (lut_mult + lut_add)
             voters += w * costs.voter * int(crit.sum())

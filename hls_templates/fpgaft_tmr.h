@@ -87,15 +87,48 @@ ap_uint<K> fpgaft_tmr_rk_mul_msbs(data_T x, typename CONFIG_T::weight_t w) {
     return top;
 }
 
-template <int R, int K, class CONFIG_T>
-ap_uint<K> fpgaft_tmr_rk_add_msbs(typename CONFIG_T::accum_t a, typename CONFIG_T::accum_t b) {
+// Replica R of the top K bits of a partial sum a + p. The lower W-K bits are added once
+// (single, unprotected); their carry into bit W-K feeds all three replicas of the top
+// slice, so each replica is a K-bit adder with carry-in (K LUTs), not a W-bit one. Exact
+// for accum_t's two's-complement wrap-around (AP_WRAP), which hls4ml's accum_t uses.
+template <int R, int K>
+ap_uint<K> fpgaft_tmr_rk_add_msbs(ap_uint<K> a_top, ap_uint<K> p_top, ap_uint<1> carry_in) {
     #pragma HLS INLINE off
-    typename CONFIG_T::accum_t s = a;
-    s += b;
-    const int W = CONFIG_T::accum_t::width;
-    ap_uint<K> top = s.range(W - 1, W - K);
-    return top;
+    ap_uint<K> s = a_top + p_top + carry_in;
+    return s;
 }
+
+// a += p with the top K bits triplicated (split adder above); K == W: whole word.
+template <int K, class acc_T, bool PARTIAL = (K < acc_T::width)> struct tmr_add {
+    static acc_T add(acc_T a, acc_T p) {
+        #pragma HLS INLINE
+        const int W = acc_T::width;
+        ap_uint<W - K + 1> low = (ap_uint<W - K + 1>)(ap_uint<W - K>)a.range(W - K - 1, 0) +
+                                 (ap_uint<W - K + 1>)(ap_uint<W - K>)p.range(W - K - 1, 0);
+        ap_uint<1> carry = low[W - K];
+        ap_uint<K> a_top = a.range(W - 1, W - K), p_top = p.range(W - 1, W - K);
+        ap_uint<K> t0 = fpgaft_tmr_rk_add_msbs<0, K>(a_top, p_top, carry);
+        ap_uint<K> t1 = fpgaft_tmr_rk_add_msbs<1, K>(a_top, p_top, carry);
+        ap_uint<K> t2 = fpgaft_tmr_rk_add_msbs<2, K>(a_top, p_top, carry);
+        acc_T out;
+        out.range(W - K - 1, 0) = low.range(W - K - 1, 0);
+        out.range(W - 1, W - K) = majority<K>(t0, t1, t2);
+        return out;
+    }
+};
+template <int K, class acc_T> struct tmr_add<K, acc_T, false> {
+    static acc_T add(acc_T a, acc_T p) {
+        #pragma HLS INLINE
+        const int W = acc_T::width;
+        ap_uint<W> ra = a.range(W - 1, 0), rp = p.range(W - 1, 0);
+        ap_uint<W> t0 = fpgaft_tmr_rk_add_msbs<0, W>(ra, rp, 0);
+        ap_uint<W> t1 = fpgaft_tmr_rk_add_msbs<1, W>(ra, rp, 0);
+        ap_uint<W> t2 = fpgaft_tmr_rk_add_msbs<2, W>(ra, rp, 0);
+        acc_T out;
+        out.range(W - 1, 0) = majority<W>(t0, t1, t2);
+        return out;
+    }
+};
 
 // One full replica of a critical neuron's dot product (all bits, own weight copy).
 template <int R, class data_T, class CONFIG_T>
@@ -146,10 +179,7 @@ Neuron:
                 if (CONFIG_T::protected_msbs > 0) {
                     p = vote_msbs<K>(p, fpgaft_tmr_rk_mul_msbs<1, K, data_T, CONFIG_T>(data[i], weights[index]),
                                      fpgaft_tmr_rk_mul_msbs<2, K, data_T, CONFIG_T>(data[i], weights[index]));
-                    ap_uint<K> s1 = fpgaft_tmr_rk_add_msbs<1, K, CONFIG_T>(a, p);
-                    ap_uint<K> s2 = fpgaft_tmr_rk_add_msbs<2, K, CONFIG_T>(a, p);
-                    a += p;
-                    a = vote_msbs<K>(a, s1, s2);
+                    a = tmr_add<K, acc_t>::add(a, p);
                 } else {
                     a += p;
                 }
@@ -227,6 +257,29 @@ int64_t dot_raw(const int64_t *x, const int64_t *w, const int64_t *b, unsigned j
     const int PF = rt::fixed_traits<data_T>::F + rt::fixed_traits<typename CONFIG_T::weight_t>::F;
     const int AF = rt::fixed_traits<a_t>::F;
     const int BF = rt::fixed_traits<typename CONFIG_T::bias_t>::F;
+    if (k >= 0) {
+        // Fused fast path: when no flip can land in this dot product's n_in product words
+        // nor its n_in partial-sum words, consume their exposed bits at once and sum without
+        // per-word hooks. Summing mod 2^64 and wrapping once equals wrapping every partial
+        // sum (2^W divides 2^64): bit-exact, and the random stream is unchanged.
+        rt::SiteState &sp = rt::state().site[rt::PRODUCTS];
+        rt::SiteState &sa = rt::state().site[rt::ACCUMULATORS];
+        const int64_t span = (int64_t)CONFIG_T::n_in * (W + 2 * k);
+        if (__builtin_expect(sp.countdown >= span && sa.countdown >= span, 1)) {
+            sp.countdown -= span;
+            sa.countdown -= span;
+            uint64_t sum = (uint64_t)rt::rescale_raw(b[j], BF, AF);
+            const int shift = PF - AF;
+            if (shift >= 0 && shift < 63) {
+                for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+                    sum += (uint64_t)((x[i] * w[i * CONFIG_T::n_out + j]) >> shift);
+            } else {
+                for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+                    sum += (uint64_t)rt::rescale_raw(x[i] * w[i * CONFIG_T::n_out + j], PF, AF);
+            }
+            return rt::wrap_raw<W, S>((int64_t)sum);
+        }
+    }
     int64_t acc = rt::wrap_raw<W, S>(rt::rescale_raw(b[j], BF, AF));
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
         int64_t p = rt::wrap_raw<W, S>(rt::rescale_raw(x[i] * w[i * CONFIG_T::n_out + j], PF, AF));
