@@ -37,6 +37,7 @@ import json
 import math
 import os
 import time
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -524,7 +525,9 @@ def apply_knobs(model, knobs: AlgorithmKnobs, x_train, y_train, *, epochs: int =
                 "history": history, "seconds": time.perf_counter() - start, "recipe": RECIPE_VERSION}
         if cache:
             tmp = path.with_suffix(f".tmp{os.getpid()}.h5")
-            final.save(tmp, include_optimizer=False)
+            with warnings.catch_warnings():  # Keras' "HDF5 is a legacy format" notice
+                warnings.simplefilter("ignore")
+                final.save(tmp, include_optimizer=False)
             os.replace(tmp, path)
             meta_tmp = meta_path.with_suffix(f".tmp{os.getpid()}")
             meta_tmp.write_text(json.dumps(info, indent=2) + "\n")

@@ -192,6 +192,9 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     with _quiet():
         config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend_name,
                                                       default_reuse_factor=int(reuse_factor))
+        for name, layer_cfg in config["LayerName"].items():
+            if name not in protectable:
+                layer_cfg["FpgaftModel"] = 1  # lets the csim use fpga-ft's fast ReLU
         for index, name in enumerate(protectable):
             layer_cfg = config["LayerName"].setdefault(name, {})
             protection = plan.for_layer(name)

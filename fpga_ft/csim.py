@@ -22,7 +22,7 @@ from fpga_ft.errors import FpgaFtError
 
 CSIM_MACRO = "FPGAFT_CSIM"
 SITES = ("weights", "activations", "products", "accumulators")
-CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w"]
+CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
 
 
 def _sources(project_dir: Path) -> list[Path]:

@@ -155,31 +155,12 @@ def protected_bit_masked_probability(p: float) -> float:
 
 
 def exposed_bits(layers: Iterable, plan=None) -> dict[str, int]:
-    """Bits exposed to faults per inference at each site, for ``layers``
-    (:class:`~fpga_ft.layers.LayerInfo`) protected by ``plan`` (None: unprotected).
+    """Bits exposed to faults per inference at each site (see :mod:`fpga_ft.exposure`,
+    which mirrors the exposure order of the C++ runtime). The expected number of flips at
+    a site over ``n`` inferences is BER * bits * n."""
+    from fpga_ft.exposure import exposed_bits as count_bits
 
-    * weights: n_in*n_out*weight_width + n_out*bias_width per layer, plus, for each
-      critical neuron, two private copies of its n_in weights and its bias;
-    * activations: n_input_words * input_width per layer (not for io_stream
-      convolutions, whose inputs the C simulation does not expose);
-    * products and accumulators: n_in*n_positions words per neuron of accum_width W bits,
-      W + 2k each with ``protected_msbs`` k, 3W each for a critical neuron.
-
-    The expected number of flips at a site over ``n`` inferences is BER * bits * n."""
-    bits = dict.fromkeys(SITES, 0)
-    for info in layers:
-        protection = plan.for_layer(info.name) if plan is not None else None
-        k = int(protection.protected_msbs) if protection else 0
-        n_crit = len(protection.critical_neurons) if protection else 0
-        ww, bw, aw = info.weight_type.width, info.bias_type.width, info.accum_type.width
-        bits["weights"] += info.n_in * info.n_out * ww + info.n_out * bw + 2 * n_crit * (info.n_in * ww + bw)
-        if not (info.kind.startswith("Conv") and info.io_type == "io_stream"):
-            bits["activations"] += info.n_input_words * info.input_type.width
-        words_per_neuron = info.n_in * info.n_positions
-        per_word = words_per_neuron * ((info.n_out - n_crit) * (aw + 2 * k) + n_crit * 3 * aw)
-        bits["products"] += per_word
-        bits["accumulators"] += per_word
-    return bits
+    return count_bits(list(layers), plan)
 
 
 def expected_flips(fault_model: FaultModel, layers: Iterable, plan=None, inferences: int = 1) -> dict[str, float]:

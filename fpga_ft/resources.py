@@ -16,9 +16,10 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   a W-bit adder is ``a*W + b`` LUTs, a multiplication by a constant with ``t`` non-zero
   canonical-signed-digit (CSD) digits is ``a*(t-1)*Wa + b*(t-1)`` LUTs (t = 1 is a shift:
   free; a zero weight: free), a generic ``Wa x Ww`` multiplier ``a*Wa*Ww + b*(Wa+Ww) + c``,
-  a 2-of-3 voter 1 LUT per bit, and the cone of the top ``k`` bits of a product or of a
-  partial sum is the whole multiplier / adder (measured fraction 1.0 for every k, width
-  and constant: a top bit depends on every carry).
+  a 2-of-3 voter 1 LUT per bit, a ``k``-bit slice adder with carry-in ``a*k + b`` (one
+  replica of a protected partial-sum slice), and the cone of the top ``k`` bits of a
+  product is the whole multiplier (measured fraction 1.0 for every k, width and constant:
+  a top bit depends on every partial product and carry).
 * **DSP or fabric** (the binding Vivado/Vitis HLS makes for a constant product, as read
   off published reports with their weights): a product goes to a DSP48 when its constant
   has ``>= DSP_MIN_CSD_DIGITS`` (3) CSD digits and the activation is ``>= DSP_MIN_INPUT_BITS``
@@ -39,13 +40,26 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   ParallelizationFactor 1: ``n_partitions = n_positions``); io_parallel adds the im2col
   input multiplexer (``n_in`` words, ``n_positions``:1) and registers the whole output.
 * **Protection** (the hardware of ``hls_templates/fpgaft_tmr.h``): ``protected_msbs = k``
-  adds, for every non-zero product and every partial sum of a non-critical neuron, two
-  replicas of the top-k cone (= the whole product and adder, see above; two more DSPs for
-  a DSP product) and ``k`` voter LUTs for each word. A critical neuron computes its whole
-  dot product three times (its products, adders and DSPs x3) and votes its W-bit output.
-  A critical neuron is *not* also bit-level protected (the kernel skips that), so at
-  ``k >= 1`` making a neuron critical is usually *cheaper* than the bit-level protection it
-  replaces (``W`` voters instead of ``2k`` per product): the estimate reflects that.
+  adds, for every non-zero product of a non-critical neuron, two replicas of its top-k
+  cone (= the whole product, see above; two more DSPs for a DSP product) and ``k`` voter
+  LUTs; and for every partial sum ``a + p`` (one per non-zero product) two extra ``k``-bit
+  slice adders with carry-in and ``k`` voter LUTs. The kernel's partial sum is a split
+  adder (``tmr_add``): the low ``W-k`` bits are added once, unprotected, and their carry
+  into bit ``W-k`` feeds three kept replicas of the top ``k``-bit slice
+  (``fpgaft_tmr_rk_add_msbs``), voted; the low part plus replica 0 is the W-bit adder the
+  unprotected design already has, so the main adder stays ``W`` bits and only two slices
+  are extra (``k == W``: three full W-bit adders, voted). Per protected word pair
+  (product + partial sum): ``2*g*mult + 2*slice(k) + 2k`` LUTs. A critical neuron computes
+  its whole dot product three times (its products, adders and DSPs x3) and votes its W-bit
+  output. A critical neuron is *not* also bit-level protected (the kernel skips that): it
+  trades ``2*slice(k) + 2k`` LUTs per product for ``2*W`` replica adder LUTs per product
+  plus ``W`` voters per neuron (the product replicas are the same, the product cone being
+  the whole multiplier). With slices of ``k`` LUTs, per neuron of ``P`` non-zero products,
+  full TMR minus bit-level = ``2*s*(W-k)*P + W - 2*k*P`` (``s = SCALE_SYNTH``): going
+  critical costs more than the bit-level protection it replaces for small ``k`` and less
+  from ``k ~ (2*s*W + W/P) / (2*s + 2)`` (about ``0.4 W``) on; at ``k = W`` always less
+  (for a neuron with at least one non-zero product).
+  The estimate reflects that.
 * **Absolute scale**: Vivado reaches about 0.63x the Yosys LUT count on this arithmetic
   (it packs adder chains and shift-adds tighter). The estimate is
   ``LUT = SCALE_SYNTH * LUT_yosys`` (voters exact, 1 LUT per bit); ``SCALE_SYNTH`` is fitted
@@ -174,9 +188,8 @@ class _Costs:
     const_b: float
     add_a: float
     add_b: float
-    cone_add_a: float
-    cone_add_b: float
-    cone_add_c: float
+    slice_a: float
+    slice_b: float
     cone_g0: float
     cone_g1: float
     voter: float
@@ -191,8 +204,9 @@ class _Costs:
     def adder(self, w: int) -> float:
         return max(0.0, self.add_a * w + self.add_b)
 
-    def adder_cone(self, w: int, k: int) -> float:
-        return max(0.0, min(self.adder(w), self.cone_add_a * w + self.cone_add_b * k + self.cone_add_c))
+    def adder_slice_cin(self, k: int) -> float:
+        """One replica of a protected partial-sum slice: a k-bit adder with carry-in."""
+        return max(0.0, self.slice_a * k + self.slice_b)
 
     def mult_cone_fraction(self, wa: int, ww: int, w: int, k: int) -> float:
         wp = max(1, wa + ww)
@@ -206,10 +220,29 @@ def _costs() -> _Costs:
     g = m["mult_generic_lut"]["coef"]
     c = m["mult_const_lut"]["coef"]
     a = m["adder_lut"]["coef"]
-    am = m["adder_msbs_lut"]["coef"]
     f = m["mult_msbs_fraction"]["coef"]
+    sa, sb = _slice_cin_coef(m, a)
     return _Costs(g["a"], g["b"], g["c"], c["a"], c["b"], a["a"], a["b"],
-                  am["a"], am["b"], am["c"], f["g0"], f["g1"], m["voter_lut"]["coef"]["a"])
+                  sa, sb, f["g0"], f["g1"], m["voter_lut"]["coef"]["a"])
+
+
+def _slice_cin_coef(models: dict, adder_coef: dict) -> tuple[float, float]:
+    """(a, b) of ``LUT = a*k + b`` for a k-bit slice adder with carry-in.
+
+    The calibration's fit (``adder_slice_cin_lut``) when present; else a least-squares fit
+    of its measured units (``adder_slice_cin_measured``); else, for a table measured before
+    those units existed, the plain adder model at width k (Yosys measures both at 1 LUT/bit).
+    """
+    fit = models.get("adder_slice_cin_lut")
+    if fit:
+        return float(fit["coef"]["a"]), float(fit["coef"]["b"])
+    pts = models.get("adder_slice_cin_measured") or []
+    if len({p["k"] for p in pts}) >= 2:
+        ks = np.array([[p["k"], 1.0] for p in pts], dtype=float)
+        ys = np.array([p["LUT"] for p in pts], dtype=float)
+        coef, *_ = np.linalg.lstsq(ks, ys, rcond=None)
+        return float(coef[0]), float(coef[1])
+    return float(adder_coef["a"]), float(adder_coef["b"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -448,9 +481,12 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         # protection ------------------------------------------------------------------
         nc = ~crit
         if k > 0 and nc.any():
+            # per non-zero product: two top-k product cones + k voters; per partial sum
+            # (one per non-zero product): two k-bit slice adders with carry-in + k voters
+            # (the low W-k bits and slice replica 0 are the W-bit adder counted above)
             g = costs.mult_cone_fraction(wa, ww, w, k)
-            cone_add = costs.adder_cone(w, k)
-            rep_lut += 2.0 * (g * float(mult_lut_n[nc].sum()) + cone_add * float(pr.nonzero[nc].sum()))
+            slice_add = costs.adder_slice_cin(k)
+            rep_lut += 2.0 * (g * float(mult_lut_n[nc].sum()) + slice_add * float(pr.nonzero[nc].sum()))
             voters += 2.0 * k * costs.voter * float(pr.nonzero[nc].sum())  # product + sum words
             dsp_frac = float(pr.dsp_slices[nc].sum()) / dsp_need if dsp_need else 0.0
             rep_dsp += 2.0 * dsp * dsp_frac
@@ -486,7 +522,7 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         if k > 0 and frac_crit < 1.0:
             g = costs.mult_cone_fraction(wa, ww, w, k)
             rest = 1.0 - frac_crit                          # share of non-critical neurons
-            rep_lut += 2.0 * rest * (g * lut_mult + n_mult * costs.adder_cone(w, k))
+            rep_lut += 2.0 * rest * (g * lut_mult + n_mult * costs.adder_slice_cin(k))
             voters += 2.0 * k * costs.voter * n_mult * rest
             rep_dsp += 2.0 * dsp * rest
         if frac_crit > 0:

@@ -271,17 +271,26 @@ template <class T> struct fixed_traits {
     static const bool trn_wrap = false;
     static const int F = 0;
     static const bool S = false;
+    static const ap_q_mode Q = AP_TRN;
+    static const ap_o_mode O = AP_WRAP;
+    static const int N = 0;
 };
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits<ap_fixed<W, I, Q, O, N>> {
+template <int W, int I, ap_q_mode Q_, ap_o_mode O_, int N_> struct fixed_traits<ap_fixed<W, I, Q_, O_, N_>> {
     static const bool ok = W <= 62;
-    static const bool trn_wrap = (Q == AP_TRN) && (O == AP_WRAP) && (N == 0);
+    static const bool trn_wrap = (Q_ == AP_TRN) && (O_ == AP_WRAP) && (N_ == 0);
     static const int F = W - I;
+    static const ap_q_mode Q = Q_;
+    static const ap_o_mode O = O_;
+    static const int N = N_;
     static const bool S = true;
 };
-template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct fixed_traits<ap_ufixed<W, I, Q, O, N>> {
+template <int W, int I, ap_q_mode Q_, ap_o_mode O_, int N_> struct fixed_traits<ap_ufixed<W, I, Q_, O_, N_>> {
     static const bool ok = W <= 62;
-    static const bool trn_wrap = (Q == AP_TRN) && (O == AP_WRAP) && (N == 0);
+    static const bool trn_wrap = (Q_ == AP_TRN) && (O_ == AP_WRAP) && (N_ == 0);
     static const int F = W - I;
+    static const ap_q_mode Q = Q_;
+    static const ap_o_mode O = O_;
+    static const int N = N_;
     static const bool S = false;
 };
 template <int W> struct fixed_traits<ap_int<W>> {
@@ -289,12 +298,18 @@ template <int W> struct fixed_traits<ap_int<W>> {
     static const bool trn_wrap = true;
     static const int F = 0;
     static const bool S = true;
+    static const ap_q_mode Q = AP_TRN;
+    static const ap_o_mode O = AP_WRAP;
+    static const int N = 0;
 };
 template <int W> struct fixed_traits<ap_uint<W>> {
     static const bool ok = W <= 62;
     static const bool trn_wrap = true;
     static const int F = 0;
     static const bool S = false;
+    static const ap_q_mode Q = AP_TRN;
+    static const ap_o_mode O = AP_WRAP;
+    static const int N = 0;
 };
 
 // Keep the low W bits of v, sign-extended (signed) or zero-extended (unsigned): AP_WRAP.
@@ -314,14 +329,26 @@ inline int64_t rescale_raw(int64_t v, int from_f, int to_f) {
     return v;
 }
 
+// FPGAFT_AP_PRIVATE (set by fpga-ft's own csim build, which compiles against hls4ml's
+// bundled open-source ap_types): read and write the <= 64-bit word that ap_private keeps
+// sign- or zero-extended in VAL directly, instead of going through range().
 template <class T> inline int64_t to_raw(const T &v) {
+#ifdef FPGAFT_AP_PRIVATE
+    return (int64_t)v.V.get_VAL();
+#else
     const uint64_t bits = v.range(T::width - 1, 0).to_uint64();
     return wrap_raw<T::width, fixed_traits<T>::S>((int64_t)bits);
+#endif
 }
 
 template <class T> inline T from_raw(int64_t raw) {
     T v;
+#ifdef FPGAFT_AP_PRIVATE
+    v.V.get_VAL() = (uint64_t)raw;
+    v.V.clearUnusedBits();
+#else
     v.range(T::width - 1, 0) = (ap_uint<T::width>)(uint64_t)raw;
+#endif
     return v;
 }
 
@@ -363,6 +390,47 @@ template <int W, bool S> inline void expose_raw(int site, int64_t &v, int k) {
     s.countdown -= n;
     if (__builtin_expect(s.countdown < 0, 0))
         expose_raw_slow<W, S>(s, v, k, n);
+}
+
+// ---- ReLU output conversion on raw integers (csim speed; exact for the modes below) -----
+template <class data_T, class res_T> struct raw_relu_ok {
+    typedef fixed_traits<res_T> R;
+    static const bool value =
+        fixed_traits<data_T>::ok && R::ok &&
+        (R::Q == AP_TRN || R::Q == AP_TRN_ZERO || R::Q == AP_RND || R::Q == AP_RND_ZERO || R::Q == AP_RND_MIN_INF ||
+         R::Q == AP_RND_INF || R::Q == AP_RND_CONV) &&
+        (R::O == AP_SAT || R::O == AP_SAT_SYM || R::O == AP_SAT_ZERO || (R::O == AP_WRAP && R::N == 0)) &&
+        (fixed_traits<data_T>::F - R::F < 62) && (R::F - fixed_traits<data_T>::F < 62);
+};
+
+// max(x, 0) converted to res_T (quantisation and overflow of res_T), x given raw.
+template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) {
+    typedef fixed_traits<res_T> R;
+    if (v <= 0)
+        return 0;
+    const int shift = fixed_traits<data_T>::F - R::F;
+    int64_t q;
+    if (shift > 0) {
+        q = v >> shift;
+        const int64_t rem = v & ((1ll << shift) - 1), half = 1ll << (shift - 1);
+        if (R::Q == AP_RND || R::Q == AP_RND_INF)
+            q += rem >= half;
+        else if (R::Q == AP_RND_ZERO || R::Q == AP_RND_MIN_INF)
+            q += rem > half;
+        else if (R::Q == AP_RND_CONV)
+            q += (rem > half || (rem == half && (q & 1)));
+    } else {
+        q = (int64_t)((uint64_t)v << -shift);
+        if (-shift >= 63 - res_T::width) // shifted past any representable value
+            q = INT64_MAX;
+    }
+    const int64_t maxv = R::S ? (int64_t)((1ull << (res_T::width - 1)) - 1) : (int64_t)((1ull << res_T::width) - 1);
+    if (q > maxv) {
+        if (R::O == AP_WRAP)
+            return wrap_raw<res_T::width, R::S>(q);
+        return R::O == AP_SAT_ZERO ? 0 : maxv;
+    }
+    return q;
 }
 
 // ---- per-layer weight memory -------------------------------------------------------------

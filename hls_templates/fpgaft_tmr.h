@@ -27,6 +27,7 @@
 
 #include "ap_fixed.h"
 #include "ap_int.h"
+#include "nnet_activation.h"
 #include "nnet_common.h"
 #include <type_traits>
 #include "nnet_conv1d.h"
@@ -258,27 +259,41 @@ int64_t dot_raw(const int64_t *x, const int64_t *w, const int64_t *b, unsigned j
     const int AF = rt::fixed_traits<a_t>::F;
     const int BF = rt::fixed_traits<typename CONFIG_T::bias_t>::F;
     if (k >= 0) {
-        // Fused fast path: when no flip can land in this dot product's n_in product words
-        // nor its n_in partial-sum words, consume their exposed bits at once and sum without
-        // per-word hooks. Summing mod 2^64 and wrapping once equals wrapping every partial
-        // sum (2^W divides 2^64): bit-exact, and the random stream is unchanged.
+        // Fused path: between two flips, words are summed without per-word hooks (summing
+        // mod 2^64 and wrapping once equals wrapping every partial sum, as 2^W divides
+        // 2^64); the exposed bits of the skipped words are consumed at once. The word a
+        // flip lands in goes through the per-word hooks. Bit-exact, same random stream.
         rt::SiteState &sp = rt::state().site[rt::PRODUCTS];
         rt::SiteState &sa = rt::state().site[rt::ACCUMULATORS];
-        const int64_t span = (int64_t)CONFIG_T::n_in * (W + 2 * k);
-        if (__builtin_expect(sp.countdown >= span && sa.countdown >= span, 1)) {
-            sp.countdown -= span;
-            sa.countdown -= span;
-            uint64_t sum = (uint64_t)rt::rescale_raw(b[j], BF, AF);
-            const int shift = PF - AF;
+        const int64_t n = W + 2 * k;
+        const int shift = PF - AF;
+        uint64_t sum = (uint64_t)rt::rescale_raw(b[j], BF, AF);
+        unsigned i = 0;
+        while (i < CONFIG_T::n_in) {
+            const int64_t safe_p = sp.countdown / n, safe_a = sa.countdown / n;
+            int64_t m = safe_p < safe_a ? safe_p : safe_a;
+            if (m > (int64_t)(CONFIG_T::n_in - i))
+                m = CONFIG_T::n_in - i;
+            sp.countdown -= m * n;
+            sa.countdown -= m * n;
+            const unsigned end = i + (unsigned)m;
             if (shift >= 0 && shift < 63) {
-                for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+                for (; i < end; i++)
                     sum += (uint64_t)((x[i] * w[i * CONFIG_T::n_out + j]) >> shift);
             } else {
-                for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+                for (; i < end; i++)
                     sum += (uint64_t)rt::rescale_raw(x[i] * w[i * CONFIG_T::n_out + j], PF, AF);
             }
-            return rt::wrap_raw<W, S>((int64_t)sum);
+            if (i < CONFIG_T::n_in) { // a flip lands in word i (product or partial sum)
+                int64_t p = rt::wrap_raw<W, S>(rt::rescale_raw(x[i] * w[i * CONFIG_T::n_out + j], PF, AF));
+                rt::expose_raw<W, S>(rt::PRODUCTS, p, k);
+                int64_t acc = rt::wrap_raw<W, S>((int64_t)(sum + (uint64_t)p));
+                rt::expose_raw<W, S>(rt::ACCUMULATORS, acc, k);
+                sum = (uint64_t)acc;
+                i++;
+            }
         }
+        return rt::wrap_raw<W, S>((int64_t)sum);
     }
     int64_t acc = rt::wrap_raw<W, S>(rt::rescale_raw(b[j], BF, AF));
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
@@ -385,6 +400,32 @@ template <class data_T, class res_T, typename CONFIG_T> class DenseFT : public n
 #endif
     }
 };
+
+// ------------------------------------------------------------------------------------------
+// ReLU (io_parallel): hls4ml's nnet::relu, except in the fpga-ft csim build, where the
+// output conversion runs on raw integers when res_T's rounding/overflow modes allow it
+// (same values: tests compare with QKeras bit for bit).
+// ------------------------------------------------------------------------------------------
+#ifdef FPGAFT_CSIM
+template <class data_T, class res_T, typename CONFIG_T>
+void relu_sim(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in], std::true_type) {
+    for (unsigned i = 0; i < CONFIG_T::n_in; i++)
+        res[i] = rt::from_raw<res_T>(rt::relu_raw<data_T, res_T>(rt::to_raw(data[i])));
+}
+template <class data_T, class res_T, typename CONFIG_T>
+void relu_sim(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in], std::false_type) {
+    nnet::relu<data_T, res_T, CONFIG_T>(data, res);
+}
+#endif
+
+template <class data_T, class res_T, typename CONFIG_T> void relu(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in]) {
+    #pragma HLS INLINE
+#ifdef FPGAFT_CSIM
+    relu_sim<data_T, res_T, CONFIG_T>(data, res, std::integral_constant<bool, rt::raw_relu_ok<data_T, res_T>::value>());
+#else
+    nnet::relu<data_T, res_T, CONFIG_T>(data, res);
+#endif
+}
 
 // ------------------------------------------------------------------------------------------
 // io_parallel convolutions: hls4ml's im2col (the generated fill_buffer) feeding DenseFT

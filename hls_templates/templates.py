@@ -27,6 +27,8 @@ INCLUDE = "nnet_utils/fpgaft_tmr.h"
 #: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.
 CONFIG_ID, CONFIG_MSBS, CONFIG_CRITICAL = "FpgaftId", "FpgaftMsbs", "FpgaftCritical"
 ATTR_ID, ATTR_MSBS, ATTR_CRITICAL = "fpgaft_id", "fpgaft_msbs", "fpgaft_critical"
+#: set on every other layer of an fpga-ft model (lets the csim use its fast ReLU)
+CONFIG_MODEL, ATTR_MODEL = "FpgaftModel", "fpgaft_model"
 
 _KERNEL_RE = re.compile(r"using kernel = ([^;<]+)<data_T, res_T, CONFIG_T>;")
 _registered = False
@@ -76,7 +78,11 @@ def build_template_classes():
         Conv2DConfigTemplate,
         Conv2DFunctionTemplate,
     )
-    from hls4ml.backends.vivado.passes.core_templates import DenseConfigTemplate, DenseFunctionTemplate
+    from hls4ml.backends.vivado.passes.core_templates import (
+        ActivationFunctionTemplate,
+        DenseConfigTemplate,
+        DenseFunctionTemplate,
+    )
     from hls4ml.backends.vivado.passes.pointwise import (
         PointwiseConv1DConfigTemplate,
         PointwiseConv1DFunctionTemplate,
@@ -104,6 +110,21 @@ def build_template_classes():
 
         def match(self, node):
             return super().match(node) and _tagged(node)
+
+    class FtReluFunctionTemplate(ActivationFunctionTemplate):
+        """io_parallel ReLU -> fpgaft::relu (hls4ml's relu except in the fpga-ft csim)."""
+
+        def __init__(self):
+            super().__init__()
+            self.name = "fpgaft_" + self.name
+            self.include_header = list(self.include_header) + [INCLUDE]
+
+        def match(self, node):
+            return (super().match(node) and node.get_attr(ATTR_MODEL, None) is not None and _io_parallel(node)
+                    and str(node.get_attr("activation")).lower() == "relu")
+
+        def format(self, node):
+            return super().format(node).replace("nnet::relu<", "fpgaft::relu<", 1)
 
     def conv_config(base):
         class FtConvConfigTemplate(base):
@@ -151,6 +172,7 @@ def build_template_classes():
     return [
         FtDenseConfigTemplate,
         FtDenseFunctionTemplate,
+        FtReluFunctionTemplate,
         conv_config(Conv1DConfigTemplate),
         conv_config(Conv2DConfigTemplate),
         conv_config(PointwiseConv1DConfigTemplate),

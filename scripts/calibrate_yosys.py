@@ -12,16 +12,22 @@ Primitives (operand widths in bits):
 * ``mult_generic``  signed Wa x Ww multiplier, both operands variable (Wa 4..16, Ww 2..16);
 * ``mult_const``    Wa-bit signed input times a constant (the io_parallel hls4ml case);
 * ``adder``         W-bit adder, W-bit result (an ``accum_t += product`` step);
-* ``adder_msbs``    the cone of the top k bits of a W-bit sum (one TMR replica of a
-                    partial-sum slice, as ``fpgaft_tmr_rk_add_msbs`` computes it);
+* ``adder_msbs``    the cone of the top k bits of a W-bit sum computed from the full
+                    operands (the whole adder: for reference; the kernel no longer
+                    replicates a partial sum this way);
+* ``adder_slice_cin`` a k-bit slice adder with carry-in, ``a_top + p_top + carry`` (one TMR
+                    replica of a partial-sum slice, as ``fpgaft_tmr_rk_add_msbs`` computes it;
+                    k up to W: the k == W replica is a full W-bit adder with carry-in);
 * ``mult_msbs``     the cone of the top k bits of the W-bit product word (one TMR replica of
                     a product slice, ``fpgaft_tmr_rk_mul_msbs``), generic and constant;
 * ``voter``         k-bit bitwise 2-of-3 majority;
 * ``mac``           registered ``acc <= acc + a*b`` (W-bit accumulator);
 * ``mac_tmr_k``     the same MAC with the top k bits of the product (three
                     ``(* keep_hierarchy *)`` product instances: the full word and two top-k
-                    cones) and of the partial sum (two kept top-k adder cones next to the
-                    normal adder) voted bitwise, the structure of ``hls_templates/fpgaft_tmr.h``;
+                    cones) and of the partial sum voted bitwise, the structure of
+                    ``hls_templates/fpgaft_tmr.h``: the partial sum is a split adder, its low
+                    W-k bits added once in the top module, their carry-out feeding three kept
+                    k-bit slice adders with carry-in (r0, r1, r2), voted;
 * ``mac_full_tmr``  three ``(* keep_hierarchy *)`` MAC instances and a W-bit voter;
 * ``adder_tree`` / ``dot_const``  n-input sums and constant-weight dot products, to check
                     that the per-primitive costs add up;
@@ -41,7 +47,7 @@ too); FF = FD* cells; DSP = DSP48E1 cells.
 
 Results are cached per unit (key: SHA-256 of the Verilog, the Yosys command and the Yosys
 version) under ``$XDG_CACHE_HOME/fpga-ft/yosys`` (default ``~/.cache/fpga-ft/yosys``), so a
-second run takes seconds. A cold run takes about 3-6 minutes on 2 cores.
+second run takes seconds. A cold run takes about 7 minutes on 2 cores.
 
 Usage (from the repository root)::
 
@@ -156,15 +162,24 @@ def v_mac(wa: int, ww: int, w: int) -> str:
 def v_mac_tmr_k(wa: int, ww: int, w: int, k: int) -> str:
     """MAC whose top k product and partial-sum bits are triplicated and voted.
 
-    Mirrors ``dense_tmr_hw`` in ``hls_templates/fpgaft_tmr.h``: the product is three kept
-    instances (``fpgaft_tmr_r0_mul``, full word, and two ``fpgaft_tmr_rk_mul_msbs``
-    replicas of its top-k cone); the partial sum is the normal adder plus two kept replicas
-    of its top-k cone (``fpgaft_tmr_rk_add_msbs``); each word's top k bits are replaced by
-    the bitwise 2-of-3 vote.
+    Mirrors ``dense_tmr_hw`` / ``tmr_add`` in ``hls_templates/fpgaft_tmr.h``. Product: three
+    kept instances (``fpgaft_tmr_r0_mul``, the full word, and two ``fpgaft_tmr_rk_mul_msbs``
+    replicas of its top-k cone), top k bits voted. Partial sum ``acc + pw``, a split adder:
+    the low ``W-k`` bits are added once, in the top module (single, unprotected); their
+    carry-out into bit ``W-k`` feeds three kept replicas (``fpgaft_tmr_rk_add_msbs`` r0, r1,
+    r2) of a k-bit slice adder with carry-in (``a_top + p_top + carry``), whose results are
+    voted bitwise 2-of-3. ``k == W``: no low part; three full W-bit adders with carry-in 0
+    (the kernel passes the constant 0 to the kept replicas), voted.
     """
     lo = w - k
     low_p = f", pw0[{lo - 1}:0]" if lo > 0 else ""
-    low_s = f", s0[{lo - 1}:0]" if lo > 0 else ""
+    if lo > 0:
+        low_add = (f"  wire [{lo}:0] low = {{1'b0, acc[{lo - 1}:0]}} + {{1'b0, pw[{lo - 1}:0]}};\n"
+                   f"  wire cy = low[{lo}];\n")
+        low_s = f", low[{lo - 1}:0]"
+    else:
+        low_add = "  wire cy = 1'b0;\n"
+        low_s = ""
     return f"""(* keep_hierarchy *)
 module prod_full(input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} y);
   wire {_sv(wa + ww)} p = a * b;
@@ -177,25 +192,23 @@ module prod_hi(input {_sv(wa)} a, input {_sv(ww)} b, output [{k - 1}:0] y);
   assign y = pw[{w - 1}:{lo}];
 endmodule
 (* keep_hierarchy *)
-module sum_hi(input {_sv(w)} x, input {_sv(w)} z, output [{k - 1}:0] y);
-  wire {_sv(w)} s = x + z;
-  assign y = s[{w - 1}:{lo}];
+module sum_slice(input [{k - 1}:0] x, input [{k - 1}:0] z, input ci, output [{k - 1}:0] y);
+  assign y = x + z + ci;
 endmodule
 module top(input clk, input {_sv(wa)} a, input {_sv(ww)} b, output {_sv(w)} q);
   reg {_sv(w)} acc = 0;
   wire {_sv(w)} pw0;
-  wire [{k - 1}:0] p1, p2, s1, s2;
+  wire [{k - 1}:0] p1, p2, t0, t1, t2;
   prod_full r0(a, b, pw0);
   prod_hi r1(a, b, p1);
   prod_hi r2(a, b, p2);
   wire [{k - 1}:0] ph = pw0[{w - 1}:{lo}];
   wire [{k - 1}:0] pv = (ph & p1) | (ph & p2) | (p1 & p2);
   wire {_sv(w)} pw = {{pv{low_p}}};
-  wire {_sv(w)} s0 = acc + pw;
-  sum_hi t1(acc, pw, s1);
-  sum_hi t2(acc, pw, s2);
-  wire [{k - 1}:0] sh = s0[{w - 1}:{lo}];
-  wire [{k - 1}:0] sv = (sh & s1) | (sh & s2) | (s1 & s2);
+{low_add}  sum_slice s0(acc[{w - 1}:{lo}], pw[{w - 1}:{lo}], cy, t0);
+  sum_slice s1(acc[{w - 1}:{lo}], pw[{w - 1}:{lo}], cy, t1);
+  sum_slice s2(acc[{w - 1}:{lo}], pw[{w - 1}:{lo}], cy, t2);
+  wire [{k - 1}:0] sv = (t0 & t1) | (t0 & t2) | (t1 & t2);
   always @(posedge clk) acc <= {{sv{low_s}}};
   assign q = acc;
 endmodule
@@ -299,7 +312,7 @@ def build_grid(quick: bool = False) -> list[dict]:
     for w, ks in ([(16, [1, 4, 16])] if quick else [(16, [1, 2, 4, 8, 16]), (24, [1, 4, 12, 24])]):
         for k in ks:
             add("adder_msbs", v_adder_msbs(w, k), w=w, k=k)
-    for k in ([] if quick else [1, 2, 4, 8]):
+    for k in ([1, 4, 20] if quick else [1, 2, 4, 8, 16, 20, 36]):
         add("adder_slice_cin", v_adder_slice_cin(k), k=k)
     prod_cones = [(8, 8, 20, [1, 2, 4, 8, 12, 16, 20]), (16, 16, 36, [1, 4, 8, 16, 32]),
                   (8, 4, 16, [1, 4, 8, 12, 16])]
@@ -511,6 +524,12 @@ def fit_all(points: list[dict]) -> dict:
     sc = by("adder_slice_cin")
     if sc:
         models["adder_slice_cin_measured"] = [{"k": p["params"]["k"], "LUT": p["LUT"]} for p in sc]
+        # One replica of a protected partial-sum slice (fpgaft_tmr_rk_add_msbs): the
+        # estimator costs two of them per protected partial-sum word.
+        models["adder_slice_cin_lut"] = _lstsq(
+            [[p["params"]["k"], 1] for p in sc], [p["LUT"] for p in sc], ["a", "b"],
+            "LUT(k-bit slice adder with carry-in) = a*k + b",
+            [f"k={p['params']['k']}" for p in sc])
 
     v = by("voter")
     models["voter_lut"] = _lstsq([[p["params"]["k"]] for p in v], [p["LUT"] for p in v], ["a"],
@@ -536,7 +555,7 @@ def composed_checks(points: list[dict], models: dict) -> dict:
     """Compare composite units with the sum of their fitted parts."""
     gen = models["mult_generic_lut"]["coef"]
     add = models["adder_lut"]["coef"]
-    ams = models["adder_msbs_lut"]["coef"]
+    slc = models["adder_slice_cin_lut"]["coef"]
     frac = models["mult_msbs_fraction"]["coef"]
     vot = models["voter_lut"]["coef"]["a"]
     cst = models["mult_const_lut"]["coef"]
@@ -555,7 +574,10 @@ def composed_checks(points: list[dict], models: dict) -> dict:
                 continue
             k_eff = max(1, min(wa + ww, k - (w - (wa + ww))))
             g = min(1.0, frac["g0"] + frac["g1"] * k_eff / (wa + ww))
-            extra = 2 * g * mult(wa, ww) + 2 * (ams["a"] * w + ams["b"] * k + ams["c"]) + 2 * k * vot
+            # two product cones + two k-bit slice adders with carry-in (the low W-k bits
+            # and replica r0 of the slice together are the W-bit adder the MAC already
+            # has) + k voters on the product word and k on the partial-sum word
+            extra = 2 * g * mult(wa, ww) + 2 * (slc["a"] * k + slc["b"]) + 2 * k * vot
             out["mac_tmr_k"].append({
                 "wa": wa, "ww": ww, "w": w, "k": k, "LUT": p["LUT"], "FF": p["FF"],
                 "base_mac_LUT": base["LUT"], "measured_extra": p["LUT"] - base["LUT"],
@@ -628,6 +650,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(rms {m['mult_const_lut']['rms_residual_lut']} LUT)")
     print(f"  adder         {m['adder_lut']['coef']} (rms {m['adder_lut']['rms_residual_lut']})")
     print(f"  adder_msbs    {m['adder_msbs_lut']['coef']} (rms {m['adder_msbs_lut']['rms_residual_lut']})")
+    print(f"  slice+cin     {m['adder_slice_cin_lut']['coef']} (rms {m['adder_slice_cin_lut']['rms_residual_lut']})")
     print(f"  mult cone     {m['mult_msbs_fraction']['coef']} (rms {m['mult_msbs_fraction']['rms_residual_lut']})")
     print(f"  voter         {m['voter_lut']['coef']}")
     for row in checks["mac_full_tmr"]:

@@ -70,10 +70,14 @@ def test_calibration_json_loads_and_is_cached():
     assert cal is load_calibration()  # functools.cache: read once
     assert cal["yosys_version"].startswith("Yosys ")
     for key in ("mult_generic_lut", "mult_const_lut", "adder_lut", "adder_msbs_lut",
-                "mult_msbs_fraction", "voter_lut", "yosys_dsp_inference"):
+                "adder_slice_cin_lut", "adder_slice_cin_measured", "mult_msbs_fraction",
+                "voter_lut", "yosys_dsp_inference"):
         assert key in cal["models"], key
     assert cal["models"]["voter_lut"]["coef"]["a"] == pytest.approx(1.0)
     assert cal["models"]["adder_lut"]["coef"]["a"] == pytest.approx(1.0, abs=0.05)
+    # a k-bit slice adder with carry-in (one partial-sum replica) is k LUTs, up to k = 36
+    assert cal["models"]["adder_slice_cin_lut"]["coef"]["a"] == pytest.approx(1.0, abs=0.05)
+    assert max(p["k"] for p in cal["models"]["adder_slice_cin_measured"]) >= 36
     kinds = {p["kind"] for p in cal["points"]}
     assert {"mult_generic", "mult_const", "adder", "voter", "mac", "mac_tmr_k", "mac_full_tmr",
             "mult_dsp"} <= kinds
@@ -117,7 +121,20 @@ def test_more_protected_bits_never_cost_less(name):
 
 @pytest.mark.parametrize("name", sorted(LAYERS))
 def test_more_critical_neurons_never_cost_less(name):
-    """Without bit-level protection, every added critical neuron costs LUTs (and never less)."""
+    """Without bit-level protection (k = 0), every added critical neuron costs LUTs (never less).
+
+    With bit-level protection a critical neuron *replaces* its bit-level TMR, so the claim
+    holds only where full TMR of a neuron costs more than the bit-level TMR it replaces:
+
+    * k = 1: every added critical neuron still costs LUTs. True since the split adder of
+      ``tmr_add`` (partial-sum replicas are k-bit slices with carry-in, not W-bit adders):
+      a critical neuron trades 2 one-bit slices + 2 voters per product for 2 W-bit adders
+      per product + W voters. (Under the former whole-adder cones it was false: going
+      critical was cheaper at every k >= 1.)
+    * k = W: every added critical neuron *lowers* the LUT count: the replicas are the same
+      (three full adders, product cones = whole multipliers) and it replaces 2W voters per
+      product by W per neuron. So "never cost less" is not true for large k.
+    """
     info = LAYERS[name]()
     prev = est(info)
     for n in range(1, info.n_out + 1):
@@ -125,6 +142,19 @@ def test_more_critical_neurons_never_cost_less(name):
         assert cur.LUT > prev.LUT, (name, n)
         assert cur.FF >= prev.FF and cur.DSP >= prev.DSP, (name, n)
         assert cur.per_layer[0]["protection_LUT"] > prev.per_layer[0]["protection_LUT"]
+        prev = cur
+    prev = est(info, 1)
+    for n in range(1, info.n_out + 1):
+        cur = est(info, 1, range(n))
+        assert cur.LUT > prev.LUT, (name, n)
+        assert cur.FF >= prev.FF and cur.DSP >= prev.DSP, (name, n)
+        prev = cur
+    w = info.accum_type.width
+    prev = est(info, w)
+    for n in range(1, info.n_out + 1):
+        cur = est(info, w, range(n))
+        assert cur.LUT < prev.LUT, (name, n)
+        assert cur.FF == prev.FF and cur.DSP == prev.DSP, (name, n)
         prev = cur
 
 
@@ -138,20 +168,59 @@ def test_any_protection_costs_more_than_none(name):
             assert e.LUT > base.LUT and e.DSP >= base.DSP and e.FF > base.FF
 
 
-def test_critical_neuron_replaces_its_bit_level_tmr():
+@pytest.mark.parametrize("name", sorted(LAYERS))
+def test_critical_neuron_replaces_its_bit_level_tmr(name):
     """fpgaft_tmr.h: a critical neuron is fully triplicated *instead of* bit-level protected.
 
-    The cone of a top bit is the whole multiplier/adder, so bit-level TMR already replicates
-    nearly everything and adds k voters per product and per partial sum; full TMR votes the
-    W-bit output once. Hence at k >= 1 turning every neuron critical is cheaper in LUTs.
+    What is true with the split partial-sum adder of ``tmr_add``: bit-level TMR replicates
+    the top-k cone of each product (the whole multiplier) but only a k-bit slice adder with
+    carry-in of each partial sum, plus k voters per product and per partial sum. Full TMR
+    replicates the whole W-bit adders and votes the W-bit output once. So:
+
+    * with every neuron critical, ``protected_msbs`` adds nothing (the kernel skips it);
+    * at k = W (bit-level = three full adders + W voters per partial sum and per product),
+      turning every neuron critical is cheaper in LUTs, as before;
+    * at k = 1 it is *dearer*: two 1-bit slices + 2 voters per product against two W-bit
+      adders per product + W voters per neuron. The former claim "at k >= 1 turning every
+      neuron critical is cheaper" held only while a partial-sum replica was the whole adder;
+    * the crossover (the smallest k where bit-level costs more) lies near 0.4 W:
+      per product, 2*s*(W - k) replica LUTs against 2k voter LUTs, s = SCALE_SYNTH.
     """
-    info = LAYERS["dense8x6"]()
-    w = info.accum_type.width
-    all_crit = est(info, w, range(info.n_out))
-    bit_level = est(info, w)
-    assert all_crit.LUT < bit_level.LUT
-    assert all_crit.DSP == bit_level.DSP
-    assert all_crit.per_layer[0]["voter_LUT"] == w * info.n_out
+    info = LAYERS[name]()
+    w, n = info.accum_type.width, info.n_out
+    all_crit = est(info, 0, range(n))
+    for k in (1, w // 2, w):
+        with_k = est(info, k, range(n))
+        assert (with_k.LUT, with_k.FF, with_k.DSP) == (all_crit.LUT, all_crit.FF, all_crit.DSP)
+    bit_w, bit_1 = est(info, w), est(info, 1)
+    assert all_crit.LUT < bit_w.LUT
+    assert all_crit.LUT > bit_1.LUT
+    assert all_crit.DSP == bit_w.DSP == bit_1.DSP
+    assert all_crit.per_layer[0]["voter_LUT"] == w * n
+    crossover = next(k for k in range(1, w + 1) if est(info, k).LUT > all_crit.LUT)
+    assert 0.3 * w <= crossover <= 0.6 * w, (name, crossover)
+
+
+def test_partial_sum_protection_is_two_slices_and_k_voters_per_word():
+    """Per protected partial-sum word: two extra k-bit slice adders with carry-in + k voters.
+
+    Power-of-two weights are wire shifts (no product logic, so no product cones): the only
+    replicas are the partial-sum slices. The main adders stay W bits.
+    """
+    n_in, n_out, acc = 8, 2, 20
+    ints = np.array([1, 2, 4, 8, -16, 32, 1, 0] * 2).reshape(n_in, n_out)
+    info = layer(n_in=n_in, n_out=n_out, wa=8, ww=8, acc=acc, wi=2, weights=ints)
+    nz = int(np.count_nonzero(ints))
+    costs, s = resources._costs(), resources.SCALE_SYNTH
+    base = est(info).per_layer[0]
+    assert base["LUT"] == round(s * nz * costs.adder(acc))
+    for k in (1, 4, 10, acc):
+        row = est(info, k).per_layer[0]
+        assert row["voter_LUT"] == 2 * k * nz  # k on the product word, k on the partial sum
+        assert row["replica_LUT"] == round(s * 2 * nz * costs.adder_slice_cin(k))
+        assert row["LUT"] == round(s * nz * (costs.adder(acc) + 2 * costs.adder_slice_cin(k))) + 2 * k * nz
+    # k = W: the two slices are whole W-bit adders, as full triplication of the adders
+    assert costs.adder_slice_cin(acc) == pytest.approx(costs.adder(acc), abs=0.5)
 
 
 def test_full_tmr_is_three_copies_plus_output_voters():
@@ -172,7 +241,9 @@ def test_full_tmr_is_three_copies_plus_output_voters():
 
 
 def test_bit_level_cost_composition_matches_measured_mac():
-    """Yosys's MAC with top-k TMR: extra = 2 cones + 2k voters, model within 15%."""
+    """Yosys's MAC with top-k TMR (split adder: low W-k bits once, three kept k-bit slice
+    adders with carry-in, voted): extra = 2 product cones + 2 k-bit slices + 2k voters,
+    model within 15% of the measured extra over the plain MAC."""
     rows = load_calibration()["composed_checks"]["mac_tmr_k"]
     assert rows
     for row in rows:
@@ -413,3 +484,11 @@ def test_real_yosys_matches_calibration_table(tmp_path):
     # and the fitted adder model predicts a fresh adder exactly
     adder = _yosys_luts(tmp_path, mod.v_adder(10))["LUT"]
     assert adder == round(resources._costs().adder(10))
+    # so does the slice-adder-with-carry-in model (one partial-sum replica)
+    sl = _yosys_luts(tmp_path, mod.v_adder_slice_cin(6))["LUT"]
+    assert sl == round(resources._costs().adder_slice_cin(6))
+    # the stored top-k TMR MAC is the current generator's (split adder, kept slices)
+    stored = next(p for p in cal["points"] if p["kind"] == "mac_tmr_k"
+                  and p["params"] == {"wa": 8, "ww": 4, "w": 16, "k": 2})
+    got = _yosys_luts(tmp_path, mod.v_mac_tmr_k(8, 4, 16, 2))
+    assert got["LUT"] == stored["LUT"]
