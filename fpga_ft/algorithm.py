@@ -516,7 +516,7 @@ def apply_knobs(model, knobs: AlgorithmKnobs, x_train, y_train, *, epochs: int =
         logits = final.predict(x_train, batch_size=256, verbose=0)
         train_acc = float(np.mean(np.argmax(logits.reshape(len(x_train), -1), axis=1) == y_train))
         achieved = {}
-        for name, k in knobs.layers.items():
+        for name in knobs.layers:
             kernel = final.get_layer(name).get_weights()[0]
             achieved[name] = float(np.mean(kernel == 0))
         info = {"key": key, "knobs": knobs.to_dict(), "epochs": int(epochs), "seed": int(seed),

@@ -26,6 +26,7 @@ from fpga_ft.layers import PROTECTABLE_KINDS, FixedType, LayerInfo
 from fpga_ft.plan import ProtectionPlan
 
 PROJECT_NAME = "myproject"
+WEIGHTS_FILE = "fpgaft_weights.npz"
 BACKENDS = {"vitis": "Vitis", "vivado": "Vivado", "vivadoaccelerator": "VivadoAccelerator"}
 IO_TYPES = ("io_parallel", "io_stream")
 
@@ -253,6 +254,12 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         "layers": [info.to_dict() for info in converted.layers],
     }
     (out / "fpgaft_design.json").write_text(json.dumps(meta, indent=2) + "\n")
+    # exact quantized weights of each protectable layer (resource estimate, analyses)
+    arrays = {}
+    for info in converted.layers:
+        arrays[f"{info.index}_weights"] = info.weights
+        arrays[f"{info.index}_biases"] = info.biases
+    np.savez(out / WEIGHTS_FILE, **arrays)
     if x is not None:
         write_test_vectors(out, x, golden)
     return out

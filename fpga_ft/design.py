@@ -28,6 +28,8 @@ from fpga_ft.plan import ProtectionPlan
 
 CACHE_ENV = "FPGA_FT_CACHE"
 DESIGN_FILE = "fpgaft_design.json"
+#: bumped when what a cached design directory holds changes (2: fpgaft_weights.npz)
+DESIGN_FORMAT = 2
 
 
 def cache_root() -> Path:
@@ -98,6 +100,13 @@ def open_design(project_dir: str | os.PathLike) -> Design:
     except (ValueError, KeyError, TypeError) as exc:
         raise FpgaFtError(f"malformed {meta_path}: {exc}") from None
     plan = ProtectionPlan.load(project_dir / "fpgaft_plan.yml")
+    weights_path = project_dir / "fpgaft_weights.npz"
+    if weights_path.is_file():
+        with np.load(weights_path) as arrays:
+            for info in layers:
+                if f"{info.index}_weights" in arrays:
+                    info.weights = arrays[f"{info.index}_weights"]
+                    info.biases = arrays[f"{info.index}_biases"]
     return Design(project_dir=project_dir, meta=meta, layers=layers, plan=plan)
 
 
@@ -131,6 +140,7 @@ def build_design(model, plan: ProtectionPlan | None = None, *, board=None, backe
         key_source = json.dumps({
             "model": model_fingerprint(model), "plan": plan.key(), "board": getattr(board, "key", None),
             "backend": backend, "io_type": io_type, "reuse": int(reuse_factor), "templates": _templates_fingerprint(),
+            "format": DESIGN_FORMAT,
         }, sort_keys=True)
         key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
         project_dir = cache_root() / "designs" / key

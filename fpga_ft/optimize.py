@@ -85,6 +85,8 @@ LATENCY_TOLERANCE = 1e-9
 CONSTRAINT_NAMES = ("accuracy", "latency", "fit")
 RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K")
 SETTINGS_VERSION = 1
+#: Testing hook: seconds each trial waits before it is reported (to kill a worker mid-trial).
+TRIAL_DELAY_ENV = "FPGA_FT_TRIAL_DELAY"
 
 
 # ------------------------------------------------------------------------------------------
@@ -141,6 +143,15 @@ class ProtectionSpec:
 # ------------------------------------------------------------------------------------------
 # Evaluation
 # ------------------------------------------------------------------------------------------
+def fmt_ber(ber: float) -> str:
+    """A BER for people: 0.0001 -> '1e-4', 0.00025 -> '2.5e-4', 0 -> '0'."""
+    if not ber:
+        return "0"
+    mantissa, exponent = f"{float(ber):e}".split("e")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    return f"{mantissa}e{int(exponent)}"
+
+
 def _now() -> float:
     return time.perf_counter()
 
@@ -475,7 +486,7 @@ class SearchSpace:
 
     def suggest(self, trial):
         """(AlgorithmKnobs, ProtectionSpec) from an Optuna trial."""
-        from fpga_ft.algorithm import AlgorithmKnobs, LayerKnobs
+        from fpga_ft.algorithm import AlgorithmKnobs
 
         critical, msbs, knobs = {}, {}, {}
         for info in self.layers:
@@ -621,6 +632,24 @@ def display_url(url: str) -> str:
         return url
 
 
+POSTGRES_DRIVERS = (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+psycopg2"))
+
+
+def normalize_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver that is installed: a bare ``postgresql://`` means
+    psycopg 3 to SQLAlchemy 2.1 and psycopg2 to 2.0; use whichever of the two is importable."""
+    import importlib.util
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if u.drivername == "postgresql":
+        for module, driver in POSTGRES_DRIVERS:
+            if importlib.util.find_spec(module) is not None:
+                return u.set(drivername=driver).render_as_string(hide_password=False)
+    return url
+
+
 def make_storage(url: str):
     """An Optuna RDB storage with heartbeats for ``url`` (one-line error when unusable)."""
     import optuna
@@ -631,6 +660,7 @@ def make_storage(url: str):
     except Exception:
         raise FpgaFtError(f"--storage must be an SQLAlchemy URL (sqlite:///FILE, postgresql://USER@HOST/DB), "
                           f"got {url!r}") from None
+    url = normalize_url(url)
     backend = u.get_backend_name()
     engine_kwargs: dict = {}
     if backend == "sqlite":
@@ -646,9 +676,10 @@ def make_storage(url: str):
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
                 grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_requeue_stale)
-        except ModuleNotFoundError as exc:
+        except ImportError as exc:
             hint = " (pip install psycopg2-binary)" if backend == "postgresql" else ""
-            raise FpgaFtError(f"storage {display_url(url)}: missing database driver {exc.name}{hint}") from None
+            name = getattr(exc, "name", None) or getattr(exc.__cause__, "name", None) or "module"
+            raise FpgaFtError(f"storage {display_url(url)}: missing database driver {name}{hint}") from None
         except Exception as exc:  # sqlalchemy OperationalError etc.
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise FpgaFtError(f"cannot open storage {display_url(url)}: {first}") from None
@@ -684,7 +715,7 @@ def study_lock(url: str, study_name: str):
 
         engine = _LOCK_ENGINES.get(url)
         if engine is None:
-            engine = _LOCK_ENGINES[url] = sqlalchemy.create_engine(url, poolclass=NullPool)
+            engine = _LOCK_ENGINES[url] = sqlalchemy.create_engine(normalize_url(url), poolclass=NullPool)
         key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
         with engine.connect() as conn:
             if backend == "postgresql":
@@ -757,9 +788,16 @@ def reap_dead_trials(study) -> list[int]:
     import optuna
     from optuna.trial import TrialState
 
+    import datetime
+
     failed = []
+    now = datetime.datetime.now()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if _is_dead_here(trial.user_attrs.get("worker")):
+        token = trial.user_attrs.get("worker")
+        # a worker killed between asking and signing its trial: no token, no heartbeat
+        orphan = token is None and trial.datetime_start is not None and \
+            (now - trial.datetime_start).total_seconds() > GRACE_SECONDS
+        if orphan or _is_dead_here(token):
             try:
                 study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
             except Exception:  # finished meanwhile by someone else
@@ -861,6 +899,7 @@ def entry_of(trial) -> dict:
         if key in attrs:
             entry[key] = attrs[key]
     entry["values"] = list(trial.values) if trial.values is not None else None
+    entry["memoized"] = bool(attrs.get("memoized"))
     duration = trial.duration.total_seconds() if trial.duration is not None else None
     entry["seconds"] = duration
     return entry
@@ -921,7 +960,9 @@ class OptimizeResult:
 
     @property
     def seconds_per_trial(self) -> float | None:
-        durations = [e["seconds"] for e in self.entries if e.get("seconds") is not None]
+        """Mean wall time of the completed trials that built and measured a design (trials
+        answered from this process's memo of already evaluated candidates excluded)."""
+        durations = [e["seconds"] for e in self.entries if e.get("seconds") is not None and not e.get("memoized")]
         return sum(durations) / len(durations) if durations else None
 
     def to_dict(self) -> dict:
@@ -992,7 +1033,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
              multi_objective: bool = False, seed: int | None = 0, algorithm: bool | None = None,
              extra_seeds: Iterable[tuple[str, object, ProtectionSpec]] = (), use_default_seeds: bool = True,
              progress: bool = True, log: Callable[[str], None] | None = None,
-             poll_seconds: float = POLL_SECONDS) -> OptimizeResult:
+             poll_seconds: float = POLL_SECONDS, refine: bool = True) -> OptimizeResult:
     """Run (or continue) the study until it holds ``trials`` COMPLETE trials.
 
     Args:
@@ -1006,6 +1047,9 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         seed: sampler seed (campaigns use the evaluator's seed).
         algorithm: search algorithm knobs (default: when the evaluator has training data).
         extra_seeds: (label, AlgorithmKnobs, ProtectionSpec) candidates to enqueue first.
+        refine: single objective: once a feasible trial exists, two of every three new trials
+            are the cheapest untried neighbour of the best feasible trial (see
+            :func:`_next_neighbor`), the third comes from the TPE sampler.
     """
     import optuna
     from optuna.trial import TrialState
@@ -1046,18 +1090,33 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                           if _comparable(stored).get(k) != _comparable(settings).get(k))
             raise FpgaFtError(f"study '{name}' in {display_url(url)} was created with other settings "
                               f"({', '.join(diff)}); use another --study name or the same options")
-        seeds = (list(default_seeds(ev, space)) if use_default_seeds else []) + list(extra_seeds)
+        seeds = list(extra_seeds) + (list(default_seeds(ev, space)) if use_default_seeds else [])
         if seeds:
             if "ranking" not in study.user_attrs:
                 study.set_user_attr("ranking", {"order": ev.ranking(), **{k: v for k, v in ev.ranking_info().items()
                                                                            if k != "scores"}})
             done = set(study.user_attrs.get("seeds", []))
+            queued = {_params_key(t.params) for t in study.get_trials(deepcopy=False) if t.params}
+            queued |= {_params_key(t.system_attrs.get("fixed_params", {}))
+                       for t in study.get_trials(deepcopy=False) if t.system_attrs.get("fixed_params")}
             added = []
+            # queue no more than the trials still to run: the study never holds unrun seeds
+            # (a later run asking for more trials queues the rest)
+            busy = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
+                                                            TrialState.WAITING))
+            budget = trials - len(busy)
             for label, knobs, spec in seeds:
                 if label in done:
                     continue
-                study.enqueue_trial(space.params(knobs, spec), user_attrs={"label": label})
+                if budget <= 0:
+                    break
+                params = space.params(knobs, spec)
                 added.append(label)
+                if _params_key(params) in queued:  # the same candidate as an earlier seed / trial
+                    continue
+                queued.add(_params_key(params))
+                study.enqueue_trial(params, user_attrs={"label": label})
+                budget -= 1
             if added:
                 study.set_user_attr("seeds", sorted(done | set(added)))
 
@@ -1070,7 +1129,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         from tqdm import tqdm
 
         complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        bar = tqdm(total=trials, initial=min(complete, trials), desc=f"optimize BER {target.ber:g}", unit="trial",
+        bar = tqdm(total=trials, initial=min(complete, trials), desc=f"optimize BER {fmt_ber(target.ber)}", unit="trial",
                    file=sys.stderr, dynamic_ncols=True, leave=True)
     token = worker_token()
     run_trials, failures_in_row, reaped, failed_here = 0, 0, [], []
@@ -1084,8 +1143,14 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 if complete >= trials:
                     break
                 if complete + running < trials:
+                    if refine and not multi_objective and _refine_turn(study):
+                        neighbor = _next_neighbor(ev, space, study, target)
+                        if neighbor is not None:
+                            study.enqueue_trial(neighbor[0], user_attrs={"label": neighbor[1]})
                     trial = study.ask()
                     trial.set_user_attr("worker", token)
+                    if "label" not in trial.user_attrs:
+                        trial.set_user_attr("label", "sampler: NSGA-II" if multi_objective else "sampler: TPE")
             if bar is not None:
                 bar.n = min(complete, trials)
                 bar.refresh()
@@ -1111,12 +1176,16 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                         raise FpgaFtError(f"{failures_in_row} trials in a row failed; last: {message}") from None
                     continue
                 failures_in_row = 0
+                delay = float(os.environ.get(TRIAL_DELAY_ENV) or 0)
+                if delay > 0:  # tests: keep trials running long enough to kill a worker mid-trial
+                    time.sleep(delay)
                 for key in ENTRY_KEYS:
                     if key in entry and key != "label":
                         trial.set_user_attr(key, _jsonable(entry[key]))
                 trial.set_user_attr("plan_yaml", entry["plan_yaml"])
                 trial.set_user_attr("retrain", _jsonable(entry.get("retrain", {})))
                 trial.set_user_attr("evaluation_seconds", round(entry["seconds"], 3))
+                trial.set_user_attr("memoized", bool(entry.get("memoized")))
                 values = [float(entry["LUT"]), float(entry["accuracy"]["mean"])] if multi_objective \
                     else float(entry["LUT"])
                 study.tell(trial, values, skip_if_finished=True)
@@ -1132,6 +1201,103 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
             bar.close()
     return _collect(study, trials, multi_objective, storage=display_url(url), run_trials=run_trials,
                     run_seconds=_now() - start, failed_here=failed_here, reaped=reaped)
+
+
+REFINE_EVERY = 3  # of every REFINE_EVERY trials after the first feasible one, all but one refine
+
+
+def _refine_turn(study) -> bool:
+    """True when the next trial should refine the best feasible trial: no queued trial waits,
+    a feasible trial exists, and the trial count is not a multiple of REFINE_EVERY."""
+    from optuna.trial import TrialState
+
+    if study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        return False
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not any(t.user_attrs.get("feasible") for t in complete):
+        return False
+    return len(study.get_trials(deepcopy=False)) % REFINE_EVERY != 0
+
+
+def _params_key(params: Mapping) -> tuple:
+    return tuple(sorted((k, round(float(v), 6)) for k, v in params.items()))
+
+
+def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
+    """The untried one-step-cheaper neighbour of the best feasible trial with the largest
+    expected LUT saving, as (params, label), or None.
+
+    Moves: one protected MSB less on a layer; a quarter fewer critical neurons on a layer;
+    and with algorithm knobs 0.1 more sparsity, one weight bit less or one activation bit
+    less on a layer. Protection moves are ranked by their estimated LUTs (exact estimate on
+    the best trial's model, no compile), knob moves by the layer's LUT share times the
+    relative change. Neighbours already in the study (any state) are skipped."""
+    from fpga_ft.algorithm import layers_with_weights
+    from fpga_ft.design import build_design
+    from fpga_ft.resources import estimate_resources
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
+    if not feasible:
+        return None
+    best = min(feasible, key=lambda t: (t.user_attrs["LUT"], -t.user_attrs["accuracy"]["ci_low"], t.number))
+    seen = {_params_key(t.params) for t in trials if t.params}
+    seen |= {_params_key(t.params) for t in trials if t.state == TrialState.WAITING}
+    base = dict(best.params)
+    if set(base) != set(space.bounds()):
+        return None
+    knobs, spec = space.from_params(base)
+    try:
+        model, _, _ = ev.model_for(knobs)
+        layers = ev.layers0 if knobs.is_identity() else layers_with_weights(
+            build_design(model, board=ev.board, compile=False).layers, model)
+        est0 = estimate_resources(layers, ev.plan_for(spec, layers), ev.board.clock_mhz)
+    except Exception:  # noqa: BLE001 - no refinement then; the sampler goes on
+        return None
+    share = {row["name"]: row["LUT"] for row in est0.per_layer}
+    bounds = space.bounds()
+    moves = []
+
+    def add(params, label, saving):
+        if _params_key(params) not in seen:
+            moves.append((-saving, label, params))
+
+    for info in layers:
+        name = info.name
+        k = base[f"msbs:{name}"]
+        if k > 0:
+            params = dict(base, **{f"msbs:{name}": k - 1})
+            _, sp = space.from_params(params)
+            lut = estimate_resources(layers, ev.plan_for(sp, layers), ev.board.clock_mhz).LUT
+            add(params, f"refine #{best.number}: {name} msbs {k}->{k - 1}", est0.LUT - lut)
+        c = base[f"critical:{name}"]
+        if c > 0:
+            new_c = max(0, c - max(1, int(math.ceil(0.25 * c))))
+            params = dict(base, **{f"critical:{name}": new_c})
+            _, sp = space.from_params(params)
+            lut = estimate_resources(layers, ev.plan_for(sp, layers), ev.board.clock_mhz).LUT
+            add(params, f"refine #{best.number}: {name} critical {c}->{new_c}", est0.LUT - lut)
+        if space.algorithm:
+            sp_key, wb_key, ab_key = f"sparsity:{name}", f"wbits:{name}", f"abits:{name}"
+            s0 = float(base[sp_key])
+            if s0 + space.sparsity_step <= space.sparsity_max + 1e-9:
+                s1 = round(s0 + space.sparsity_step, 6)
+                add(dict(base, **{sp_key: s1}), f"refine #{best.number}: {name} sparsity {s0:g}->{s1:g}",
+                    share.get(name, 0) * space.sparsity_step / max(1e-6, 1.0 - s0))
+            if base[wb_key] > bounds[wb_key][0]:
+                w = base[wb_key]
+                add(dict(base, **{wb_key: w - 1}), f"refine #{best.number}: {name} weight bits {w}->{w - 1}",
+                    share.get(name, 0) / max(1, w))
+            if ab_key in base and base[ab_key] > bounds[ab_key][0]:
+                a = base[ab_key]
+                add(dict(base, **{ab_key: a - 1}), f"refine #{best.number}: {name} activation bits {a}->{a - 1}",
+                    0.5 * share.get(name, 0) / max(1, a))
+    if not moves:
+        return None
+    moves.sort(key=lambda m: (m[0], m[1]))
+    _, label, params = moves[0]
+    return params, label
 
 
 def _frozen(study, number: int):
@@ -1212,7 +1378,7 @@ def plot_pareto(path, result: OptimizeResult, title: str | None = None) -> None:
     ber = target.get("ber") if target else None
     ax.set_xlabel("LUT (6-input LUTs; " + ("vendor report" if entries and entries[0].get("source") == "report"
                                           else "fpga-ft estimate, Vivado post-synthesis scale") + ")")
-    ax.set_ylabel(f"accuracy under BER {ber:g} (%), 95 % CI" if ber is not None else "accuracy under faults (%)")
+    ax.set_ylabel(f"accuracy under BER {fmt_ber(ber)} (%), 95 % CI" if ber is not None else "accuracy under faults (%)")
     ax.grid(alpha=0.3)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.legend(fontsize=8, loc="lower right")

@@ -53,6 +53,9 @@ def register(subparsers):
                         help=f"vulnerability method ranking the neurons (default {O.DEFAULT_RANKING})")
     parser.add_argument("--ranking-repeats", type=int, default=O.DEFAULT_RANKING_REPEATS, metavar="R",
                         help=f"passes per neuron of the injection ranking (default {O.DEFAULT_RANKING_REPEATS})")
+    parser.add_argument("--validation-repeats", type=int, default=C.DEFAULT_VALIDATION_REPEATS, metavar="R",
+                        help="passes of the independent campaign (other seed) that re-measures every chosen "
+                             f"design for the table; 0: none (default {C.DEFAULT_VALIDATION_REPEATS})")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
                         help="PNG: LUT overhead per scheme and BER, annotated with accuracy loss")
     parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
@@ -65,6 +68,7 @@ def run(args) -> dict:
     from fpga_ft import compare as C
     from fpga_ft.commands.optimize import make_evaluator
     from fpga_ft.faults import parse_ber, parse_sites
+    from fpga_ft.optimize import fmt_ber
 
     bers = [parse_ber(b) for b in args.ber]
     if any(b <= 0 for b in bers):
@@ -75,16 +79,21 @@ def run(args) -> dict:
     if not args.max_latency_overhead >= 0:
         raise FpgaFtError(f"--max-latency-overhead must be >= 0, got {args.max_latency_overhead}")
     for name, low in (("trials", 1), ("repeats", 1), ("workers", 1), ("seed", 0), ("epochs", 0),
-                      ("ranking_repeats", 1)):
+                      ("ranking_repeats", 1), ("validation_repeats", 0)):
         if getattr(args, name) < low:
             raise FpgaFtError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
     sites = parse_sites(args.sites)
+    if args.storage:
+        from fpga_ft.commands.optimize import check_storage_url
+
+        check_storage_url(args.storage)
     ev = make_evaluator(args)
     log = (lambda message: None) if args.quiet else None
     result = C.run_compare(ev, bers, drops, max_latency_overhead=args.max_latency_overhead, trials=args.trials,
-                           storage=args.storage, seed=args.seed, sites=sites, progress=not args.quiet, log=log)
+                           storage=args.storage, seed=args.seed, sites=sites, progress=not args.quiet, log=log,
+                           validation_repeats=args.validation_repeats)
     result["model"] = str(args.model)
     result["data"] = str(args.data)
     result["train"] = str(args.train) if args.train else None
@@ -97,12 +106,12 @@ def run(args) -> dict:
         if v["tmr_cl_meets_target"]:
             rel = ("strictly below every other scheme that meets it" if v["tmr_cl_lowest_lut_overhead"]
                    else "NOT below every other scheme that meets it")
-            print(f"BER {v['ber']:g}: TMR-CL meets the target with LUT overhead "
+            print(f"BER {fmt_ber(v['ber'])}: TMR-CL meets the target with LUT overhead "
                   f"{v['tmr_cl_lut_overhead'] * 100:+.1f} %, {rel}"
                   + (f" (others meeting it: {', '.join(v['others_meeting_target'])})" if v["others_meeting_target"]
                      else " (no other scheme meets it)"))
         else:
-            print(f"BER {v['ber']:g}: TMR-CL does not meet the target"
+            print(f"BER {fmt_ber(v['ber'])}: TMR-CL does not meet the target"
                   + (f"; schemes that do: {', '.join(v['others_meeting_target'])}" if v["others_meeting_target"]
                      else "; no scheme does"))
     print(f"{result['seconds']:.0f} s in total ({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds_by_scheme'].items())})")

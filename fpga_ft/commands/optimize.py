@@ -88,7 +88,20 @@ def check_args(args):
             raise FpgaFtError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
+    if args.storage:
+        check_storage_url(args.storage)
     return ber, parse_sites(args.sites)
+
+
+def check_storage_url(url: str) -> None:
+    """One-line error for a --storage that is not an SQLAlchemy URL (before any work)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(url)
+    except Exception:
+        raise FpgaFtError(f"--storage must be an SQLAlchemy URL (sqlite:///FILE, postgresql://USER@HOST/DB), "
+                          f"got {url!r}") from None
 
 
 def make_evaluator(args, progress: bool = False):
@@ -167,11 +180,13 @@ def describe_entry(entry: dict) -> str:
 
 
 def summary(out: dict) -> str:
+    from fpga_ft.optimize import fmt_ber
+
     lines = []
     base = out["baseline"]
     target = out.get("target") or {}
     lines.append(f"study {out['study']} in {out['storage']}")
-    lines.append(f"target: BER {target.get('ber'):g} (faults per bit per inference), accuracy CI low >= clean "
+    lines.append(f"target: BER {fmt_ber(target.get('ber'))} (faults per bit per inference), accuracy CI low >= clean "
                  f"- {_pct(target.get('max_accuracy_drop'))}, latency <= +{_pct(target.get('max_latency_overhead'), 0)}, "
                  "fits the board")
     lines.append(f"baseline (unprotected): {base['LUT']:,} LUT, {base['FF']:,} FF, {base['DSP']:,} DSP, "
