@@ -196,9 +196,9 @@ def _consumers(model) -> dict[str, list]:
     """Keras layer name -> layers that read its output (live graph; functional or Sequential)."""
     out: dict[str, list] = {layer.name: [] for layer in model.layers}
     for layer in model.layers:
-        for node in getattr(layer, "_outbound_nodes", []) or []:
+        for node in getattr(layer, "outbound_nodes", None) or getattr(layer, "_outbound_nodes", None) or []:
             target = getattr(node, "outbound_layer", None) or getattr(node, "layer", None)
-            if target is not None and target.name in {l.name for l in model.layers}:
+            if target is not None and target.name in out:
                 out[layer.name].append(target)
     return out
 

@@ -370,7 +370,8 @@ def format_table(result: dict, markdown: bool = False) -> str:
                 why.append("latency")
             if not r["fits"]:
                 why.append("fit")
-            table.append([r["scheme"], f"{acc['mean'] * 100:.2f} % [{acc['ci_low'] * 100:.2f}, {acc['ci_high'] * 100:.2f}]",
+            interval = f"{acc['mean'] * 100:.2f} % [{acc['ci_low'] * 100:.2f}, {acc['ci_high'] * 100:.2f}]"
+            table.append([r["scheme"], interval,
                           f"{r['accuracy_loss'] * 100:.2f} %", f"{r['LUT']:,}", f"{r['FF']:,}", f"{r['DSP']:,}",
                           _pct(r["lut_overhead"], sign=True), _pct(r["latency_overhead"], 0, sign=True),
                           "yes" if r["meets_target"] else "no (" + ", ".join(why) + ")"])

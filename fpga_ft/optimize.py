@@ -377,7 +377,8 @@ class Evaluator:
             "clean_accuracy": acc.clean_accuracy,
             "accuracy_loss": self.clean_accuracy - acc.accuracy_mean,
             "lut_overhead": fig["LUT"] / base["LUT"] - 1.0 if base["LUT"] else None,
-            "latency_overhead": fig["latency_cycles"] / base["latency_cycles"] - 1.0 if base["latency_cycles"] else None,
+            "latency_overhead": (fig["latency_cycles"] / base["latency_cycles"] - 1.0
+                                 if base["latency_cycles"] else None),
             "constraints": constraints,
             "feasible": all(c <= 0 for c in constraints),
             "design": str(design.project_dir),
@@ -670,12 +671,18 @@ def make_storage(url: str):
         engine_kwargs = {"connect_args": {"timeout": 120}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
+    import inspect
+
+    # Optuna >= 4.9 calls it heartbeat_stale_trial_callback, earlier versions failed_trial_callback
+    parameters = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
+    callback = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in parameters \
+        else "failed_trial_callback"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             return optuna.storages.RDBStorage(
                 url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-                grace_period=GRACE_SECONDS, heartbeat_stale_trial_callback=_requeue_stale)
+                grace_period=GRACE_SECONDS, **{callback: _requeue_stale})
         except ImportError as exc:
             hint = " (pip install psycopg2-binary)" if backend == "postgresql" else ""
             name = getattr(exc, "name", None) or getattr(exc.__cause__, "name", None) or "module"
@@ -1129,8 +1136,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         from tqdm import tqdm
 
         complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-        bar = tqdm(total=trials, initial=min(complete, trials), desc=f"optimize BER {fmt_ber(target.ber)}", unit="trial",
-                   file=sys.stderr, dynamic_ncols=True, leave=True)
+        bar = tqdm(total=trials, initial=min(complete, trials), desc=f"optimize BER {fmt_ber(target.ber)}",
+                   unit="trial", file=sys.stderr, dynamic_ncols=True, leave=True)
     token = worker_token()
     run_trials, failures_in_row, reaped, failed_here = 0, 0, [], []
     try:
@@ -1352,11 +1359,16 @@ def plot_pareto(path, result: OptimizeResult, title: str | None = None) -> None:
         mean = np.array([e["accuracy"]["mean"] for e in items]) * 100
         lo = mean - np.array([e["accuracy"]["ci_low"] for e in items]) * 100
         hi = np.array([e["accuracy"]["ci_high"] for e in items]) * 100 - mean
-        ax.errorbar(lut, mean, yerr=[lo, hi], fmt="o", capsize=2, elinewidth=0.8, **kw)
+        marker = kw.pop("marker", "o")
+        ax.errorbar(lut, mean, yerr=[lo, hi], fmt=marker, capsize=2, elinewidth=0.8, **kw)
 
     feasible = [e for e in entries if e.get("feasible")]
-    infeasible = [e for e in entries if not e.get("feasible")]
-    plot_set(infeasible, color="0.55", markerfacecolor="white", label=f"infeasible trial ({len(infeasible)})")
+    misses_accuracy = [e for e in entries if not e.get("feasible") and e["constraints"][0] > 0]
+    misses_other = [e for e in entries if not e.get("feasible") and e["constraints"][0] <= 0]
+    plot_set(misses_accuracy, color="0.55", markerfacecolor="white",
+             label=f"infeasible: accuracy below target ({len(misses_accuracy)})")
+    plot_set(misses_other, color="tab:purple", marker="^", markerfacecolor="white",
+             label=f"infeasible: accuracy ok, latency or fit not ({len(misses_other)})")
     plot_set(feasible, color="tab:blue", label=f"feasible trial ({len(feasible)})")
     front = pareto_front(entries)
     if front:
@@ -1379,6 +1391,9 @@ def plot_pareto(path, result: OptimizeResult, title: str | None = None) -> None:
     ax.set_xlabel("LUT (6-input LUTs; " + ("vendor report" if entries and entries[0].get("source") == "report"
                                           else "fpga-ft estimate, Vivado post-synthesis scale") + ")")
     ax.set_ylabel(f"accuracy under BER {fmt_ber(ber)} (%), 95 % CI" if ber is not None else "accuracy under faults (%)")
+    if base:
+        low, high = ax.get_ylim()
+        ax.set_ylim(low, max(high, base["clean_accuracy"] * 100 + 0.4))
     ax.grid(alpha=0.3)
     ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
     ax.legend(fontsize=8, loc="lower right")

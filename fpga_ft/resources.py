@@ -68,8 +68,10 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
 * **Latency**: per layer ``ceil(path / usable clock)`` cycles, path = multiplier delay +
   adder-tree depth ``ceil(log2(terms))`` x adder delay; plus ``II - 1`` where the
   initiation interval II is how many DSP-bound products share one multiplier (at most R;
-  resource strategy: R); times ``n_positions`` for convolutions; protection adds one voter
-  stage (1 cycle) per protected layer.
+  resource strategy: R); times ``n_positions`` for convolutions. Protection adds voter delay
+  (``VOTER_DELAY_NS`` per level) to that path: with ``protected_msbs`` the product vote and
+  one vote per level of the balanced tree of voted adds (``tmr_tree`` in fpgaft_tmr.h);
+  critical neurons only: one vote at the output. Cycles grow only when the path overflows.
 """
 
 from __future__ import annotations
@@ -154,8 +156,9 @@ CLOCK_UNCERTAINTY = 0.27
 ADDER_DELAY_NS = 0.8
 ADDER_DELAY_PER_BIT_NS = 0.03
 DSP_DELAY_NS = 2.6
-#: Cycles the 2-of-3 voter stage adds to a protected layer.
-VOTER_STAGE_CYCLES = 1
+#: Delay (ns) of a bitwise 2-of-3 voter: one LUT3 level plus local routing, the order of a
+#: 7-series / UltraScale+ LUT-plus-net delay at speed grade -2 (a round number, not fitted).
+VOTER_DELAY_NS = 0.5
 
 
 # ---------------------------------------------------------------------------------------
@@ -550,6 +553,12 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     usable = clock_ns * (1.0 - CLOCK_UNCERTAINTY)
     tree_levels = max(1, math.ceil(math.log2(max(2, depth_terms))))
     path = mult_delay + tree_levels * _adder_delay(w)
+    protected = k > 0 or bool(crit.any())
+    if k > 0 and (~crit).any():
+        # fpgaft_tmr.h: the product is voted, then a balanced tree of voted (split) adds
+        path += VOTER_DELAY_NS * (1 + tree_levels)
+    elif protected:
+        path += VOTER_DELAY_NS  # critical neurons only: one vote at the neuron output
     depth = max(1, math.ceil(path / usable))
     if resource:
         layer_latency = depth + r
@@ -557,9 +566,6 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         layer_latency = depth + (ii - 1)
     if is_conv:
         layer_latency = positions * ii + depth
-    protected = k > 0 or bool(crit.any())
-    if protected:
-        layer_latency += VOTER_STAGE_CYCLES
 
     # registers -------------------------------------------------------------------------
     ff_base = info.n_in * wa + depth * info.n_out * w + ff_extra + ff_shared
@@ -569,7 +575,7 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     if crit.any():
         ff_prot += 2.0 * depth * w * float(crit.sum())
     if protected:
-        ff_prot += VOTER_STAGE_CYCLES * info.n_out * w                     # voted outputs
+        ff_prot += info.n_out * w                                          # voted outputs
 
     base_lut_y = lut_mult + lut_add + lut_mux
     return {

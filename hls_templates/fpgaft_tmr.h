@@ -131,6 +131,23 @@ template <int K, class acc_T> struct tmr_add<K, acc_T, false> {
     }
 };
 
+// Balanced adder tree over p[L .. L+N) whose every node is a protected add (tmr_add): the
+// voters sit between adder levels, so the tree keeps depth ceil(log2 N) (a chain of voted
+// adds could not be rebalanced by HLS). Exact: accum_t addition wraps, so the order of
+// the additions does not change the sum.
+template <int K, class acc_T, unsigned L, unsigned N> struct tmr_tree {
+    static acc_T sum(const acc_T p[]) {
+        #pragma HLS INLINE
+        return tmr_add<K, acc_T>::add(tmr_tree<K, acc_T, L, N / 2>::sum(p), tmr_tree<K, acc_T, L + N / 2, N - N / 2>::sum(p));
+    }
+};
+template <int K, class acc_T, unsigned L> struct tmr_tree<K, acc_T, L, 1> {
+    static acc_T sum(const acc_T p[]) {
+        #pragma HLS INLINE
+        return p[L];
+    }
+};
+
 // One full replica of a critical neuron's dot product (all bits, own weight copy).
 template <int R, class data_T, class CONFIG_T>
 typename CONFIG_T::accum_t fpgaft_tmr_rfull_dot(data_T data[CONFIG_T::n_in],
@@ -170,20 +187,23 @@ Neuron:
             acc_t a1 = fpgaft_tmr_rfull_dot<1, data_T, CONFIG_T>(data, weights, biases, j);
             acc_t a2 = fpgaft_tmr_rfull_dot<2, data_T, CONFIG_T>(data, weights, biases, j);
             acc[j] = vote_full(a0, a1, a2);
-        } else {
-            acc_t a = (acc_t)biases[j];
+        } else if (CONFIG_T::protected_msbs > 0) {
+            acc_t prod[CONFIG_T::n_in];
+            #pragma HLS ARRAY_PARTITION variable=prod complete
         Mac:
             for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
                 #pragma HLS UNROLL
                 const unsigned index = i * CONFIG_T::n_out + j;
-                acc_t p = fpgaft_tmr_r0_mul<0, data_T, CONFIG_T>(data[i], weights[index]);
-                if (CONFIG_T::protected_msbs > 0) {
-                    p = vote_msbs<K>(p, fpgaft_tmr_rk_mul_msbs<1, K, data_T, CONFIG_T>(data[i], weights[index]),
-                                     fpgaft_tmr_rk_mul_msbs<2, K, data_T, CONFIG_T>(data[i], weights[index]));
-                    a = tmr_add<K, acc_t>::add(a, p);
-                } else {
-                    a += p;
-                }
+                prod[i] = vote_msbs<K>(fpgaft_tmr_r0_mul<0, data_T, CONFIG_T>(data[i], weights[index]),
+                                       fpgaft_tmr_rk_mul_msbs<1, K, data_T, CONFIG_T>(data[i], weights[index]),
+                                       fpgaft_tmr_rk_mul_msbs<2, K, data_T, CONFIG_T>(data[i], weights[index]));
+            }
+            acc[j] = tmr_add<K, acc_t>::add((acc_t)biases[j], tmr_tree<K, acc_t, 0, CONFIG_T::n_in>::sum(prod));
+        } else {
+            acc_t a = (acc_t)biases[j];
+            for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
+                #pragma HLS UNROLL
+                a += fpgaft_tmr_r0_mul<0, data_T, CONFIG_T>(data[i], weights[i * CONFIG_T::n_out + j]);
             }
             acc[j] = a;
         }

@@ -257,7 +257,7 @@ def test_algorithm_knobs_retrain_bit_exact(name):
     result = A.apply_knobs(model, knobs, xt, yt, epochs=1, seed=3)
     retrained = result.model
     assert retrained.layers[1].name == model.layers[1].name == "q_input"
-    assert [l.name for l in retrained.layers] == [l.name for l in model.layers]
+    assert [layer.name for layer in retrained.layers] == [layer.name for layer in model.layers]
     kernel = retrained.get_layer(first).get_weights()[0]
     assert np.mean(kernel == 0) >= 0.5 - 1e-6
     new = A.describe_knobs(retrained)
@@ -369,7 +369,8 @@ def test_cli_optimize_json_plan_and_plot(tmp_path):
     assert result["trials"]["count"] >= 2 and result["trials"]["complete"] == 2
     for item in result["trials"]["items"]:
         assert {"number", "state", "values", "feasible"} <= set(item)
-    assert result["best"] and {"plan", "LUT", "FF", "DSP", "BRAM_18K", "accuracy", "latency_cycles"} <= set(result["best"])
+    assert result["best"]
+    assert {"plan", "LUT", "FF", "DSP", "BRAM_18K", "accuracy", "latency_cycles"} <= set(result["best"])
     assert result["baseline"]["clean_accuracy"] > 0.9
     from fpga_ft.plan import ProtectionPlan
 

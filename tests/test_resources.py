@@ -143,18 +143,25 @@ def test_more_critical_neurons_never_cost_less(name):
         assert cur.FF >= prev.FF and cur.DSP >= prev.DSP, (name, n)
         assert cur.per_layer[0]["protection_LUT"] > prev.per_layer[0]["protection_LUT"]
         prev = cur
+    # k = 1 (and k = W below): FF is compared only while some neuron keeps its bit-level
+    # TMR. When the last one goes critical, the voters between adder-tree levels go away
+    # (one vote at the output instead), the pipeline can get shorter and FF drop: then
+    # only the LUT and DSP claims hold, and FF must not exceed the bit-level design's.
     prev = est(info, 1)
     for n in range(1, info.n_out + 1):
         cur = est(info, 1, range(n))
         assert cur.LUT > prev.LUT, (name, n)
-        assert cur.FF >= prev.FF and cur.DSP >= prev.DSP, (name, n)
+        assert cur.DSP >= prev.DSP, (name, n)
+        if n < info.n_out:
+            assert cur.FF >= prev.FF, (name, n)
         prev = cur
     w = info.accum_type.width
     prev = est(info, w)
     for n in range(1, info.n_out + 1):
         cur = est(info, w, range(n))
         assert cur.LUT < prev.LUT, (name, n)
-        assert cur.FF == prev.FF and cur.DSP == prev.DSP, (name, n)
+        assert cur.DSP == prev.DSP, (name, n)
+        assert (cur.FF == prev.FF) if n < info.n_out else (cur.FF <= prev.FF), (name, n)
         prev = cur
 
 
@@ -367,8 +374,17 @@ def test_latency_model():
     info = LAYERS["dense8x6"]()
     base = est(info)
     assert base.latency_cycles >= 1
-    assert est(info, 2).latency_cycles == base.latency_cycles + resources.VOTER_STAGE_CYCLES
-    assert est(info, 0, [1]).latency_cycles == base.latency_cycles + resources.VOTER_STAGE_CYCLES
+    # protection adds voter delay to the pipeline path: never fewer cycles, more only when
+    # the voters (product vote + one per adder-tree level) overflow the stages' slack
+    bit_level, critical = est(info, 2).latency_cycles, est(info, 0, [1]).latency_cycles
+    assert base.latency_cycles <= critical <= bit_level
+    slow = 1000.0  # MHz: a 1 ns clock has no slack, every voter level costs cycles
+    assert est(info, 2, clock_mhz=slow).latency_cycles > est(info, clock_mhz=slow).latency_cycles
+    levels = 1 + math.ceil(math.log2(int(np.count_nonzero(info.weights[:, 0])) + 1))
+    extra_ns = resources.VOTER_DELAY_NS * levels
+    usable = 1.0 * (1 - resources.CLOCK_UNCERTAINTY)
+    assert est(info, 2, clock_mhz=slow).latency_cycles - est(info, clock_mhz=slow).latency_cycles <= \
+        math.ceil(extra_ns / usable) + 1
     assert est(info, clock_mhz=500).latency_cycles >= est(info, clock_mhz=100).latency_cycles
     conv = LAYERS["conv2d"]()
     assert est(conv).latency_cycles >= conv.n_positions

@@ -114,5 +114,6 @@ def run(args) -> dict:
             print(f"BER {fmt_ber(v['ber'])}: TMR-CL does not meet the target"
                   + (f"; schemes that do: {', '.join(v['others_meeting_target'])}" if v["others_meeting_target"]
                      else "; no scheme does"))
-    print(f"{result['seconds']:.0f} s in total ({', '.join(f'{k} {v:.0f} s' for k, v in result['seconds_by_scheme'].items())})")
+    parts = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds_by_scheme"].items())
+    print(f"{result['seconds']:.0f} s in total ({parts})")
     return result

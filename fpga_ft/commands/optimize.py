@@ -187,11 +187,12 @@ def summary(out: dict) -> str:
     target = out.get("target") or {}
     lines.append(f"study {out['study']} in {out['storage']}")
     lines.append(f"target: BER {fmt_ber(target.get('ber'))} (faults per bit per inference), accuracy CI low >= clean "
-                 f"- {_pct(target.get('max_accuracy_drop'))}, latency <= +{_pct(target.get('max_latency_overhead'), 0)}, "
+                 f"- {_pct(target.get('max_accuracy_drop'))}, latency <= "
+                 f"+{_pct(target.get('max_latency_overhead'), 0)}, "
                  "fits the board")
     lines.append(f"baseline (unprotected): {base['LUT']:,} LUT, {base['FF']:,} FF, {base['DSP']:,} DSP, "
-                 f"{base['latency_cycles']} cycles; clean accuracy {_pct(base['clean_accuracy'])}, under faults "
-                 f"{_pct(base['accuracy']['mean'])} ({base.get('source', 'estimate')})")
+                 f"{base['latency_cycles']} cycles ({base.get('source', 'estimate')}); clean accuracy "
+                 f"{_pct(base['clean_accuracy'])}, under faults {_pct(base['accuracy']['mean'])}")
     trials = out["trials"]
     lines.append(f"trials: {trials['complete']} complete of {trials['requested']} requested "
                  f"({trials['count']} in the study, {trials['feasible']} feasible, {trials['run_here']} run now); "
