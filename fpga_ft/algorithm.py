@@ -291,19 +291,6 @@ def retrained_dir() -> Path:
     return path
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path):
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 # ----------------------------------------------------------------------------- rebuilding
 def _set_quantizer_bits(value, bits: int, default_integer: int = 0) -> dict:
     parsed = _quantizer_config(value)
@@ -501,7 +488,9 @@ def apply_knobs(model, knobs: AlgorithmKnobs, x_train, y_train, *, epochs: int =
     directory = retrained_dir()
     path = directory / f"{key}.h5"
     meta_path = directory / f"{key}.json"
-    with _file_lock(directory / "locks" / f"{key}.lock") if cache else contextlib.nullcontext():
+    from fpga_ft.design import file_lock
+
+    with file_lock(directory / "locks" / f"{key}.lock") if cache else contextlib.nullcontext():
         if cache and path.is_file() and meta_path.is_file():
             info = json.loads(meta_path.read_text())
             info["cached"] = True

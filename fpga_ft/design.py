@@ -111,7 +111,9 @@ def open_design(project_dir: str | os.PathLike) -> Design:
 
 
 @contextlib.contextmanager
-def _lock(path: Path):
+def file_lock(path: Path):
+    """Exclusive advisory lock on ``path`` (created) for the ``with`` block: one process at a
+    time builds a cached design or retrains a model."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -144,7 +146,7 @@ def build_design(model, plan: ProtectionPlan | None = None, *, board=None, backe
         }, sort_keys=True)
         key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
         project_dir = cache_root() / "designs" / key
-        with _lock(cache_root() / "locks" / f"{key}.lock"):
+        with file_lock(cache_root() / "locks" / f"{key}.lock"):
             if not (project_dir / DESIGN_FILE).is_file():
                 if project_dir.exists():
                     shutil.rmtree(project_dir)

@@ -74,6 +74,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from fpga_ft.resources import csd_digits  # noqa: E402  (one definition of the CSD count)
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT_JSON = ROOT / "fpga_ft" / "data" / "resource_calibration.json"
 FAMILY = "xc7"
@@ -263,15 +266,6 @@ def popcount(n: int) -> int:
     return bin(abs(int(n))).count("1")
 
 
-def csd_digits(n: int) -> int:
-    """Non-zero digits of the canonical signed-digit (NAF) form of |n|."""
-    n, count = abs(int(n)), 0
-    while n:
-        if n & 1:
-            count += 1
-            n = n - 1 if (n & 3) == 1 else n + 1
-        n >>= 1
-    return count
 
 
 def odd_part(n: int) -> int:
