@@ -266,51 +266,23 @@ template <class T> inline T vote_word(const T &a, const T &b, const T &c) {
 // scaled by 2^-F (F = fractional bits). Used only when every type involved is an
 // ap_[u]fixed / ap_[u]int of at most 62 bits and the accumulator truncates (AP_TRN) and
 // wraps (AP_WRAP), which are the semantics it reproduces exactly.
-template <class T> struct fixed_traits {
-    static const bool ok = false;
-    static const bool trn_wrap = false;
-    static const int F = 0;
-    static const bool S = false;
-    static const ap_q_mode Q = AP_TRN;
-    static const ap_o_mode O = AP_WRAP;
-    static const int N = 0;
-};
-template <int W, int I, ap_q_mode Q_, ap_o_mode O_, int N_> struct fixed_traits<ap_fixed<W, I, Q_, O_, N_>> {
-    static const bool ok = W <= 62;
+// One definition of the traits; each ap_ type below only says what it is.
+template <bool OK, int W, int I, bool S_, ap_q_mode Q_, ap_o_mode O_, int N_> struct fixed_traits_of {
+    static const bool ok = OK && W <= 62;
     static const bool trn_wrap = (Q_ == AP_TRN) && (O_ == AP_WRAP) && (N_ == 0);
     static const int F = W - I;
+    static const bool S = S_;
     static const ap_q_mode Q = Q_;
     static const ap_o_mode O = O_;
     static const int N = N_;
-    static const bool S = true;
 };
-template <int W, int I, ap_q_mode Q_, ap_o_mode O_, int N_> struct fixed_traits<ap_ufixed<W, I, Q_, O_, N_>> {
-    static const bool ok = W <= 62;
-    static const bool trn_wrap = (Q_ == AP_TRN) && (O_ == AP_WRAP) && (N_ == 0);
-    static const int F = W - I;
-    static const ap_q_mode Q = Q_;
-    static const ap_o_mode O = O_;
-    static const int N = N_;
-    static const bool S = false;
-};
-template <int W> struct fixed_traits<ap_int<W>> {
-    static const bool ok = W <= 62;
-    static const bool trn_wrap = true;
-    static const int F = 0;
-    static const bool S = true;
-    static const ap_q_mode Q = AP_TRN;
-    static const ap_o_mode O = AP_WRAP;
-    static const int N = 0;
-};
-template <int W> struct fixed_traits<ap_uint<W>> {
-    static const bool ok = W <= 62;
-    static const bool trn_wrap = true;
-    static const int F = 0;
-    static const bool S = false;
-    static const ap_q_mode Q = AP_TRN;
-    static const ap_o_mode O = AP_WRAP;
-    static const int N = 0;
-};
+template <class T> struct fixed_traits : fixed_traits_of<false, 0, 0, false, AP_TRN, AP_WRAP, 0> {};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct fixed_traits<ap_fixed<W, I, Q, O, N>> : fixed_traits_of<true, W, I, true, Q, O, N> {};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N>
+struct fixed_traits<ap_ufixed<W, I, Q, O, N>> : fixed_traits_of<true, W, I, false, Q, O, N> {};
+template <int W> struct fixed_traits<ap_int<W>> : fixed_traits_of<true, W, W, true, AP_TRN, AP_WRAP, 0> {};
+template <int W> struct fixed_traits<ap_uint<W>> : fixed_traits_of<true, W, W, false, AP_TRN, AP_WRAP, 0> {};
 
 // Keep the low W bits of v, sign-extended (signed) or zero-extended (unsigned): AP_WRAP.
 template <int W, bool S> inline int64_t wrap_raw(int64_t v) {

@@ -70,6 +70,29 @@ def _io_parallel(node) -> bool:
     return node.model.config.get_config_value("IOType") == "io_parallel"
 
 
+class _Renamed:
+    """Mixin: a new registry name (reusing a built-in name raises "already registered")."""
+
+    def __init__(self):
+        super().__init__()
+        self.name = "fpgaft_" + self.name
+
+
+class _TaggedConfig(_Renamed):
+    """Mixin for config templates: only layers fpga-ft's converter tagged."""
+
+    def match(self, node):
+        return super().match(node) and _tagged(node)
+
+
+class _TaggedFunction(_TaggedConfig):
+    """Mixin for function-call templates: also include fpga-ft's header."""
+
+    def __init__(self):
+        super().__init__()
+        self.include_header = list(self.include_header) + [INCLUDE]
+
+
 def build_template_classes():
     """Create the template classes (imports hls4ml lazily: it pulls in TensorFlow)."""
     from hls4ml.backends.vivado.passes.convolution_templates import (
@@ -90,33 +113,19 @@ def build_template_classes():
         PointwiseConv2DFunctionTemplate,
     )
 
-    class FtDenseConfigTemplate(DenseConfigTemplate):
-        def __init__(self):
-            super().__init__()
-            self.name = "fpgaft_" + self.name
-
-        def match(self, node):
-            return super().match(node) and _tagged(node)
-
+    class FtDenseConfigTemplate(_TaggedConfig, DenseConfigTemplate):
         def format(self, node):
             return _swap_kernel(super().format(node), node, node.get_attr("n_out"),
                                 f"config{node.index}", expose_inputs=True)
 
-    class FtDenseFunctionTemplate(DenseFunctionTemplate):
-        def __init__(self):
-            super().__init__()
-            self.name = "fpgaft_" + self.name
-            self.include_header = list(self.include_header) + [INCLUDE]
+    class FtDenseFunctionTemplate(_TaggedFunction, DenseFunctionTemplate):
+        pass
 
-        def match(self, node):
-            return super().match(node) and _tagged(node)
-
-    class FtReluFunctionTemplate(ActivationFunctionTemplate):
+    class FtReluFunctionTemplate(_Renamed, ActivationFunctionTemplate):
         """io_parallel ReLU -> fpgaft::relu (hls4ml's relu except in the fpga-ft csim)."""
 
         def __init__(self):
             super().__init__()
-            self.name = "fpgaft_" + self.name
             self.include_header = list(self.include_header) + [INCLUDE]
 
         def match(self, node):
@@ -127,14 +136,7 @@ def build_template_classes():
             return super().format(node).replace("nnet::relu<", "fpgaft::relu<", 1)
 
     def conv_config(base):
-        class FtConvConfigTemplate(base):
-            def __init__(self):
-                super().__init__()
-                self.name = "fpgaft_" + self.name
-
-            def match(self, node):
-                return super().match(node) and _tagged(node)
-
+        class FtConvConfigTemplate(_TaggedConfig, base):
             def format(self, node):
                 text = super().format(node)
                 n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
@@ -152,15 +154,7 @@ def build_template_classes():
         return FtConvConfigTemplate
 
     def conv_function(base, dim):
-        class FtConvFunctionTemplate(base):
-            def __init__(self):
-                super().__init__()
-                self.name = "fpgaft_" + self.name
-                self.include_header = list(self.include_header) + [INCLUDE]
-
-            def match(self, node):
-                return super().match(node) and _tagged(node)
-
+        class FtConvFunctionTemplate(_TaggedFunction, base):
             def format(self, node):
                 text = super().format(node)
                 if _io_parallel(node):
