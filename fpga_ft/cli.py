@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def write_json(result: dict, out: str) -> None:
     """Write ``result`` as indented JSON to ``out`` ('-' = stdout)."""
-    text = json.dumps(result, indent=2, sort_keys=False, default=_json_default)
+    text = json.dumps(result, indent=2, sort_keys=False, default=json_default)
     if out == "-":
         sys.stdout.write(text + "\n")
         return
@@ -72,7 +72,10 @@ def write_json(result: dict, out: str) -> None:
         handle.write(text + "\n")
 
 
-def _json_default(value):
+def json_default(value):
+    """``json.dumps`` default for numpy scalars/arrays, paths and objects with ``to_dict``."""
+    from pathlib import Path
+
     import numpy as np
 
     if isinstance(value, np.integer):
@@ -81,6 +84,8 @@ def _json_default(value):
         return float(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
     if hasattr(value, "to_dict"):
         return value.to_dict()
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")

@@ -1320,19 +1320,11 @@ def _comparable(settings: Mapping) -> dict:
 
 
 def _jsonable(value):
-    return json.loads(json.dumps(value, default=_json_default))
+    from fpga_ft.cli import json_default
+
+    return json.loads(json.dumps(value, default=json_default))
 
 
-def _json_default(value):
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 # ------------------------------------------------------------------------------------------

@@ -49,3 +49,18 @@ def design_kwargs(args, loaded) -> dict:
     return {"board": loaded["board"], "backend": getattr(args, "backend", None),
             "io_type": getattr(args, "io_type", "io_parallel"),
             "reuse_factor": getattr(args, "reuse_factor", 1)}
+
+
+def load_model_and_data(model_path, data_path, train_path=None):
+    """(model, x, y, x_train, y_train): the QKeras model, its test data and, when given, its
+    training data, each checked against the model's input shape (x_train/y_train None)."""
+    from fpga_ft.modelio import check_input_shape, load_data, load_model
+
+    model = load_model(model_path)
+    x, y = load_data(data_path)
+    check_input_shape(model, x)
+    x_train = y_train = None
+    if train_path:
+        x_train, y_train = load_data(train_path)
+        check_input_shape(model, x_train)
+    return model, x, y, x_train, y_train

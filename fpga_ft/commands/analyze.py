@@ -106,17 +106,11 @@ def run(args) -> dict:
 
     msbs = _check(args)
     from fpga_ft.design import build_design
-    from fpga_ft.modelio import check_input_shape, load_data, load_model
+    from fpga_ft.commands._common import load_model_and_data
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    model = load_model(args.model)
-    x, y = load_data(args.data)
-    check_input_shape(model, x)
-    x_train = y_train = None
-    if args.train:
-        x_train, y_train = load_data(args.train)
-        check_input_shape(model, x_train)
+    model, x, y, x_train, y_train = load_model_and_data(args.model, args.data, args.train)
     seconds["load"] = time.perf_counter() - start
     start = time.perf_counter()
     design = build_design(model)

@@ -107,19 +107,13 @@ def check_storage_url(url: str) -> None:
 def make_evaluator(args, progress: bool = False):
     from fpga_ft import vulnerability as V
     from fpga_ft.boards import get_board
-    from fpga_ft.modelio import check_input_shape, load_data, load_model
+    from fpga_ft.commands._common import load_model_and_data
     from fpga_ft.optimize import Evaluator
 
     if args.ranking not in V.METHODS:
         raise FpgaFtError(f"unknown --ranking method '{args.ranking}' (known: {', '.join(V.METHODS)})")
     board = get_board(args.board)
-    model = load_model(args.model)
-    x, y = load_data(args.data)
-    check_input_shape(model, x)
-    x_train = y_train = None
-    if args.train:
-        x_train, y_train = load_data(args.train)
-        check_input_shape(model, x_train)
+    model, x, y, x_train, y_train = load_model_and_data(args.model, args.data, args.train)
     return Evaluator(model, x, y, board=board, x_train=x_train, y_train=y_train, repeats=args.repeats,
                      seed=args.seed, workers=args.workers, epochs=args.epochs, ranking=args.ranking,
                      ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress)
