@@ -99,37 +99,39 @@ def _precision(p) -> FixedType:
     return FixedType(width=width, integer=integer, signed=bool(p.signed))
 
 
+def layer_info(node, io_type: str) -> LayerInfo:
+    """The :class:`LayerInfo` of one tagged hls4ml Dense/Conv node (real C++ types, weights
+    in the order of the generated weight array: ``weights[i * n_out + j]``)."""
+    kind = _HLS_KIND.get(node.class_name)
+    if kind is None:
+        raise FpgaFtError(f"layer '{node.name}' became hls4ml {node.class_name}, which fpga-ft cannot protect")
+    if kind == "Dense":
+        n_in, n_out, positions = node.get_attr("n_in"), node.get_attr("n_out"), 1
+    else:
+        n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
+        n_out = node.get_attr("n_filt")
+        positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
+    weights = np.asarray(node.get_weights("weight").data, dtype=float).reshape(n_in, n_out)
+    biases = np.asarray(node.get_weights("bias").data, dtype=float).reshape(n_out)
+    return LayerInfo(
+        name=node.name, kind=kind, index=node.index, n_in=int(n_in), n_out=int(n_out),
+        n_positions=int(positions), n_input_words=int(node.get_input_variable().size()),
+        input_type=_precision(node.get_input_variable().type.precision),
+        weight_type=_precision(node.get_weights("weight").type.precision),
+        bias_type=_precision(node.get_weights("bias").type.precision),
+        accum_type=_precision(node.get_attr("accum_t").precision),
+        result_type=_precision(node.get_output_variable().type.precision),
+        reuse_factor=int(node.get_attr("reuse_factor", 1)),
+        strategy=str(node.get_attr("strategy", "latency")).lower(), io_type=io_type,
+        weights=weights, biases=biases)
+
+
 def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:
     """The protectable layers of a converted (tagged) hls4ml model, in dataflow order."""
     from hls_templates.templates import ATTR_ID
 
-    infos = []
     io_type = hls_model.config.get_config_value("IOType")
-    for node in hls_model.get_layers():
-        if node.get_attr(ATTR_ID, None) is None:
-            continue
-        kind = _HLS_KIND.get(node.class_name)
-        if kind is None:
-            raise FpgaFtError(f"layer '{node.name}' became hls4ml {node.class_name}, which fpga-ft cannot protect")
-        if kind == "Dense":
-            n_in, n_out, positions = node.get_attr("n_in"), node.get_attr("n_out"), 1
-        else:
-            n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
-            n_out = node.get_attr("n_filt")
-            positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
-        weights = np.asarray(node.get_weights("weight").data, dtype=float).reshape(n_in, n_out)
-        biases = np.asarray(node.get_weights("bias").data, dtype=float).reshape(n_out)
-        infos.append(LayerInfo(
-            name=node.name, kind=kind, index=node.index, n_in=int(n_in), n_out=int(n_out),
-            n_positions=int(positions), n_input_words=int(node.get_input_variable().size()),
-            input_type=_precision(node.get_input_variable().type.precision),
-            weight_type=_precision(node.get_weights("weight").type.precision),
-            bias_type=_precision(node.get_weights("bias").type.precision),
-            accum_type=_precision(node.get_attr("accum_t").precision),
-            result_type=_precision(node.get_output_variable().type.precision),
-            reuse_factor=int(node.get_attr("reuse_factor", 1)),
-            strategy=str(node.get_attr("strategy", "latency")).lower(), io_type=io_type,
-            weights=weights, biases=biases))
+    infos = [layer_info(node, io_type) for node in hls_model.get_layers() if node.get_attr(ATTR_ID, None) is not None]
     infos.sort(key=lambda info: int(info.index))
     return infos
 
@@ -243,7 +245,7 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
     bridge = (template.replace("@PROJECT@", PROJECT_NAME)
               .replace("@N_IN@", str(converted.n_inputs)).replace("@N_OUT@", str(converted.n_outputs)))
     (out / "fpgaft_bridge.cpp").write_text(bridge)
-    keep_replicas.write_constraints(out, converted)
+    replicas = keep_replicas.write_constraints(out, converted)
     converted.plan.save(out / "fpgaft_plan.yml")
     meta = {
         "board": converted.board, "part": converted.part, "backend": converted.backend,
@@ -252,6 +254,9 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         "n_inputs": converted.n_inputs, "n_outputs": converted.n_outputs,
         "protected_layers": converted.plan.protected_layers,
         "layers": [info.to_dict() for info in converted.layers],
+        # minimum kept replica instances per layer and module stem (fpgaft_check_replicas.tcl)
+        "replica_instances": replicas,
+        "replica_instances_total": keep_replicas.totals(replicas),
     }
     (out / "fpgaft_design.json").write_text(json.dumps(meta, indent=2) + "\n")
     # exact quantized weights of each protectable layer (resource estimate, analyses)

@@ -28,8 +28,9 @@ from fpga_ft.plan import ProtectionPlan
 
 CACHE_ENV = "FPGA_FT_CACHE"
 DESIGN_FILE = "fpgaft_design.json"
-#: bumped when what a cached design directory holds changes (2: fpgaft_weights.npz)
-DESIGN_FORMAT = 2
+#: bumped when what a cached design directory holds changes (2: fpgaft_weights.npz,
+#: 3: replica_instances in fpgaft_design.json, structure-generated kernels)
+DESIGN_FORMAT = 3
 
 
 def cache_root() -> Path:
@@ -47,8 +48,9 @@ def model_fingerprint(model) -> str:
 
 
 def _templates_fingerprint() -> str:
+    """Hash of what generates a project's C++: the templates and the structure description."""
     digest = hashlib.sha256()
-    for path in sorted(HLS_TEMPLATES_DIR.glob("*")):
+    for path in [*sorted(HLS_TEMPLATES_DIR.glob("*")), Path(__file__).resolve().parent / "structure.py"]:
         if path.suffix in (".h", ".in", ".py"):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

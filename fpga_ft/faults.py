@@ -12,12 +12,15 @@ Units and semantics (the C++ side is ``hls_templates/fpgaft_runtime.h``):
   - ``products``: every product word (``accum_t`` width) of every dot product.
   - ``accumulators``: every partial-sum word (``accum_t`` width) of every dot product.
 
-* A product / partial-sum word of W bits whose top k bits are protected (plan
-  ``protected_msbs: k``) exposes W + 2k bits: replica 0 holds the whole word, replicas 1
-  and 2 only its top k bits; the three are voted bitwise 2-of-3, so a protected bit fails
-  with probability 3p^2 - 2p^3 (two or three of its replicas flipped) instead of p.
-  A critical neuron computes three full replicas of its dot product (every product and
-  partial sum, all bits, each replica with its own weight copy), voted at the output.
+* The exposed bits of every dot product are the nodes of its protection structure
+  (:mod:`fpga_ft.structure`): products of non-zero weights and one partial sum per term
+  after the first. ``protected_msbs: k`` (BitTMR): a product exposes W + 2k bits (replica
+  0's word, lanes 1 and 2's top k bits), a partial sum W + 2k + 1 (its single low bits,
+  three lanes, the shared carry), each neuron its k-bit output voter. A protected bit whose
+  lanes are each wrong with probability q fails with probability 3q^2 - 2q^3 (two or
+  three lanes wrong at the next vote); low bits, carries and output voters are single
+  nodes (unmasked). A critical neuron computes three full replicas of its dot product
+  (each replica with its own weight copy), voted at the output by one W-bit voter.
 * **Modes**: ``transient`` (every flip lasts one inference) or ``persistent`` (weight
   flips accumulate from inference to inference until a scrub every ``scrub_interval``
   inferences restores the pristine weights; activations, products and partial sums are
@@ -142,7 +145,9 @@ class FaultModel:
 
 def protected_bit_failure_probability(p: float) -> float:
     """Probability that a TMR-protected bit is wrong after the 2-of-3 vote when each of
-    its three replicas flips independently with probability ``p``: 3p^2 - 2p^3."""
+    its three lanes is wrong independently with probability ``p``: 3p^2 - 2p^3. (The
+    shared carry and the output voter of a BitTMR word are single nodes: see
+    :func:`fpga_ft.structure.word_failure_probability` for a whole partial sum.)"""
     p = float(p)
     return 3.0 * p * p - 2.0 * p ** 3
 

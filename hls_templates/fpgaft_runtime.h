@@ -8,9 +8,11 @@
 //
 // Fault model (units):
 //   BER  = probability that a given bit flips, per bit, per inference; bits independent.
-//   A word of W bits with its top k bits triplicated exposes W + 2k bits: bits [0, W) are
-//   replica 0 (the whole word), [W, W+k) replica 1's top k bits, [W+k, W+2k) replica 2's.
-//   The voter takes the bitwise 2-of-3 majority of the top k bits.
+//   The exposed bits of each word are the nodes of fpga_ft/structure.py. A bit-level TMR
+//   product word (W bits, top k protected) exposes W + 2k bits: [0, W) replica 0 (low bits
+//   and lane 0), [W, W+k) lane 1's top k bits, [W+k, W+2k) lane 2's; a partial sum adds bit
+//   W + 2k, the carry from its single low adder into the three lanes (when k < W); each
+//   neuron's k-bit output voter is exposed once per evaluation.
 //   Flips are drawn by skip-sampling: the gap to the next flipped bit is geometric with
 //   parameter BER, so the cost grows with the number of flips, not the number of bits.
 #ifndef FPGAFT_RUNTIME_H_
@@ -180,6 +182,32 @@ template <int W> inline int popcount(const ap_uint<W> &m) {
     for (int b = 0; b < W; b++)
         n += m[b] ? 1 : 0;
     return n;
+}
+
+// Draw the flips that land in one bit-level TMR word of n exposed bits (structure.BitTMR
+// layout, see above): m[r] collects lane r's flips in W-bit positions (m[0] also the low
+// bits), `carry` the shared carry's, pend[r][slot] counts lane flips awaiting a vote.
+inline void draw_word_flips(SiteState &s, int n, int W, int k, uint64_t m[3], int &carry, uint64_t pend[3][2],
+                            int slot) {
+    s.countdown -= n;
+    while (s.countdown < 0) {
+        const int pos = (int)(n + s.countdown);
+        s.injected++;
+        if (pos < W) {
+            m[0] ^= 1ull << pos;
+            if (pos >= W - k)
+                pend[0][slot]++;
+        } else if (pos < W + k) {
+            m[1] ^= 1ull << (W - k + (pos - W));
+            pend[1][slot]++;
+        } else if (pos < W + 2 * k) {
+            m[2] ^= 1ull << (W - k + (pos - W - k));
+            pend[2][slot]++;
+        } else {
+            carry ^= 1;
+        }
+        s.countdown += 1 + draw_gap(s);
+    }
 }
 
 // ---- the per-word hook -------------------------------------------------------------------
@@ -405,6 +433,16 @@ template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) {
     return q;
 }
 
+// The terms one neuron's hardware has (structure.NeuronStructure.terms): the inputs whose
+// pristine weight is non-zero, and whether the bias is non-zero in accum_t.
+struct NeuronTerms {
+    unsigned n;             // products with hardware
+    const unsigned *idx;    // their input indices, ascending
+    const uint8_t *present; // [n_in]: 1 where the pristine weight is non-zero
+    bool bias_present;
+    bool extra; // a weight that is zero in the design is non-zero now (weight fault)
+};
+
 // ---- per-layer weight memory -------------------------------------------------------------
 // Weights and biases of one layer: replica 0 is the design's own array (`w<index>` in the
 // generated C++); replicas 1 and 2 exist for critical neurons only (their full-TMR dot
@@ -427,6 +465,45 @@ template <class CONFIG_T> struct LayerMemory {
     // (array id, index) of words flipped since the last restore; array id 0 = weights,
     // 1 = biases of replica 0, 2/3 = weights/biases of replica 1, 4/5 = of replica 2.
     std::vector<std::pair<int, unsigned>> dirty;
+    // the structure: per neuron, inputs with a non-zero pristine weight (CSR) and bias flags
+    std::vector<unsigned> nz_idx, nz_start;
+    std::vector<uint8_t> present_t, bias_on;
+    bool zero_flipped[3] = {false, false, false}; // per replica weight array
+
+    NeuronTerms terms(unsigned j, int rep) const {
+        NeuronTerms t;
+        t.n = nz_start[j + 1] - nz_start[j];
+        t.idx = nz_idx.data() + nz_start[j];
+        t.present = present_t.data() + (size_t)j * NI;
+        t.bias_present = bias_on[j] != 0;
+        t.extra = zero_flipped[rep];
+        return t;
+    }
+
+    void build_terms() {
+        present_t.assign((size_t)NI * NO, 0);
+        bias_on.assign(NO, 0);
+        nz_start.assign(NO + 1, 0);
+        nz_idx.clear();
+        for (unsigned j = 0; j < NO; j++) {
+            nz_start[j] = (unsigned)nz_idx.size();
+            for (unsigned i = 0; i < NI; i++) {
+                if (pristine_w[i * NO + j] != 0) {
+                    present_t[(size_t)j * NI + i] = 1;
+                    nz_idx.push_back(i);
+                }
+            }
+            bias_on[j] = ((typename CONFIG_T::accum_t)pristine_b[j]) != 0;
+        }
+        nz_start[NO] = (unsigned)nz_idx.size();
+    }
+
+    // A flip of weight word `idx` of replica array `rep`: note when the design has no
+    // product for it (pristine weight zero).
+    void note_weight_flip(int rep, unsigned idx) {
+        if (pristine_w[idx] == 0)
+            zero_flipped[rep] = true;
+    }
 
     void restore_all(weight_t *w, bias_t *b) {
         for (unsigned i = 0; i < NW; i++)
@@ -438,6 +515,7 @@ template <class CONFIG_T> struct LayerMemory {
             rep_b[r] = pristine_b;
         }
         dirty.clear();
+        zero_flipped[0] = zero_flipped[1] = zero_flipped[2] = false;
         if (fixed_traits<weight_t>::ok && fixed_traits<bias_t>::ok) {
             for (int a = 0; a < 6; a++)
                 raw[a].resize(a % 2 == 0 ? NW : NO);
@@ -477,6 +555,7 @@ template <class CONFIG_T> struct LayerMemory {
             refresh_raw(w, b, a, i);
         }
         dirty.clear();
+        zero_flipped[0] = zero_flipped[1] = zero_flipped[2] = false;
     }
 
     void flip(weight_t *w, bias_t *b, int64_t pos) {
@@ -485,6 +564,7 @@ template <class CONFIG_T> struct LayerMemory {
         if (pos < w_bits) {
             flip_bit(w[pos / WW], (int)(pos % WW));
             dirty.push_back(std::make_pair(0, (unsigned)(pos / WW)));
+            note_weight_flip(0, (unsigned)(pos / WW));
             refresh_raw(w, b, 0, (unsigned)(pos / WW));
             return;
         }
@@ -507,6 +587,7 @@ template <class CONFIG_T> struct LayerMemory {
             const unsigned idx = (unsigned)(pos / WW) * NO + c;
             flip_bit(rep_w[r][idx], (int)(pos % WW));
             dirty.push_back(std::make_pair(2 + 2 * r, idx));
+            note_weight_flip(1 + r, idx);
             refresh_raw(w, b, 2 + 2 * r, idx);
         } else {
             flip_bit(rep_b[r][c], (int)(pos - (int64_t)NI * WW));
@@ -525,6 +606,7 @@ template <class CONFIG_T> struct LayerMemory {
             for (unsigned j = 0; j < NO; j++)
                 if (CONFIG_T::critical[j])
                     critical.push_back(j);
+            build_terms();
             restore_all(w, b);
             epoch = st.scrub_epoch;
             ready = true;

@@ -35,18 +35,33 @@ _registered = False
 
 
 def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tuple[str, str]:
-    """Return (lines inside the config struct, out-of-line definitions after it)."""
+    """Return (lines inside the config struct, out-of-line definitions after it).
+
+    The definitions are the layer's synthesis kernel, generated from its protection
+    structure (``fpga_ft.structure``, written out by ``hls_templates.emit_cpp``)."""
+    from fpga_ft.convert import layer_info
+    from fpga_ft.plan import LayerProtection
+    from fpga_ft.structure import layer_structure
+
+    from hls_templates import emit_cpp
+
     msbs = int(node.get_attr(ATTR_MSBS, 0) or 0)
-    critical = set(int(i) for i in (node.get_attr(ATTR_CRITICAL, []) or []))
+    critical = sorted(set(int(i) for i in (node.get_attr(ATTR_CRITICAL, []) or [])))
     flags = ", ".join("true" if j in critical else "false" for j in range(n_out))
     inside = (
         f"    static const unsigned fpgaft_layer = {int(node.get_attr(ATTR_ID))};\n"
         f"    static const unsigned protected_msbs = {msbs};\n"
         f"    static const unsigned n_critical = {len(critical)};\n"
         f"    static const bool fpgaft_expose_inputs = {'true' if expose_inputs else 'false'};\n"
-        f"    static const bool critical[{n_out}];\n")
+        f"    static const bool critical[{n_out}];\n" + emit_cpp.declarations())
     after = f"const bool {struct}::critical[{n_out}] = {{{flags}}};\n"
-    return inside, after
+    protection = LayerProtection(protected_msbs=msbs, critical_neurons=critical)
+    if protection.is_protected:
+        info = layer_info(node, node.model.config.get_config_value("IOType"))
+        structure = layer_structure(info, protection)
+    else:
+        structure = None
+    return inside, after + emit_cpp.definitions(structure, struct, protection.is_protected)
 
 
 def _swap_kernel(text: str, node, n_out: int, struct: str, expose_inputs: bool) -> str:
@@ -119,7 +134,14 @@ def build_template_classes():
                                 f"config{node.index}", expose_inputs=True)
 
     class FtDenseFunctionTemplate(_TaggedFunction, DenseFunctionTemplate):
-        pass
+        """io_stream: call fpgaft::dense_stream (hls4ml's Vitis stream dense bypasses the
+        config's kernel, which is where the protection and the fault hooks live)."""
+
+        def format(self, node):
+            text = super().format(node)
+            if not _io_parallel(node):
+                text = text.replace("nnet::dense<", "fpgaft::dense_stream<", 1)
+            return text
 
     class FtReluFunctionTemplate(_Renamed, ActivationFunctionTemplate):
         """io_parallel ReLU -> fpgaft::relu (hls4ml's relu except in the fpga-ft csim)."""

@@ -11,7 +11,7 @@ from fpga_ft.bitexact import compare_outputs
 from fpga_ft.cli import main
 from fpga_ft.design import build_design
 from fpga_ft.errors import FpgaFtError
-from fpga_ft.exposure import dot_word_offset
+from fpga_ft.exposure import node_offset
 from fpga_ft.plan import LayerProtection, ProtectionPlan
 
 PLANS = ["none", "msbs1", "msbs2", "msbs3", "critical_all", "mixed"]
@@ -57,12 +57,34 @@ def test_io_stream_is_bit_exact(bundled, layers_of, name):
     assert compare_outputs(design.predict(x), reference)["bit_exact_fraction"] == 1.0
 
 
+def test_io_stream_dense_layers_run_the_protected_kernel(bundled, layers_of):
+    """hls4ml's Vitis io_stream dense bypasses the config's kernel; fpga-ft's tagged layers
+    call fpgaft::dense_stream, so the fault hooks (and the protection) are really there."""
+    from fpga_ft.faults import exposed_bits
+    from fpga_ft.stats import binomial_count_interval
+
+    model, x, _, _ = bundled("mlp")
+    design = build_design(model, make_plan("mixed", layers_of("mlp")), io_type="io_stream")
+    top = (design.project_dir / "firmware" / "myproject.cpp").read_text()
+    assert top.count("fpgaft::dense_stream<") == 3 and "nnet::dense<" not in top
+    lib = design.library
+    ber = 1e-3
+    lib.configure((0.0, 0.0, ber, ber), seed=5)
+    _, injected, _ = lib.run(x[:100])
+    bits = exposed_bits(design.layers, design.plan)
+    for site in ("products", "accumulators"):
+        low, high = binomial_count_interval(bits[site] * 100, ber, 0.999)
+        assert low <= injected[site] <= high, site
+
+
 def test_generic_ap_fixed_kernel_is_bit_exact(bundled, layers_of):
     """The csim's typed (ap_fixed) kernel, used for types the integer kernel cannot model."""
     from fpga_ft.csim import CsimLibrary, build_library
 
     model, x, _, reference = bundled("cnn")
-    design = build_design(model, make_plan("mixed", layers_of("cnn")))
+    # the typed kernel serves unprotected layers (protected ones need the integer kernel)
+    plan = ProtectionPlan({layers_of("cnn")[0].name: LayerProtection(2, [1])})
+    design = build_design(model, plan)
     path, _ = build_library(design.project_dir, extra_flags=("-DFPGAFT_CSIM_TYPED",))
     lib = CsimLibrary(path, design.n_inputs, design.n_outputs)
     assert compare_outputs(lib.run(x)[0], reference)["bit_exact_fraction"] == 1.0
@@ -89,40 +111,58 @@ def _flip_once(design, x, skip_bits, site="accumulators"):
     return out, injected[site], masked[site]
 
 
+def _last_words(design, layer):
+    """(neuron 0 of ``layer``'s structure, offset of its last product, of its last partial
+    sum, of its output voter) in the csim's bit stream."""
+    from fpga_ft.structure import design_structures
+
+    structures = design_structures(design.layers, design.plan)
+    neuron = structures[layer].neurons[0]
+    prod = node_offset(design.layers, design.plan, layer, 0, "products", neuron.n_products - 1,
+                       structures=structures)
+    acc = node_offset(design.layers, design.plan, layer, 0, "accumulators", neuron.n_sums - 1, structures=structures)
+    out = node_offset(design.layers, design.plan, layer, 0, "accumulators", "output", structures=structures)
+    return neuron, prod, acc, out
+
+
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 @pytest.mark.parametrize("k", [1, 2, 3])
-def test_flip_in_one_replica_of_a_protected_bit_is_masked(bundled, layers_of, name, k):
+def test_flip_in_one_lane_of_a_protected_bit_is_masked(bundled, layers_of, name, k):
     model, x, _, _ = bundled(name)
     layers = layers_of(name)
     design = build_design(model, ProtectionPlan.uniform(layers, protected_msbs=k))
     clean = design.predict(x[:8])
     last = len(layers) - 1
-    info = layers[last]
-    width = info.accum_type.width
-    # last partial sum of neuron 0 of the output layer: replica 1 (then 2) of its sign bit
-    word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1)
-    for position in (width + k - 1, width + 2 * k - 1, width - 1):  # replica 1, replica 2, replica 0 MSB
-        out, injected, masked = _flip_once(design, x[:8], word + position)
-        assert injected == 1 and masked == 1
-        np.testing.assert_array_equal(out, clean)
+    width = layers[last].accum_type.width
+    _, prod, acc, _ = _last_words(design, last)
+    # neuron 0 of the output layer, last product and last partial sum: lane 1, lane 2, lane 0 MSB
+    for site, word in (("products", prod), ("accumulators", acc)):
+        for position in (width + k - 1, width + 2 * k - 1, width - 1):
+            out, injected, masked = _flip_once(design, x[:8], word + position, site)
+            assert injected == 1 and masked == 1, (site, position)
+            np.testing.assert_array_equal(out, clean)
 
 
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
-def test_same_flip_on_an_unprotected_bit_changes_the_output(bundled, layers_of, name):
+def test_flips_on_single_nodes_change_the_output(bundled, layers_of, name):
+    """Low bits, the shared carry and the output voter are single nodes (unmasked)."""
     model, x, _, _ = bundled(name)
     layers = layers_of(name)
     last = len(layers) - 1
-    info = layers[last]
-    width = info.accum_type.width
-    for plan in (ProtectionPlan(), ProtectionPlan.uniform(layers, protected_msbs=2)):
+    width = layers[last].accum_type.width
+    for k in (0, 2):
+        plan = ProtectionPlan.uniform(layers, protected_msbs=k)
         design = build_design(model, plan)
         clean = design.predict(x[:8])
-        word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1)
-        k = plan.for_layer(info.name).protected_msbs
-        out, injected, masked = _flip_once(design, x[:8], word + width - k - 1)  # highest unprotected bit
-        assert injected == 1 and masked == 0
-        assert not np.array_equal(out[0], clean[0])      # the flipped inference changed
-        np.testing.assert_array_equal(out[1:], clean[1:])  # nothing else did
+        _, prod, acc, out_voter = _last_words(design, last)
+        flips = [("products", prod + width - k - 1), ("accumulators", acc + width - k - 1)]  # highest low bit
+        if k:
+            flips += [("accumulators", acc + width + 2 * k), ("accumulators", out_voter + k - 1)]  # carry, voter
+        for site, position in flips:
+            out, injected, masked = _flip_once(design, x[:8], position, site)
+            assert injected == 1 and masked == 0, (k, site, position)
+            assert not np.array_equal(out[0], clean[0]), (k, site, position)  # the flipped inference changed
+            np.testing.assert_array_equal(out[1:], clean[1:])  # nothing else did
 
 
 def test_flip_in_one_replica_of_a_critical_neuron_is_masked(bundled, layers_of):
@@ -132,12 +172,16 @@ def test_flip_in_one_replica_of_a_critical_neuron_is_masked(bundled, layers_of):
     plan = ProtectionPlan({layers[last].name: LayerProtection(0, [0])})
     design = build_design(model, plan)
     clean = design.predict(x[:4])
-    info = layers[last]
+    width = layers[last].accum_type.width
+    neuron, _, _, out_voter = _last_words(design, last)
     for replica in range(3):
-        word = dot_word_offset(design.layers, design.plan, last, 0, info.n_in - 1, replica=replica)
-        out, injected, masked = _flip_once(design, x[:4], word + info.accum_type.width - 1)
-        assert injected == 1 and masked == 1
-        np.testing.assert_array_equal(out, clean)
+        for site, word in (("products", neuron.n_products - 1), ("accumulators", neuron.n_sums - 1)):
+            offset = node_offset(design.layers, design.plan, last, 0, site, word, replica=replica)
+            out, injected, masked = _flip_once(design, x[:4], offset + width - 1, site)
+            assert injected == 1 and masked == 1
+            np.testing.assert_array_equal(out, clean)
+    out, injected, masked = _flip_once(design, x[:4], out_voter + width - 1)  # the output voter: single
+    assert injected == 1 and masked == 0 and not np.array_equal(out[0], clean[0])
 
 
 # ---- generated project ------------------------------------------------------------------
@@ -164,23 +208,46 @@ def test_no_fault_hook_code_outside_the_csim_macro(project):
     for token in ("rt::expose", "rt::state", "namespace rt", "LayerMemory", "draw_gap", "dense_sim"):
         assert token not in synthesis, token
         assert token in csim, token
-    for replica in ("fpgaft_tmr_rk_mul_msbs", "fpgaft_tmr_rk_add_msbs", "fpgaft_tmr_rfull_dot"):
-        assert replica in synthesis
+    for kind in ("mul", "add", "dot"):
+        for r in range(3):
+            assert f"fpgaft_tmr_r{r}_{kind}" in synthesis
     assert "HLS INLINE off" in synthesis
     # the macro is set only by fpga-ft's csim build, never by a project's Tcl
     for tcl in project.project_dir.glob("*.tcl"):
         assert "FPGAFT_CSIM" not in tcl.read_text(), tcl.name
 
 
+_REPLICA_DEF = re.compile(r"\b(fpgaft_tmr_r\d_\w+)\s*\(([^()]*)\)\s*\{")
+
+
+def test_no_replica_takes_a_weight_at_run_time(project):
+    """Static check of the synthesis sources: every replica function's weights are
+    compile-time constants (template parameters), never a run-time argument."""
+    synthesis = _preprocess(project.project_dir)
+    definitions = _REPLICA_DEF.findall(synthesis)
+    assert {name for name, _ in definitions} >= {f"fpgaft_tmr_r{r}_{k}" for r in range(3) for k in ("mul", "add", "dot")}
+    for name, params in definitions:
+        for banned in ("weight", "bias", "w[", "CONFIG_T::n_out"):
+            assert banned not in params, (name, params)
+    # every product replica call names its weight code as a template argument
+    calls = re.findall(r"fpgaft::tmr_product<\d+, (-?\d+), ", synthesis)
+    assert calls and all(int(c) != 0 for c in calls)  # zero weights have no replica
+    assert "fpgaft_tmr_r0_mul<CODE, data_T, CONFIG_T>(x)" in synthesis
+
+
 def test_project_has_keep_replicas_constraints_and_vectors(project):
+    import json
+
     prj = project.project_dir
     xdc = (prj / "fpgaft_keep_replicas.xdc").read_text()
     assert "KEEP_HIERARCHY TRUE" in xdc and "DONT_TOUCH TRUE" in xdc and "fpgaft_tmr_r" in xdc
     synth = (prj / "vivado_synth.tcl").read_text()
     assert synth.index("fpgaft_keep_replicas.xdc") < synth.index("synth_design")
     check = (prj / "fpgaft_check_replicas.tcl").read_text()
-    for kind in ("fpgaft_tmr_rk_mul_msbs", "fpgaft_tmr_rk_add_msbs", "fpgaft_tmr_rfull_dot"):
-        assert kind in check
+    expected = json.loads((prj / "fpgaft_design.json").read_text())["replica_instances_total"]
+    found = dict(re.findall(r"fpga-ft: (fpgaft_tmr_r\d_\w+): \$n instances \(expected >= (\d+)\)", check))
+    assert {k: int(v) for k, v in found.items()} == expected and len(expected) == 9
+    assert "REF_NAME" in check and "IS_PRIMITIVE == 0" in check and "exit 1" in check
     assert (prj / "firmware" / "nnet_utils" / "fpgaft_tmr.h").is_file()
     inputs = np.loadtxt(prj / "tb_data" / "tb_input_features.dat")
     golden = np.loadtxt(prj / "tb_data" / "tb_output_predictions.dat")

@@ -193,14 +193,25 @@ def designs(tmp_path_factory):
 
 
 def test_exposed_bits_formula(designs):
+    """Products of non-zero weights, one partial sum per term after the first (the bias,
+    when non-zero, is a term), W bits each unprotected; full TMR of every bit: 3W, no carry,
+    plus a W-bit output voter per neuron."""
+    from fpga_ft.structure import design_structures
+
     layers = designs["mlp"].layers
     bits = exposed_bits(layers)
     assert bits["weights"] == sum(l.n_in * l.n_out * l.weight_type.width + l.n_out * l.bias_type.width
                                   for l in layers)
     assert bits["activations"] == sum(l.n_input_words * l.input_type.width for l in layers)
-    assert bits["products"] == bits["accumulators"] == sum(l.n_in * l.n_out * l.accum_type.width for l in layers)
+    nonzero = sum(int(np.count_nonzero(l.weights)) * l.accum_type.width for l in layers)
+    assert bits["products"] == nonzero < sum(l.n_in * l.n_out * l.accum_type.width for l in layers)
+    sums = sum(n.n_sums * l.accum_type.width for l, s in zip(layers, design_structures(layers, None))
+               for n in s.neurons)
+    assert bits["accumulators"] == sums
     full = exposed_bits(layers, designs["mlp_full"].plan)
+    voters = sum(l.accum_type.width * sum(1 for j in range(l.n_out) if np.any(l.weights[:, j])) for l in layers)
     assert full["products"] == 3 * bits["products"] and full["weights"] == bits["weights"]
+    assert full["accumulators"] == 3 * bits["accumulators"] + voters
 
 
 @pytest.mark.parametrize("name", ["mlp", "mlp_mixed", "cnn_mixed"])
@@ -231,30 +242,27 @@ def test_flips_match_ber_times_exposed_bits(designs, name):
     assert all(v == 0 for k, v in masked.items() if k != "products")
 
 
-def test_protected_bits_fail_at_3p2_minus_2p3(designs):
-    """Every product bit protected (protected_msbs = accumulator width), products only, BER
-    0.05: each protected bit has three replicas; a single flipped replica is masked
-    (probability 3p(1-p)^2), two or three flipped replicas make the bit fail (3p^2-2p^3)."""
+def test_protected_words_fail_only_at_second_order(designs):
+    """Every product bit protected (protected_msbs = accumulator width), products only:
+    each product is three lanes of W bits that enter the next add unvoted and are voted by
+    the add after it. A flip is masked unless another lane of the same product is also
+    corrupted (and then only when the two corruptions overlap after the additions), so the
+    masked fraction is at least (1-p)^(2W) and failures are of second order."""
     design = designs["mlp_full"]
     x, _ = designs["mlp_data"]
-    p = 0.05
+    p = 0.01
     library = design.library
     library.configure((0.0, 0.0, p, 0.0), seed=11)
     n = 40
     _, injected, masked = library.run(x[:n])
-    triples = n * sum(l.n_in * l.n_out * l.n_positions * l.accum_type.width for l in design.layers)
-    assert exposed_bits(design.layers, design.plan)["products"] * n == 3 * triples
-    low, high = binomial_count_interval(3 * triples, p, 0.999)
+    lane_bits = n * sum(int(np.count_nonzero(l.weights)) * l.n_positions * l.accum_type.width
+                        for l in design.layers)
+    assert exposed_bits(design.layers, design.plan)["products"] * n == 3 * lane_bits
+    low, high = binomial_count_interval(3 * lane_bits, p, 0.999)
     assert low <= injected["products"] <= high
-    # masked flips: one per protected bit with exactly one replica flipped
-    low, high = binomial_count_interval(triples, protected_bit_masked_probability(p), 0.999)
-    assert low <= masked["products"] <= high
-    assert masked["products"] / injected["products"] == pytest.approx((1 - p) ** 2, abs=0.005)
-    # unmasked flips per protected bit: 2 x P(exactly two) + 3 x P(three) = 2 f + p^3
-    unmasked = (injected["products"] - masked["products"]) / triples
-    failure = (unmasked - p**3) / 2
-    f = protected_bit_failure_probability(p)
-    variance = 4 * 3 * p**2 * (1 - p) + 9 * p**3 - (2 * f + p**3) ** 2
-    tolerance = 4.5 * math.sqrt(variance / triples) / 2
-    assert failure == pytest.approx(f, abs=tolerance)
-    assert abs(failure - p) > 10 * tolerance  # much lower than an unprotected bit's p
+    clean_others = (1 - p) ** (2 * max(l.accum_type.width for l in design.layers))
+    low, _ = binomial_count_interval(injected["products"], clean_others, 0.999)
+    assert masked["products"] >= low
+    assert 0 < injected["products"] - masked["products"]  # two corrupted lanes can outvote the third
+    assert (injected["products"] - masked["products"]) / injected["products"] < 1 - clean_others + 0.01
+    assert protected_bit_failure_probability(p) == pytest.approx(3 * p**2 - 2 * p**3)

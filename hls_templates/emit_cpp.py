@@ -1,0 +1,128 @@
+"""The HLS view of a layer's protection structure: generated C++ for ``parameters.h``.
+
+For every layer fpga-ft tagged, the layer's config struct gets ``fpgaft_dense`` (the
+synthesis kernel that ``fpgaft::DenseFT`` calls) written from
+:class:`fpga_ft.structure.LayerStructure`:
+
+* an unprotected layer calls hls4ml's own kernel (``fpgaft_base_kernel``) unchanged;
+* a bit-level protected neuron (``structure.BitTMR``) is its balanced adder tree, spelled
+  out: every non-zero product a ``fpgaft::tmr_product<k, CODE, ...>`` (three kept constant
+  multipliers, the weight's integer code a template parameter), every add a
+  ``fpgaft::tmr_add`` (single low adder, three kept lanes), the root voted by
+  ``fpgaft::tmr_output``;
+* a critical neuron (``structure.FullTMR``) calls three kept replicas
+  ``fpgaft_tmr_r<r>_dot<J>``, each of which inlines ``fpgaft_dot<J>::dot``: the same tree
+  over W-bit words with its own constants;
+* an unprotected neuron of a protected layer is hls4ml's arithmetic (weights array, bias).
+
+The csim build never calls ``fpgaft_dense`` (``FPGAFT_CSIM`` kernels read the same
+structure from the pristine weights at run time).
+"""
+
+from __future__ import annotations
+
+from fpga_ft.structure import Add, BitTMR, FullTMR, LayerStructure, NeuronStructure, Term
+
+
+def declarations() -> str:
+    """Lines inside the config struct."""
+    return ("    template<class data_T, class res_T> static void fpgaft_dense(data_T data[n_in], res_T res[n_out],"
+            " weight_t weights[n_in * n_out], bias_t biases[n_out]);\n"
+            "    template<unsigned J> struct fpgaft_dot;\n")
+
+
+def _leaf(term: Term) -> str:
+    return "bias" if term.is_bias else f"p{term.input}"
+
+
+def _name(node) -> str:
+    return f"s{node.index}" if isinstance(node, Add) else _leaf(node)
+
+
+def _bit_tmr_neuron(n: NeuronStructure, c: str) -> list[str]:
+    k = n.scheme.k
+    lines = [f"    {{ // neuron {n.neuron}: bit-level TMR of the top {k} bits, {n.n_products} products, "
+             f"{n.n_sums} partial sums",
+             f"        typedef fpgaft::lanes<W, {k}> L;"]
+    for t in n.terms:
+        if t.is_bias:
+            lines.append(f"        L bias = fpgaft::tmr_const<W, {k}, {t.code}LL>();")
+        else:
+            lines.append(f"        L p{t.input} = fpgaft::tmr_product<{k}, {t.code}, data_T, {c}>(data[{t.input}]);")
+    for a in n.adds():
+        va = "true" if isinstance(a.left, Add) else "false"
+        vb = "true" if isinstance(a.right, Add) else "false"
+        lines.append(f"        L s{a.index} = fpgaft::tmr_add<W, {k}, {va}, {vb}>({_name(a.left)}, {_name(a.right)});")
+    lines.append(f"        res[{n.neuron}] = nnet::cast<data_T, res_T, {c}>(fpgaft::tmr_output<acc_t, {k}>({_name(n.tree)}));")
+    lines.append("    }")
+    return lines
+
+
+def _constant_neuron(n: NeuronStructure, c: str) -> list[str]:
+    """No non-zero product: the output is the bias constant (or 0)."""
+    code = n.terms[0].code if n.terms else 0
+    return [f"    res[{n.neuron}] = nnet::cast<data_T, res_T, {c}>(fpgaft::from_code<acc_t, {code}LL>());"]
+
+
+def _critical_neuron(n: NeuronStructure, c: str) -> list[str]:
+    j = n.neuron
+    return [f"    {{ // neuron {j}: full TMR, three kept replicas with their own constants",
+            *[f"        acc_t r{r} = fpgaft::fpgaft_tmr_r{r}_dot<{j}, data_T, {c}>(data);" for r in range(3)],
+            f"        res[{j}] = nnet::cast<data_T, res_T, {c}>(fpgaft::vote_full(r0, r1, r2));",
+            "    }"]
+
+
+def _plain_neuron(n: NeuronStructure, c: str) -> list[str]:
+    j = n.neuron
+    return [f"    {{ // neuron {j}: unprotected, hls4ml's arithmetic",
+            f"        acc_t a = (acc_t)biases[{j}];",
+            f"        for (unsigned i = 0; i < {c}::n_in; i++) {{",
+            "            #pragma HLS UNROLL",
+            f"            a += {c}::product<data_T, {c}::weight_t>::product(data[i], weights[i * {c}::n_out + {j}]);",
+            "        }",
+            f"        res[{j}] = nnet::cast<data_T, res_T, {c}>(a);",
+            "    }"]
+
+
+def _dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
+    """``fpgaft_dot<J>::dot``: the critical neuron's tree over W-bit words (constants)."""
+    lines = [f"template <> struct {c}::fpgaft_dot<{n.neuron}> {{",
+             f"    template <class data_T> static {c}::accum_t dot(data_T data[{c}::n_in]) {{",
+             "        #pragma HLS INLINE",
+             f"        typedef {c}::accum_t acc_t;"]
+    for t in n.terms:
+        if t.is_bias:
+            lines.append(f"        acc_t bias = fpgaft::from_code<acc_t, {t.code}LL>();")
+        else:
+            lines.append(f"        acc_t p{t.input} = fpgaft::const_product<{t.code}, data_T, {c}>(data[{t.input}]);")
+    for a in n.adds():
+        lines.append(f"        acc_t s{a.index} = {_name(a.left)} + {_name(a.right)};")
+    lines += [f"        return {_name(n.tree)};", "    }", "};"]
+    return lines
+
+
+def definitions(structure: LayerStructure, c: str, protected: bool) -> str:
+    """Out-of-line definitions after the config struct ``c``."""
+    head = [f"template <class data_T, class res_T>",
+            f"void {c}::fpgaft_dense(data_T data[{c}::n_in], res_T res[{c}::n_out], "
+            f"{c}::weight_t weights[{c}::n_in * {c}::n_out], {c}::bias_t biases[{c}::n_out]) {{"]
+    if not protected:
+        return "\n".join(head + ["    #pragma HLS INLINE",
+                                 f"    {c}::fpgaft_base_kernel<data_T, res_T, {c}>::dense(data, res, weights, biases);",
+                                 "}"]) + "\n"
+    specs: list[str] = []
+    body = ["    #pragma HLS function_instantiate variable=weights,biases",
+            f"    #pragma HLS PIPELINE II={c}::reuse_factor",
+            f"    typedef {c}::accum_t acc_t;",
+            "    const int W = acc_t::width;"]
+    for n in structure.neurons:
+        if isinstance(n.scheme, FullTMR) and n.n_products:
+            specs += _dot_specialisation(n, c)
+            body += _critical_neuron(n, c)
+        elif n.n_products == 0:
+            body += _constant_neuron(n, c)
+        elif isinstance(n.scheme, BitTMR):
+            body += _bit_tmr_neuron(n, c)
+        else:
+            body += _plain_neuron(n, c)
+    return "\n".join(specs + head + body + ["}"]) + "\n"
