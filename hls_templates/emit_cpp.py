@@ -102,7 +102,12 @@ def _dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
 
 
 def definitions(structure: LayerStructure, c: str, protected: bool) -> str:
-    """Out-of-line definitions after the config struct ``c``."""
+    """Out-of-line definitions after the config struct ``c`` (synthesis build only: the
+    csim build, ``FPGAFT_CSIM``, does not parse them)."""
+    return "#ifndef FPGAFT_CSIM\n" + _definitions(structure, c, protected) + "#endif\n"
+
+
+def _definitions(structure: LayerStructure, c: str, protected: bool) -> str:
     head = [f"template <class data_T, class res_T>",
             f"void {c}::fpgaft_dense(data_T data[{c}::n_in], res_T res[{c}::n_out], "
             f"{c}::weight_t weights[{c}::n_in * {c}::n_out], {c}::bias_t biases[{c}::n_out]) {{"]

@@ -274,6 +274,12 @@ int64_t dot_plain_raw(const int64_t *x, const int64_t *w, const int64_t *b, cons
     uint64_t sum = nt.bias_present ? (uint64_t)M::bias(b[j]) : 0;
     bool have = nt.bias_present;
     unsigned t = 0;
+    if (!have && nt.n > 0 && bits > 0 && sp.countdown >= bits) { // first term, no flip in it
+        sp.countdown -= bits;
+        sum = (uint64_t)M::product(x[nt.idx[0]], w[nt.idx[0] * NO + j]);
+        have = true;
+        t = 1;
+    }
     while (t < nt.n) {
         if (bits > 0) {
             // Fused: between two flips, words are summed without per-word hooks (summing mod
@@ -354,6 +360,12 @@ int64_t dot_tmr_raw(const int64_t *x, const int64_t *w, const int64_t *b, const 
     };
 
     unsigned t = 0;
+    if (!have && nt.n > 0 && sp.countdown >= NP) { // first term, no flip in it: no partial sum
+        sp.countdown -= NP;
+        sum = (uint64_t)M::product(x[nt.idx[0]], w[nt.idx[0] * NO + j]);
+        have = true;
+        t = 1;
+    }
     while (t < nt.n) {
         if (clean && have) { // fused block: no flip lands in the next m product and sum words
             int64_t m = sp.countdown / NP;
