@@ -7,78 +7,73 @@ any vendor tool. Units: ``LUT`` = 6-input LUTs, ``FF`` = flip-flops, ``DSP`` = D
 ``BRAM_18K`` = 18 Kb block RAMs, ``latency_cycles`` = clock cycles at ``clock_mhz``.
 The figures mean *Vivado post-synthesis* counts of the hls4ml layers (activations, softmax,
 FIFOs and the AXI wrapper are not counted); ``target="hls"`` gives the scale of a Vivado /
-Vitis HLS C-synthesis estimate instead.
+Vitis HLS C-synthesis estimate instead. :func:`neuron_lut_yosys` gives the LUTs of one
+neuron's dot product as built, at the scale of Yosys (all fabric), for ``fpga-ft verify``.
 
 The model (every constant below names its origin; ``docs/estimator.md`` has the long form):
 
+* **What is built** is read from :mod:`fpga_ft.structure` (``layer_structure``): per
+  neuron its scheme (Unprotected / BitTMR / FullTMR), its terms (non-zero products, plus
+  the bias when non-zero) and the balanced tree of ``terms - 1`` adds over them, with the
+  number of partial-sum (voted) operands of every add. Nothing here re-derives those.
 * **Primitive costs** come from real synthesis with Yosys 0.23 ``synth_xilinx -family xc7``
   (``scripts/calibrate_yosys.py`` -> ``fpga_ft/data/resource_calibration.json``, read once):
-  a W-bit adder is ``a*W + b`` LUTs, a multiplication by a constant with ``t`` non-zero
-  canonical-signed-digit (CSD) digits is ``a*(t-1)*Wa + b*(t-1)`` LUTs (t = 1 is a shift:
-  free; a zero weight: free), a generic ``Wa x Ww`` multiplier ``a*Wa*Ww + b*(Wa+Ww) + c``,
-  a 2-of-3 voter 1 LUT per bit, a ``k``-bit slice adder with carry-in ``a*k + b`` (one
-  replica of a protected partial-sum slice), and the cone of the top ``k`` bits of a
-  product is the whole multiplier (measured fraction 1.0 for every k, width and constant:
-  a top bit depends on every partial product and carry).
+  a W-bit adder ``a*W + b`` LUTs; a product by a constant with ``t`` non-zero
+  canonical-signed-digit (CSD) digits ``a*(t-1)*Wa + b*(t-1)`` (t = 1 is a shift: free; a
+  zero weight has no hardware); a generic ``Wa x Ww`` multiplier ``a*Wa*Ww + b*(Wa+Ww) + c``;
+  a 2-of-3 voter 1 LUT per bit; and the units of the protected structure: the single low
+  adder of a protected add (``W-k`` bits with carry out) and one *lane* (a k-bit adder with
+  carry-in holding the 2-of-3 voters of its 0, 1 or 2 partial-sum operands), measured as
+  built. The top-k bits of a product cost the whole multiplier (measured fraction 1.0).
 * **DSP or fabric** (the binding Vivado/Vitis HLS makes for a constant product, as read
   off published reports with their weights): a product goes to a DSP48 when its constant
   has ``>= DSP_MIN_CSD_DIGITS`` (3) CSD digits and the activation is ``>= DSP_MIN_INPUT_BITS``
   (8) bits wide; otherwise it is shift-and-add logic. A generic (non-constant) product
-  goes to a DSP when ``Wa >= 8`` and ``Ww >= 5`` (a generic Ww-bit operand can carry 3 CSD
-  digits from 5 bits on). Products wider than 25x18 bits use several DSP48s.
-* **Adders**: each neuron adds its non-zero products and its bias into ``accum_t``
-  (W = ``accum_type.width`` bits): one W-bit adder per non-zero product.
+  goes to a DSP when ``Wa >= 8`` and ``Ww >= 5``. Products wider than 25x18 bits use
+  several DSP48s.
+* **Unprotected neuron** (hls4ml's arithmetic): its constant products and ``terms - 1``
+  W-bit adds (W = ``accum_type.width``).
+* **BitTMR neuron** (``protected_msbs = k``): every non-zero product is three kept
+  constant multipliers (replica 0 the W-bit word, replicas 1 and 2 its top k bits, whose
+  cone is the whole multiplier; a DSP-bound product: one DSP per replica); every add is a
+  single ``(W-k)``-bit low adder with carry out plus three lanes (k-bit adder with carry-in
+  and the k-bit voters of each partial-sum operand inside); one k-bit output voter.
+* **FullTMR neuron** (critical): three kept replicas of the unprotected dot product (own
+  constants, own DSPs) and one W-bit output voter.
 * **Reuse factor R**, latency strategy (weights are constants): HLS's
   ``ALLOCATION ... mul limit`` caps the DSP-bound products at hls4ml's ``multiplier_limit
-  = ceil(n_in*n_out/R) - floor(n_zeros/R)``; the DSPs beyond it are time-shared (input
-  muxes added), the fabric products and adders stay unrolled. Resource strategy: weights
-  live in memory (not constants), ``ceil(n_in*n_out/R)`` generic multipliers, each fed by
-  an R:1 input mux and accumulating into its neuron; weights in BRAM when ``R >=
-  BRAM_MIN_REUSE``.
+  = ceil(n_in*n_out/R) - floor(n_zeros/R)``; the DSP products of *unprotected* neurons
+  beyond it are time-shared (input muxes added). The kept replica modules of protected
+  neurons are not reached by ALLOCATION: never shared, R does not reduce them. Fabric
+  products and adders stay unrolled. Resource strategy (only for unprotected comparisons:
+  fpga-ft builds protected layers with the latency strategy): weights live in memory,
+  ``ceil(n_in*n_out/R)`` generic multipliers, each fed by an R:1 input mux and accumulating
+  into its neuron; weights in BRAM when ``R >= BRAM_MIN_REUSE``.
 * **Convolutions**: the dot-product hardware of one output pixel (``n_in x n_out``) is
   instantiated once per layer and used ``n_positions`` times (hls4ml's default
-  ParallelizationFactor 1: ``n_partitions = n_positions``); io_parallel adds the im2col
-  input multiplexer (``n_in`` words, ``n_positions``:1) and registers the whole output.
-* **Protection** (the hardware of ``hls_templates/fpgaft_tmr.h``): ``protected_msbs = k``
-  adds, for every non-zero product of a non-critical neuron, two replicas of its top-k
-  cone (= the whole product, see above; two more DSPs for a DSP product) and ``k`` voter
-  LUTs; and for every partial sum ``a + p`` (one per non-zero product) two extra ``k``-bit
-  slice adders with carry-in and ``k`` voter LUTs. The kernel's partial sum is a split
-  adder (``tmr_add``): the low ``W-k`` bits are added once, unprotected, and their carry
-  into bit ``W-k`` feeds three kept replicas of the top ``k``-bit slice
-  (``fpgaft_tmr_rk_add_msbs``), voted; the low part plus replica 0 is the W-bit adder the
-  unprotected design already has, so the main adder stays ``W`` bits and only two slices
-  are extra (``k == W``: three full W-bit adders, voted). Per protected word pair
-  (product + partial sum): ``2*g*mult + 2*slice(k) + 2k`` LUTs. A critical neuron computes
-  its whole dot product three times (its products, adders and DSPs x3) and votes its W-bit
-  output. A critical neuron is *not* also bit-level protected (the kernel skips that): it
-  trades ``2*slice(k) + 2k`` LUTs per product for ``2*W`` replica adder LUTs per product
-  plus ``W`` voters per neuron (the product replicas are the same, the product cone being
-  the whole multiplier). With slices of ``k`` LUTs, per neuron of ``P`` non-zero products,
-  full TMR minus bit-level = ``2*s*(W-k)*P + W - 2*k*P`` (``s = SCALE_SYNTH``): going
-  critical costs more than the bit-level protection it replaces for small ``k`` and less
-  from ``k ~ (2*s*W + W/P) / (2*s + 2)`` (about ``0.4 W``) on; at ``k = W`` always less
-  (for a neuron with at least one non-zero product).
-  The estimate reflects that.
-* **Absolute scale**: Vivado reaches about 0.63x the Yosys LUT count on this arithmetic
-  (it packs adder chains and shift-adds tighter). The estimate is
-  ``LUT = SCALE_SYNTH * LUT_yosys`` (voters exact, 1 LUT per bit); ``SCALE_SYNTH`` is fitted
-  to published Vivado synthesis reports (see its comment) and ``target="hls"`` divides by
-  the published Vivado / HLS-estimate ratio ``HLS_TO_SYNTH_LUT``.
+  ParallelizationFactor 1); io_parallel adds the im2col input multiplexer (``n_in`` words,
+  ``n_positions``:1) and registers the whole output.
+* **Absolute scale**: Vivado reaches about 0.65x the Yosys LUT count on this arithmetic.
+  The estimate is ``LUT = SCALE_SYNTH * LUT_yosys`` for arithmetic and replicas, voters at
+  1 LUT per voted bit unscaled (the lanes' voter share: lane(k, v) - lane(k, 0));
+  ``target="hls"`` divides by the published Vivado / HLS-estimate ratio ``HLS_TO_SYNTH_LUT``.
 * **Latency**: per layer ``ceil(path / usable clock)`` cycles, path = multiplier delay +
-  adder-tree depth ``ceil(log2(terms))`` x adder delay; plus ``II - 1`` where the
-  initiation interval II is how many DSP-bound products share one multiplier (at most R;
-  resource strategy: R); times ``n_positions`` for convolutions. Protection adds voter delay
-  (``VOTER_DELAY_NS`` per level) to that path: with ``protected_msbs`` the product vote and
-  one vote per level of the balanced tree of voted adds (``tmr_tree`` in fpgaft_tmr.h);
-  critical neurons only: one vote at the output. Cycles grow only when the path overflows.
+  adder-tree depth (of the structure's tree) x adder delay; plus ``II - 1`` where the
+  initiation interval II is how many DSP-bound products of unprotected neurons share one
+  multiplier (at most R; resource strategy: R); times ``n_positions`` for convolutions.
+  Protection adds voter delay (``VOTER_DELAY_NS``): BitTMR one vote per tree level (the
+  lanes vote their partial-sum operands from the second level on, the output voter closes
+  the root; products enter unvoted); critical neurons only: one vote at the output.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import hashlib
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +82,8 @@ import numpy as np
 from fpga_ft.errors import FpgaFtError
 from fpga_ft.layers import LayerInfo
 from fpga_ft.plan import LayerProtection, ProtectionPlan
+from fpga_ft.structure import (Add, BitTMR, FullTMR, LayerStructure, NeuronStructure, Term, Unprotected,
+                               layer_structure, scheme_for)
 
 #: The calibration table written by ``scripts/calibrate_yosys.py`` (shipped with the package).
 CALIBRATION_PATH = Path(__file__).resolve().parent / "data" / "resource_calibration.json"
@@ -116,15 +113,17 @@ DSP_A_BITS, DSP_B_BITS = 25, 18
 #: Vivado post-synthesis LUTs per Yosys LUT of the same arithmetic. Fitted (geometric mean
 #: of published / estimate-at-scale-1) over the three Vivado synthesis reports whose design
 #: and weights are known or exactly described: hls4ml test/pytest/test_report/Vivado (Dense
-#: 16->5, Glorot weights: 0.76), thaarres/dnd_hls4ml (QDense 98->20->1, 4-bit weights:
-#: 0.50) and seanlipps/ECE226_CoDesign model_1 (Conv1D + Dense, trained weights: 0.67).
-#: Leave-one-out, each of the three is predicted within 0.77-1.41x (scripts/check_estimator.py).
+#: 16->5, Glorot weights: 0.79), thaarres/dnd_hls4ml (QDense 98->20->1, 4-bit weights:
+#: 0.50) and seanlipps/ECE226_CoDesign model_1 (Conv1D + Dense, trained weights: 0.69).
+#: Leave-one-out, each of the three is predicted within 0.75-1.47x (scripts/check_estimator.py).
+#: (Refitted from 0.63 when the adds became the structure's ``terms - 1`` per neuron: one
+#: add less for a neuron whose bias is zero, as in those three designs.)
 #: Below 1 because Vivado packs adder chains and shift-add products tighter than Yosys's
 #: LUT mapping (Yosys adders are 1 LUT/bit, its constant products ~2 LUT/bit per extra
 #: digit). The chain of shared/notes/resource-facts.md (Yosys/HLS 2-2.7 for a generic
 #: multiplier, HLS/Vivado 1.7-2.2) would give 0.22; it holds for generic multipliers, which
 #: io_parallel hls4ml designs (constant weights) hardly contain.
-SCALE_SYNTH = 0.63
+SCALE_SYNTH = 0.65
 #: Vivado post-synthesis LUT / HLS C-synthesis LUT estimate of the same design, geometric
 #: mean of the published pairs (shared/notes/resource-facts.md): hls4ml test_report
 #: 1,526/2,532 = 0.60, hls4ml-tutorial pruned_cnn 123,948/245,466 = 0.50 and
@@ -182,7 +181,7 @@ def load_calibration(path: str | None = None) -> dict:
 
 @dataclass(frozen=True)
 class _Costs:
-    """Fitted Yosys unit costs (LUT) from the calibration table."""
+    """Yosys unit costs (LUT) from the calibration table."""
 
     gen_a: float
     gen_b: float
@@ -191,11 +190,17 @@ class _Costs:
     const_b: float
     add_a: float
     add_b: float
-    slice_a: float
-    slice_b: float
     cone_g0: float
     cone_g1: float
     voter: float
+    #: lane(k, v) = lane_a[v]*k + lane_b[v] (v = voted operands 0, 1, 2), the linear fit of
+    #: the measured lanes (a fit, not the points: Yosys maps a few small lanes unevenly,
+    #: e.g. k = 2 with two voted operands 6 LUTs like k = 3; the fit keeps cost monotone in k)
+    lane_a: tuple[float, float, float]
+    lane_b: tuple[float, float, float]
+    #: low adder with carry out: low_a*bits + low_b
+    low_a: float
+    low_b: float
 
     def generic_mult(self, wa: int, ww: int) -> float:
         return max(0.0, self.gen_a * wa * ww + self.gen_b * (wa + ww) + self.gen_c)
@@ -207,9 +212,16 @@ class _Costs:
     def adder(self, w: int) -> float:
         return max(0.0, self.add_a * w + self.add_b)
 
-    def adder_slice_cin(self, k: int) -> float:
-        """One replica of a protected partial-sum slice: a k-bit adder with carry-in."""
-        return max(0.0, self.slice_a * k + self.slice_b)
+    def lane(self, k: int, voted: int) -> float:
+        """One lane of a protected add: a k-bit adder with carry-in whose ``voted`` operands
+        (0, 1 or 2: those that are partial sums) are voted 2-of-3 inside it."""
+        return max(0.0, self.lane_a[voted] * k + self.lane_b[voted])
+
+    def low_adder(self, bits: int) -> float:
+        """The single low part of a protected add: a ``bits``-bit adder with carry out."""
+        if bits <= 0:
+            return 0.0
+        return max(0.0, self.low_a * bits + self.low_b)
 
     def mult_cone_fraction(self, wa: int, ww: int, w: int, k: int) -> float:
         wp = max(1, wa + ww)
@@ -217,35 +229,36 @@ class _Costs:
         return float(min(1.0, max(0.0, self.cone_g0 + self.cone_g1 * k_eff / wp)))
 
 
-@functools.cache
-def _costs() -> _Costs:
-    m = load_calibration()["models"]
+def _costs_from_models(m: dict) -> _Costs:
+    """:class:`_Costs` from a calibration table's ``models`` (the estimator's and the
+    calibration script's one reading of it)."""
     g = m["mult_generic_lut"]["coef"]
     c = m["mult_const_lut"]["coef"]
     a = m["adder_lut"]["coef"]
     f = m["mult_msbs_fraction"]["coef"]
-    sa, sb = _slice_cin_coef(m, a)
-    return _Costs(g["a"], g["b"], g["c"], c["a"], c["b"], a["a"], a["b"],
-                  sa, sb, f["g0"], f["g1"], m["voter_lut"]["coef"]["a"])
+    vot = m["voter_lut"]["coef"]["a"]
+    lane = m.get("lane_lut")
+    if lane:
+        la = tuple(float(lane["coef"][f"a{v}"]) for v in range(3))
+        lb = tuple(float(lane["coef"][f"b{v}"]) for v in range(3))
+    else:
+        # a table measured before the lane unit existed: a k-bit slice adder with carry-in
+        # plus one LUT per voted bit
+        s = (m.get("adder_slice_cin_lut") or m["adder_lut"])["coef"]
+        la = tuple(float(s["a"]) + v * vot for v in range(3))
+        lb = (float(s["b"]),) * 3
+    low = m.get("low_adder_cout_lut")
+    if low:
+        lo_a, lo_b = float(low["coef"]["a"]), float(low["coef"]["b"])
+    else:
+        lo_a, lo_b = float(a["a"]), float(a["b"])
+    return _Costs(g["a"], g["b"], g["c"], c["a"], c["b"], a["a"], a["b"], f["g0"], f["g1"], vot,
+                  la, lb, lo_a, lo_b)
 
 
-def _slice_cin_coef(models: dict, adder_coef: dict) -> tuple[float, float]:
-    """(a, b) of ``LUT = a*k + b`` for a k-bit slice adder with carry-in.
-
-    The calibration's fit (``adder_slice_cin_lut``) when present; else a least-squares fit
-    of its measured units (``adder_slice_cin_measured``); else, for a table measured before
-    those units existed, the plain adder model at width k (Yosys measures both at 1 LUT/bit).
-    """
-    fit = models.get("adder_slice_cin_lut")
-    if fit:
-        return float(fit["coef"]["a"]), float(fit["coef"]["b"])
-    pts = models.get("adder_slice_cin_measured") or []
-    if len({p["k"] for p in pts}) >= 2:
-        ks = np.array([[p["k"], 1.0] for p in pts], dtype=float)
-        ys = np.array([p["LUT"] for p in pts], dtype=float)
-        coef, *_ = np.linalg.lstsq(ks, ys, rcond=None)
-        return float(coef[0]), float(coef[1])
-    return float(adder_coef["a"]), float(adder_coef["b"])
+@functools.cache
+def _costs() -> _Costs:
+    return _costs_from_models(load_calibration()["models"])
 
 
 # ---------------------------------------------------------------------------------------
@@ -304,17 +317,55 @@ def _uniform_weight_stats(width: int) -> tuple[float, tuple[float, ...]]:
 # ---------------------------------------------------------------------------------------
 # Per-layer product statistics
 # ---------------------------------------------------------------------------------------
+#: "never": a product's top bits are not constant (see :func:`_top_zero_from`)
+_NEVER = 1 << 30
+
+
+def _product_shift(info: LayerInfo) -> int:
+    """Bits the product ``x * w`` is shifted left to align with ``accum_t`` (negative: right,
+    truncating), as hls4ml's product cast to accum_t does."""
+    return info.accum_type.fractional - (info.input_type.fractional + info.weight_type.fractional)
+
+
+def _top_zero_from(codes: np.ndarray, wa: int, input_signed: bool, shift: int) -> np.ndarray:
+    """Per weight code, the lowest bit of the W-bit product word from which every bit is
+    constant 0, or ``_NEVER``. Only an unsigned input (a ReLU output) times a positive
+    constant has such bits: the product is below ``2^(Wa + bitlen(c))``. Replicas 1 and 2
+    of a product whose top k bits are all constant are wires (Yosys measured 0 LUT);
+    every other top-k cone is the whole multiplier (measured, sign-extension bits too)."""
+    codes = np.asarray(codes, dtype=np.int64)
+    out = np.full(codes.shape, _NEVER, dtype=np.int64)
+    if not input_signed:
+        pos = codes > 0
+        out[pos] = wa + _bitlen_array(codes[pos]) + int(shift)
+    return out
+
+
 @dataclass
 class _Products:
-    """Per-neuron counts (floats when the weights are unknown): what the layer multiplies."""
+    """Costs of one copy of each neuron's products (per-neuron floats when the weights are
+    unknown), and what replicas 1 and 2 of them cost under BitTMR."""
 
-    nonzero: np.ndarray     # non-zero products per neuron
+    nonzero: np.ndarray       # non-zero products per neuron
     dsp_products: np.ndarray  # products bound to DSP per neuron
     dsp_slices: np.ndarray    # DSP48 slices of those products per neuron
     fabric_lut: np.ndarray    # Yosys LUTs of the fabric products per neuron
     max_digits: int           # CSD digits of the most complex fabric product
     n_zeros: int              # zero weights (for hls4ml's multiplier_limit)
     known_weights: bool
+    # per weight (n_in x n_out; None when unknown): fabric LUTs, DSP slices, top-zero bit
+    lut_w: np.ndarray | None = None
+    slices_w: np.ndarray | None = None
+    top_zero_w: np.ndarray | None = None
+
+    def replica(self, w: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fabric LUTs, DSP slices) per neuron of ONE top-k product replica (1 or 2):
+        every product whose top k bits are not constant (see :func:`_top_zero_from`)."""
+        if self.lut_w is None:
+            return self.fabric_lut, self.dsp_slices
+        live = self.top_zero_w > (w - k)
+        return ((self.lut_w * live).sum(axis=0).astype(float),
+                (self.slices_w * live).sum(axis=0).astype(float))
 
 
 def _weight_ints(info: LayerInfo) -> np.ndarray | None:
@@ -330,6 +381,9 @@ def _weight_ints(info: LayerInfo) -> np.ndarray | None:
 
 
 def _products(info: LayerInfo) -> _Products:
+    """Cost of one copy of each neuron's products, from its weight codes (the same codes
+    as the structure's product terms: a zero code is no term) or, without weights, from
+    every value of the weight type taken as equally likely."""
     costs = _costs()
     wa, ww = info.input_type.width, info.weight_type.width
     dsp_ok_input = wa >= DSP_MIN_INPUT_BITS
@@ -343,16 +397,18 @@ def _products(info: LayerInfo) -> _Products:
         if to_dsp.any():
             for b in np.unique(bitlen[to_dsp]):
                 slices[to_dsp & (bitlen == b)] = _dsp_per_product(wa, int(b) + 1)
-        fabric = np.where(nonzero & ~to_dsp, costs.const_mult(wa, digits), 0.0)
+        lut = np.where(nonzero & ~to_dsp, costs.const_mult(wa, digits), 0.0)
         fab_digits = digits[nonzero & ~to_dsp]
         return _Products(
             nonzero=nonzero.sum(axis=0).astype(float),
             dsp_products=to_dsp.sum(axis=0).astype(float),
             dsp_slices=slices.sum(axis=0).astype(float),
-            fabric_lut=fabric.sum(axis=0).astype(float),
+            fabric_lut=lut.sum(axis=0).astype(float),
             max_digits=int(fab_digits.max()) if fab_digits.size else 1,
             n_zeros=int((~nonzero).sum()),
-            known_weights=True)
+            known_weights=True,
+            lut_w=lut, slices_w=slices.astype(float),
+            top_zero_w=_top_zero_from(ints, wa, bool(info.input_type.signed), _product_shift(info)))
     # Unknown weights: every value of the weight type equally likely (documented assumption).
     p_zero, hist = _uniform_weight_stats(ww)
     hist_a = np.asarray(hist)
@@ -372,6 +428,173 @@ def _products(info: LayerInfo) -> _Products:
         max_digits=int(fab_digits.max()) if fab_digits.size else 1,
         n_zeros=int(round(info.n_in * info.n_out * p_zero)),
         known_weights=False)
+
+
+# ---------------------------------------------------------------------------------------
+# What is built: read from fpga_ft.structure
+# ---------------------------------------------------------------------------------------
+#: layer_structure results by (weights, biases, types, protection): the optimizer asks for
+#: the same layer under many plans, and building the terms of a big layer takes a while.
+_STRUCTURES: "OrderedDict[tuple, LayerStructure]" = OrderedDict()
+_STRUCTURES_MAX = 64
+
+
+def _array_digest(a) -> str:
+    if a is None:
+        return "-"
+    arr = np.ascontiguousarray(np.asarray(a, dtype=float))
+    return hashlib.sha1(arr.tobytes() + str(arr.shape).encode()).hexdigest()
+
+
+def _structure(info: LayerInfo, prot: LayerProtection) -> LayerStructure | None:
+    """``layer_structure(info, prot)``, cached; ``None`` when the weights are unknown.
+
+    Known weights without biases: the biases are taken as non-zero (one ``accum_t`` add
+    each, as in a design whose biases are not given). Weights off the weight type's grid
+    are rounded to it first (the same codes as :func:`_products`)."""
+    if info.weights is None:
+        return None
+    key = (info.name, info.kind, info.n_in, info.n_out, info.n_positions, _array_digest(info.weights),
+           _array_digest(info.biases), repr(info.input_type), repr(info.weight_type), repr(info.bias_type),
+           repr(info.accum_type), int(prot.protected_msbs), tuple(sorted(int(j) for j in prot.critical_neurons)))
+    got = _STRUCTURES.get(key)
+    if got is not None:
+        _STRUCTURES.move_to_end(key)
+        return got
+    changes = {}
+    if info.biases is None:
+        lsb = 2.0 ** -min(info.bias_type.fractional, info.accum_type.fractional)
+        changes["biases"] = np.full(info.n_out, lsb)
+    ints = _weight_ints(info)
+    scale = 2.0 ** info.weight_type.fractional
+    if not np.array_equal(ints / scale, np.asarray(info.weights, dtype=float).reshape(ints.shape)):
+        # weights off the weight type's grid (not from a quantized model): the codes the
+        # estimate uses everywhere, rounded as _weight_ints rounds them
+        changes["weights"] = ints / scale
+    src = dataclasses.replace(info, **changes) if changes else info
+    got = layer_structure(src, prot)
+    _STRUCTURES[key] = got
+    if len(_STRUCTURES) > _STRUCTURES_MAX:
+        _STRUCTURES.popitem(last=False)
+    return got
+
+
+@dataclass(frozen=True)
+class _Tree:
+    """The adds of a neuron's tree by number of partial-sum (voted) operands, and its depth."""
+
+    adds_by_voted: tuple[int, int, int]
+    depth: int
+
+    @property
+    def n_adds(self) -> int:
+        return sum(self.adds_by_voted)
+
+
+def _read_tree(ns: NeuronStructure) -> _Tree:
+    """Count the adds of ``ns.tree`` by how many of their operands are partial sums, and
+    its depth in adds."""
+    counts = [0, 0, 0]
+    for a in ns.adds():
+        counts[isinstance(a.left, Add) + isinstance(a.right, Add)] += 1
+
+    def depth(node) -> int:
+        return 1 + max(depth(node.left), depth(node.right)) if isinstance(node, Add) else 0
+    return _Tree(tuple(counts), depth(ns.tree) if ns.tree is not None else 0)
+
+
+@functools.lru_cache(maxsize=4096)
+def _tree_of_size(n_terms: int) -> _Tree:
+    """:func:`_read_tree` of a neuron with ``n_terms`` terms. The structure's balanced tree
+    depends only on the number of terms (a bias is a leaf like a product, never voted), so
+    the reading is cached by that number; it is still the structure's own tree."""
+    terms = tuple(Term(i, 1) for i in range(max(0, int(n_terms))))
+    return _read_tree(NeuronStructure("", 0, Unprotected(1), terms))
+
+
+def _neuron_tree(ns: NeuronStructure) -> _Tree:
+    return _tree_of_size(len(ns.terms))
+
+
+# ---------------------------------------------------------------------------------------
+# One neuron as built, at Yosys scale
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _NeuronLut:
+    """Yosys LUTs of one neuron: ``base`` its unprotected dot product, ``replica`` what the
+    protection adds besides voters, ``voter`` the voters (1 LUT per voted bit)."""
+
+    base: float
+    replica: float
+    voter: float
+
+    @property
+    def total(self) -> float:
+        return self.base + self.replica + self.voter
+
+
+def _neuron_lut(scheme, tree: _Tree, n_products: float, product_lut: float, costs: _Costs,
+                replica_lut: float | None = None) -> _NeuronLut:
+    """The LUTs of one neuron's dot product as built (Yosys scale).
+
+    ``product_lut``: the fabric LUTs of one copy of its products (DSP-bound ones excluded
+    by the caller when they go to DSPs); ``replica_lut``: those of one top-k replica
+    (BitTMR replicas 1 and 2; default the whole products: the measured cone)."""
+    w = scheme.width
+    base = product_lut + tree.n_adds * costs.adder(w)
+    if n_products <= 0:  # a constant: no hardware, no voter
+        return _NeuronLut(0.0, 0.0, 0.0)
+    if isinstance(scheme, FullTMR):
+        return _NeuronLut(base, 2.0 * base, w * costs.voter)
+    if isinstance(scheme, BitTMR):
+        k = scheme.k
+        lane0 = costs.lane(k, 0)
+        adds = tree.n_adds * (costs.low_adder(scheme.low_bits) + 3.0 * lane0)
+        rep = product_lut if replica_lut is None else replica_lut
+        built = product_lut + 2.0 * rep + adds
+        votes = sum(3.0 * n * max(0.0, costs.lane(k, v) - lane0) for v, n in enumerate(tree.adds_by_voted))
+        return _NeuronLut(base, built - base, votes + k * costs.voter)
+    return _NeuronLut(base, 0.0, 0.0)
+
+
+def structure_lut_yosys(ns: NeuronStructure, input_width: int, weight_width: int,
+                        costs: _Costs | None = None, *, input_signed: bool = True,
+                        product_shift: int = 0) -> float:
+    """Yosys LUTs of one neuron's dot product as built, all fabric: :func:`neuron_lut_yosys`
+    for a :class:`~fpga_ft.structure.NeuronStructure` (``costs``: a calibration's unit
+    costs, default the shipped table; ``input_signed``/``product_shift``: the input type's
+    signedness and the product's alignment to accum_t, which decide whether a product's
+    top bits are constant)."""
+    costs = costs or _costs()
+    codes = np.array([t.code for t in ns.products], dtype=np.int64)
+    lut = np.asarray(costs.const_mult(input_width, _csd_array(codes)), dtype=float) if codes.size else np.zeros(0)
+    replica = None
+    if isinstance(ns.scheme, BitTMR) and codes.size:
+        k, w = ns.scheme.k, ns.scheme.width
+        cone = costs.mult_cone_fraction(input_width, weight_width, w, k)
+        live = _top_zero_from(codes, input_width, input_signed, product_shift) > (w - k)
+        replica = cone * float(lut[live].sum())
+    return _neuron_lut(ns.scheme, _neuron_tree(ns), ns.n_products, float(lut.sum()), costs, replica).total
+
+
+def neuron_lut_yosys(info: LayerInfo, protection: LayerProtection | None, neuron: int) -> float:
+    """LUTs of neuron ``neuron``'s dot product as built, at Yosys scale (before
+    ``SCALE_SYNTH``), all fabric (every product in LUTs, as ``synth_xilinx -nodsp``).
+
+    Reads the neuron's structure (``fpga_ft.structure.layer_structure(info, protection)``):
+    Unprotected = its constant products + ``terms - 1`` W-bit adders; BitTMR = three
+    copies of every product + per add a (W-k)-bit low adder and three lanes (voters of the
+    partial-sum operands inside) + a k-bit output voter; FullTMR = three plain copies + a
+    W-bit voter. A neuron without non-zero products is a constant: 0. ``fpga-ft verify``
+    compares it with Yosys synthesis of the twin."""
+    prot = protection if protection is not None else LayerProtection()
+    if not 0 <= int(neuron) < info.n_out:
+        raise FpgaFtError(f"layer '{info.name}': neuron {neuron} out of range 0..{info.n_out - 1}")
+    if info.weights is None:
+        raise FpgaFtError(f"layer '{info.name}': neuron_lut_yosys needs the quantized weights")
+    ns = _structure(info, _protection_of_layer(prot, info)).neurons[int(neuron)]
+    return structure_lut_yosys(ns, info.input_type.width, info.weight_type.width,
+                               input_signed=bool(info.input_type.signed), product_shift=_product_shift(info))
 
 
 # ---------------------------------------------------------------------------------------
@@ -420,10 +643,7 @@ class ResourceEstimate:
         return out
 
 
-def _protection_of(plan: ProtectionPlan | None, info: LayerInfo) -> LayerProtection:
-    if plan is None:
-        return LayerProtection()
-    prot = plan.for_layer(info.name)
+def _protection_of_layer(prot: LayerProtection, info: LayerInfo) -> LayerProtection:
     k = int(prot.protected_msbs)
     if k < 0:
         raise FpgaFtError(f"plan layer '{info.name}': protected_msbs must be >= 0, got {k}")
@@ -436,8 +656,133 @@ def _protection_of(plan: ProtectionPlan | None, info: LayerInfo) -> LayerProtect
     return LayerProtection(protected_msbs=k, critical_neurons=crit)
 
 
+def _protection_of(plan: ProtectionPlan | None, info: LayerInfo) -> LayerProtection:
+    if plan is None:
+        return LayerProtection()
+    return _protection_of_layer(plan.for_layer(info.name), info)
+
+
 def _adder_delay(w: int) -> float:
     return ADDER_DELAY_NS + ADDER_DELAY_PER_BIT_NS * w
+
+
+@dataclass
+class _Neurons:
+    """Per-neuron scheme and tree of a layer, from its structure (or, without weights, the
+    expected tree of the expected number of terms)."""
+
+    schemes: list
+    trees: list[_Tree]
+
+
+def _neurons(info: LayerInfo, prot: LayerProtection, pr: _Products) -> _Neurons:
+    ls = _structure(info, prot)
+    if ls is not None:
+        for ns, nz in zip(ls.neurons, pr.nonzero):
+            if ns.n_products != int(nz):
+                raise FpgaFtError(f"layer '{info.name}' neuron {ns.neuron}: the structure has "
+                                  f"{ns.n_products} products, the weights {int(nz)} non-zero")
+        return _Neurons([ns.scheme for ns in ls.neurons], [_neuron_tree(ns) for ns in ls.neurons])
+    # Unknown weights: the expected non-zero products, plus a bias taken as non-zero.
+    crit = set(prot.critical_neurons)
+    schemes = [scheme_for(info.accum_type.width, prot.protected_msbs, j in crit) for j in range(info.n_out)]
+    trees = [_tree_of_size(int(round(float(nz))) + 1) for nz in pr.nonzero]
+    return _Neurons(schemes, trees)
+
+
+def _latency_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dict:
+    """Yosys LUTs, DSPs and scheduling figures of a latency-strategy layer as built."""
+    wa, ww, w = info.input_type.width, info.weight_type.width, info.accum_type.width
+    r = max(1, int(info.reuse_factor))
+    pr = _products(info)
+    nn = _neurons(info, prot, pr)
+    unprot = np.array([isinstance(s, Unprotected) for s in nn.schemes])
+    k = int(prot.protected_msbs)
+    rep_lut, rep_slices = pr.replica(w, k) if k else (pr.fabric_lut, pr.dsp_slices)
+    cone = costs.mult_cone_fraction(wa, ww, w, k) if k else 1.0
+    base = replica = voters = 0.0
+    dsp_prot = 0.0
+    for j, (scheme, tree) in enumerate(zip(nn.schemes, nn.trees)):
+        part = _neuron_lut(scheme, tree, float(pr.nonzero[j]), float(pr.fabric_lut[j]), costs,
+                           cone * float(rep_lut[j]))
+        base, replica, voters = base + part.base, replica + part.replica, voters + part.voter
+        if isinstance(scheme, BitTMR):     # replica 0 whole, 1 and 2 where their top bits live
+            dsp_prot += float(pr.dsp_slices[j]) + 2.0 * float(rep_slices[j])
+        elif isinstance(scheme, FullTMR):
+            dsp_prot += 3.0 * float(pr.dsp_slices[j])
+    # DSPs: the unprotected neurons' DSP products are `mul` operations ALLOCATION limits
+    # to hls4ml's multiplier_limit (time-shared beyond it); the kept replica modules of
+    # protected neurons (three per product, or three dot products) are not reached by it.
+    n_mul = float(pr.dsp_products[unprot].sum())
+    limit = max(1, math.ceil(info.n_in * info.n_out / r) - (pr.n_zeros // r))
+    share = max(1.0, n_mul / limit) if n_mul > 0 else 1.0
+    dsp_unprot = float(pr.dsp_slices[unprot].sum())
+    dsp_shared = dsp_unprot / share
+    mux = ff_shared = 0.0
+    if share > 1.0:                                          # time-shared DSPs: input muxes
+        mux = dsp_shared * (wa * _mux_luts_per_bit(share) + ww * math.ceil(share / 64.0))
+        ff_shared = dsp_shared * (wa + ww)                  # operand/result registers
+    mult_delay = DSP_DELAY_NS if float(pr.dsp_slices.sum()) > 0 else 0.0
+    if pr.max_digits > 1:
+        mult_delay = max(mult_delay, math.ceil(math.log2(pr.max_digits)) * _adder_delay(wa + ww))
+    return {
+        "lut": base + replica + mux, "voters": voters, "dsp": dsp_shared + dsp_prot,
+        "ff_shared": ff_shared,
+        # II: the unprotected DSP-bound products pass through `limit` multipliers in turn
+        "ii": max(1, min(r, math.ceil(share - 1e-9))),
+        "depth_adds": max((t.depth for t in nn.trees), default=0),
+        "mult_delay": mult_delay,
+        "bit_tmr": any(isinstance(s, BitTMR) for s in nn.schemes),
+        "full_tmr": any(isinstance(s, FullTMR) for s in nn.schemes),
+        "n_products": float(pr.nonzero.sum()), "n_dsp_products": float(pr.dsp_products.sum()),
+        "known": pr.known_weights,
+    }
+
+
+def _resource_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dict:
+    """Resource strategy (weights in memory, generic shared multipliers). fpga-ft builds
+    protected layers with the latency strategy, so the protection here is an analogy with
+    the same units: per MAC two more multiplier replicas (and DSPs), its accumulation a
+    low adder and three lanes voting the running sum, a k-bit voter per neuron."""
+    wa, ww, w = info.input_type.width, info.weight_type.width, info.accum_type.width
+    r = max(1, int(info.reuse_factor))
+    k = int(prot.protected_msbs)
+    crit = np.zeros(info.n_out, dtype=bool)
+    crit[list(prot.critical_neurons)] = True
+    n_mult = math.ceil(info.n_in * info.n_out / r)
+    generic_dsp = wa >= DSP_MIN_INPUT_BITS and ww >= DSP_MIN_GENERIC_WEIGHT_BITS
+    per_dsp = _dsp_per_product(wa, ww) if generic_dsp else 0
+    dsp = float(n_mult * per_dsp)
+    lut_mult = 0.0 if generic_dsp else n_mult * costs.generic_mult(wa, ww)
+    lut_add = n_mult * costs.adder(w)
+    lut_mux = n_mult * wa * _mux_luts_per_bit(r)
+    bram = 0
+    if r >= BRAM_MIN_REUSE:
+        bram = math.ceil(n_mult * ww / BRAM18_WIDTH) * math.ceil(r / BRAM18_DEPTH)
+    elif r > 1:
+        lut_mux += n_mult * ww * math.ceil(r / 64.0)         # weight ROM in LUTs
+    replica = voters = extra_dsp = 0.0
+    frac_crit = float(crit.sum()) / info.n_out
+    rest = 1.0 - frac_crit
+    if k > 0 and rest > 0:
+        g = costs.mult_cone_fraction(wa, ww, w, k)
+        lane0 = costs.lane(k, 0)
+        per_mac = costs.low_adder(w - k) + 3.0 * lane0 - costs.adder(w)
+        replica += rest * (2.0 * g * lut_mult + n_mult * per_mac)
+        voters += rest * n_mult * 3.0 * max(0.0, costs.lane(k, 1) - lane0) + k * costs.voter * float((~crit).sum())
+        extra_dsp += 2.0 * dsp * rest
+    if frac_crit > 0:
+        replica += 2.0 * frac_crit * (lut_mult + lut_add)
+        voters += w * costs.voter * int(crit.sum())
+        extra_dsp += 2.0 * dsp * frac_crit
+    return {
+        "lut": lut_mult + lut_add + lut_mux + replica, "voters": voters, "dsp": dsp + extra_dsp,
+        "ff_shared": 0.0, "ii": r, "depth_adds": 1, "bram": bram,
+        "mult_delay": DSP_DELAY_NS if generic_dsp else 2 * _adder_delay(wa + ww),
+        "bit_tmr": k > 0 and rest > 0, "full_tmr": frac_crit > 0,
+        "n_products": float(n_mult), "n_dsp_products": float(n_mult if generic_dsp else 0),
+        "known": info.weights is not None,
+    }
 
 
 def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
@@ -447,119 +792,42 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     if info.n_in <= 0 or info.n_out <= 0:
         raise FpgaFtError(f"layer '{info.name}': n_in and n_out must be positive")
     costs = _costs()
-    wa, ww, w = info.input_type.width, info.weight_type.width, info.accum_type.width
+    wa, w = info.input_type.width, info.accum_type.width
     wr = info.result_type.width
     r = max(1, int(info.reuse_factor))
     positions = max(1, int(info.n_positions))
     is_conv = info.kind.startswith("Conv")
     resource = str(info.strategy).lower() == "resource"
-    crit = np.zeros(info.n_out, dtype=bool)
-    crit[prot.critical_neurons] = True
     k = prot.protected_msbs
+    n_crit = len(prot.critical_neurons)
+    parts_of = _resource_parts if resource else _latency_parts
+    parts = parts_of(info, prot, costs)
+    # the same layer unprotected: the protection share is the difference to it
+    plain = parts_of(info, LayerProtection(), costs) if (k > 0 or n_crit) else parts
 
-    lut_mult = lut_add = lut_mux = 0.0          # base Yosys LUTs
-    ff_shared = 0.0
-    rep_lut = 0.0                               # protection replicas (Yosys LUTs)
-    voters = 0.0                                # protection voters (LUTs, exact)
-    dsp = rep_dsp = 0.0
-    bram = 0
-    depth_terms = 1
-    mult_delay = 0.0
-
-    if not resource:
-        pr = _products(info)
-        add_per_neuron = pr.nonzero * costs.adder(w)        # products + bias into accum_t
-        mult_lut_n = pr.fabric_lut
-        lut_mult = float(mult_lut_n.sum())
-        lut_add = float(add_per_neuron.sum())
-        dsp_need = float(pr.dsp_slices.sum())
-        n_mul = float(pr.dsp_products.sum())            # products HLS keeps as `mul`
-        limit = math.ceil(info.n_in * info.n_out / r) - (pr.n_zeros // r)
-        limit = max(1, limit)
-        share = max(1.0, n_mul / limit) if n_mul > 0 else 1.0
-        dsp = dsp_need / share
-        if share > 1.0:                                      # time-shared DSPs: input muxes
-            lut_mux += dsp * (wa * _mux_luts_per_bit(share) + ww * math.ceil(share / 64.0))
-            ff_shared = dsp * (wa + ww)                      # operand/result registers
-        # protection ------------------------------------------------------------------
-        nc = ~crit
-        if k > 0 and nc.any():
-            # per non-zero product: two top-k product cones + k voters; per partial sum
-            # (one per non-zero product): two k-bit slice adders with carry-in + k voters
-            # (the low W-k bits and slice replica 0 are the W-bit adder counted above)
-            g = costs.mult_cone_fraction(wa, ww, w, k)
-            slice_add = costs.adder_slice_cin(k)
-            rep_lut += 2.0 * (g * float(mult_lut_n[nc].sum()) + slice_add * float(pr.nonzero[nc].sum()))
-            voters += 2.0 * k * costs.voter * float(pr.nonzero[nc].sum())  # product + sum words
-            dsp_frac = float(pr.dsp_slices[nc].sum()) / dsp_need if dsp_need else 0.0
-            rep_dsp += 2.0 * dsp * dsp_frac
-        if crit.any():
-            rep_lut += 2.0 * float(mult_lut_n[crit].sum() + add_per_neuron[crit].sum())
-            voters += w * costs.voter * int(crit.sum())
-            dsp_frac = float(pr.dsp_slices[crit].sum()) / dsp_need if dsp_need else 0.0
-            rep_dsp += 2.0 * dsp * dsp_frac
-        depth_terms = int(math.ceil(float(pr.nonzero.max()))) + 1 if pr.nonzero.size else 1
-        if dsp_need > 0:
-            mult_delay = DSP_DELAY_NS
-        if pr.max_digits > 1:
-            mult_delay = max(mult_delay, math.ceil(math.log2(pr.max_digits)) * _adder_delay(wa + ww))
-        # II: the DSP-bound products (HLS keeps them as `mul` operations; the <= 2-digit
-        # ones become shift-adds) pass through `limit` multipliers one after another.
-        ii = max(1, min(r, math.ceil(share - 1e-9)))
-        n_products = float(pr.nonzero.sum())
-        n_dsp_products = float(pr.dsp_products.sum())
-        known = pr.known_weights
-    else:
-        n_mult = math.ceil(info.n_in * info.n_out / r)
-        generic_dsp = wa >= DSP_MIN_INPUT_BITS and ww >= DSP_MIN_GENERIC_WEIGHT_BITS
-        per_dsp = _dsp_per_product(wa, ww) if generic_dsp else 0
-        dsp = float(n_mult * per_dsp)
-        lut_mult = 0.0 if generic_dsp else n_mult * costs.generic_mult(wa, ww)
-        lut_add = n_mult * costs.adder(w)
-        lut_mux = n_mult * wa * _mux_luts_per_bit(r)
-        if r >= BRAM_MIN_REUSE:
-            bram = math.ceil(n_mult * ww / BRAM18_WIDTH) * math.ceil(r / BRAM18_DEPTH)
-        elif r > 1:
-            lut_mux += n_mult * ww * math.ceil(r / 64.0)     # weight ROM in LUTs
-        frac_crit = float(crit.sum()) / info.n_out
-        if k > 0 and frac_crit < 1.0:
-            g = costs.mult_cone_fraction(wa, ww, w, k)
-            rest = 1.0 - frac_crit                          # share of non-critical neurons
-            rep_lut += 2.0 * rest * (g * lut_mult + n_mult * costs.adder_slice_cin(k))
-            voters += 2.0 * k * costs.voter * n_mult * rest
-            rep_dsp += 2.0 * dsp * rest
-        if frac_crit > 0:
-            rep_lut += 2.0 * frac_crit * (lut_mult + lut_add)
-            voters += w * costs.voter * int(crit.sum())
-            rep_dsp += 2.0 * dsp * frac_crit
-        depth_terms = 2
-        mult_delay = DSP_DELAY_NS if generic_dsp else 2 * _adder_delay(wa + ww)
-        ii = r
-        n_products = float(n_mult)
-        n_dsp_products = float(n_mult if generic_dsp else 0)
-        known = info.weights is not None
-
-    # convolution data movement -------------------------------------------------------
-    ff_extra = 0.0
+    # convolution data movement (the same with and without protection) -----------------
+    lut_conv = ff_extra = 0.0
     if is_conv:
         if info.io_type == "io_parallel":
-            lut_mux += info.n_in * wa * _mux_luts_per_bit(positions)      # im2col select
-            ff_extra += positions * info.n_out * wr                          # output array
+            lut_conv = info.n_in * wa * _mux_luts_per_bit(positions)          # im2col select
+            ff_extra = positions * info.n_out * wr                               # output array
         else:
-            ff_extra += info.n_in * wa                                       # window registers
+            ff_extra = info.n_in * wa                                            # window registers
 
     # latency ---------------------------------------------------------------------------
     clock_ns = 1000.0 / clock_mhz
     usable = clock_ns * (1.0 - CLOCK_UNCERTAINTY)
-    tree_levels = max(1, math.ceil(math.log2(max(2, depth_terms))))
-    path = mult_delay + tree_levels * _adder_delay(w)
-    protected = k > 0 or bool(crit.any())
-    if k > 0 and (~crit).any():
-        # fpgaft_tmr.h: the product is voted, then a balanced tree of voted (split) adds
-        path += VOTER_DELAY_NS * (1 + tree_levels)
+    tree_levels = max(1, int(parts["depth_adds"]))
+    path = parts["mult_delay"] + tree_levels * _adder_delay(w)
+    protected = parts["bit_tmr"] or parts["full_tmr"]
+    if parts["bit_tmr"]:
+        # BitTMR: one vote per tree level (lanes vote their partial-sum operands from the
+        # second level on; the output voter after the root)
+        path += VOTER_DELAY_NS * tree_levels
     elif protected:
         path += VOTER_DELAY_NS  # critical neurons only: one vote at the neuron output
     depth = max(1, math.ceil(path / usable))
+    ii = int(parts["ii"])
     if resource:
         layer_latency = depth + r
     else:
@@ -568,32 +836,31 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         layer_latency = positions * ii + depth
 
     # registers -------------------------------------------------------------------------
-    ff_base = info.n_in * wa + depth * info.n_out * w + ff_extra + ff_shared
-    ff_prot = 0.0
+    ff_base = info.n_in * wa + depth * info.n_out * w + ff_extra + plain["ff_shared"]
+    ff_prot = parts["ff_shared"] - plain["ff_shared"]
     if k > 0:
-        ff_prot += 2.0 * k * depth * float((~crit).sum())
-    if crit.any():
-        ff_prot += 2.0 * depth * w * float(crit.sum())
+        ff_prot += 2.0 * k * depth * float(info.n_out - n_crit)
+    if n_crit:
+        ff_prot += 2.0 * depth * w * float(n_crit)
     if protected:
         ff_prot += info.n_out * w                                          # voted outputs
 
-    base_lut_y = lut_mult + lut_add + lut_mux
     return {
         "name": info.name,
         "kind": info.kind,
-        "_base_lut_yosys": base_lut_y,
-        "_replica_lut_yosys": rep_lut,
-        "_voter_lut": voters,
+        "_base_lut_yosys": plain["lut"] + lut_conv,
+        "_replica_lut_yosys": parts["lut"] - plain["lut"],
+        "_voter_lut": parts["voters"],
         "_ff_base": ff_base,
         "_ff_prot": ff_prot,
-        "DSP_base": dsp,
-        "DSP_prot": rep_dsp,
-        "BRAM_18K": int(bram),
+        "DSP_base": plain["dsp"],
+        "DSP_prot": parts["dsp"] - plain["dsp"],
+        "BRAM_18K": int(parts.get("bram", 0)),
         "latency_cycles": int(layer_latency),
-        "ii": int(ii),
-        "products_nonzero": n_products,
-        "products_dsp": n_dsp_products,
-        "weights_known": bool(known),
+        "ii": ii,
+        "products_nonzero": parts["n_products"],
+        "products_dsp": parts["n_dsp_products"],
+        "weights_known": bool(parts["known"]),
     }
 
 
@@ -667,5 +934,6 @@ def estimate_resources(layers: list[LayerInfo], plan: ProtectionPlan | None = No
                             per_layer=per_layer, source="estimate")
 
 
-__all__ = ["ResourceEstimate", "estimate_resources", "load_calibration", "csd_digits",
+__all__ = ["ResourceEstimate", "estimate_resources", "neuron_lut_yosys", "structure_lut_yosys",
+           "load_calibration", "csd_digits",
            "CALIBRATION_PATH"]
