@@ -45,6 +45,7 @@ from typing import Mapping
 import numpy as np
 
 from fpga_ft.errors import FpgaFtError
+from fpga_ft.modelio import custom_objects
 
 __all__ = [
     "LayerKnobs", "AlgorithmKnobs", "KnobInfo", "describe_knobs", "apply_knobs", "retrain_key",
@@ -158,17 +159,6 @@ def _import_keras():
 
     tf = _quiet_tensorflow()
     return tf
-
-
-def _custom_objects() -> dict:
-    from qkeras.utils import _add_supported_quantized_objects
-
-    from fpga_ft.modelio import _qactivation_compat
-
-    objects: dict = {}
-    _add_supported_quantized_objects(objects)
-    objects["QActivation"] = _qactivation_compat()
-    return objects
 
 
 def _quantizer_config(value) -> tuple[str, dict] | None:
@@ -341,7 +331,7 @@ def rebuild(model, knobs: AlgorithmKnobs):
                 act_cfg = by_name[info.activation]["config"]
                 act_cfg["activation"] = _relu_quantizer(act_cfg.get("activation"), k.activation_bits,
                                                         k.clip_integer)
-    objects = _custom_objects()
+    objects = custom_objects()
     with tf.keras.utils.custom_object_scope(objects):
         new = model.__class__.from_config(config, custom_objects=objects)
     for layer in model.layers:
@@ -426,7 +416,7 @@ def _fine_tune(tf, model, knobs: AlgorithmKnobs, x, y, *, epochs: int, seed: int
 
 def _clean_copy(tf, model):
     """A fresh model from ``model``'s config with its weights (no training state)."""
-    objects = _custom_objects()
+    objects = custom_objects()
     with tf.keras.utils.custom_object_scope(objects):
         fresh = model.__class__.from_config(model.get_config(), custom_objects=objects)
     for layer in model.layers:

@@ -1,13 +1,23 @@
-"""Comparing C-simulation outputs with the QKeras model: the bit-exactness contract."""
+"""Comparing C-simulation outputs with the QKeras model: the bit-exactness contract.
+
+The reference is the QKeras model fpga-ft converted (:class:`fpga_ft.intake.PreparedModel`):
+when the user's model ends with a lookup-table softmax / sigmoid / tanh, that is the model
+without it, so ``bit_exact_fraction`` compares the tensor before the head (the comparison
+says which: ``compared_tensor``) and :func:`head_class_changes` reports separately how
+often hls4ml's table head changes the class."""
 
 from __future__ import annotations
 
 import numpy as np
 
 
-def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray | None = None) -> dict:
+def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray | None = None,
+                    compared_tensor: str | None = None) -> dict:
     """Share of samples whose csim output equals the reference exactly (every value),
-    the largest absolute difference, and both top-1 accuracies when labels are given."""
+    the largest absolute difference, and both top-1 accuracies when labels are given.
+
+    ``compared_tensor`` names what the outputs are (e.g. ``"pre-softmax (layer dense_3)"``,
+    :attr:`fpga_ft.intake.PreparedModel.compared_tensor`) and is passed through."""
     reference = np.asarray(reference)
     csim = np.asarray(csim, dtype=reference.dtype).reshape(reference.shape)
     n = len(reference)
@@ -18,7 +28,77 @@ def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray 
         "csim_accuracy": None,
         "reference_accuracy": None,
     }
+    if compared_tensor is not None:
+        result["compared_tensor"] = compared_tensor
     if labels is not None:
         result["csim_accuracy"] = float(np.mean(csim.reshape(n, -1).argmax(1) == labels))
         result["reference_accuracy"] = float(np.mean(reference.reshape(n, -1).argmax(1) == labels))
+    return result
+
+
+def head_class_changes(prepared, x: np.ndarray, pre_head: np.ndarray, labels: np.ndarray | None = None, *,
+                       board=None, backend: str | None = None, io_type: str | None = None,
+                       reuse_factor: int | None = None, use_cache: bool = True) -> dict | None:
+    """How often hls4ml's lookup-table head (softmax, sigmoid, tanh) changes the class.
+
+    The full model (``prepared.full_model``: with its head) is converted like the design
+    and run once through hls4ml's own ``compile()`` / ``predict()`` (the synthesis C++,
+    lookup tables included); its argmax is compared with the argmax of ``pre_head`` (the
+    bit-exact outputs before the head, e.g. the csim's). ``x``: the model's input words
+    (already quantized). Returns None when the model has no such head. The result is
+    cached by model, config, conversion settings and data.
+    """
+    import hashlib
+    import json
+    import tempfile
+    import time
+
+    if prepared.head is None or prepared.full_model is None:
+        return None
+    from fpga_ft.convert import HLS_CONFIG_MERGE_VERSION, convert_model
+    from fpga_ft.design import cache_root, file_lock, model_fingerprint
+
+    x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
+    n = len(x)
+    config = prepared.full_hls_config
+    key_data = {"model": model_fingerprint(prepared.full_model), "config": None if config is None else config.key(),
+                "board": getattr(board, "key", None), "backend": backend, "io_type": io_type,
+                "reuse": reuse_factor, "x": hashlib.sha256(x.tobytes()).hexdigest(), "shape": list(x.shape),
+                "version": 1, "merge": HLS_CONFIG_MERGE_VERSION}
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
+    path = cache_root() / "heads" / f"{key}.npy"
+    start = time.perf_counter()
+    cached = False
+    with file_lock(cache_root() / "locks" / f"head_{key}.lock"):
+        if use_cache and path.is_file():
+            table_out = np.load(path)
+            cached = True
+        else:
+            with tempfile.TemporaryDirectory(prefix="fpgaft_head_") as tmp:
+                converted = convert_model(prepared.full_model, None, board=board, backend=backend, io_type=io_type,
+                                          reuse_factor=reuse_factor, hls_config=config, output_dir=tmp, warn=False)
+                import contextlib
+                import io
+
+                with contextlib.redirect_stdout(io.StringIO()):
+                    converted.hls_model.compile()
+                    table_out = np.asarray(converted.hls_model.predict(x), dtype=np.float64).reshape(n, -1)
+            if use_cache:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                np.save(path, table_out)
+    table_class = table_out.reshape(n, -1).argmax(1)
+    pre_class = np.asarray(pre_head).reshape(n, -1).argmax(1)
+    changes = int(np.count_nonzero(table_class != pre_class))
+    result = {
+        "layer": prepared.head["layer"],
+        "activation": prepared.head["activation"],
+        "method": f"hls4ml compile()/predict() of the full model (with its lookup-table {prepared.head['activation']}),"
+                  " argmax compared with the argmax of the bit-exact pre-head outputs",
+        "samples": n,
+        "class_changes": changes,
+        "class_change_fraction": changes / n if n else 0.0,
+        "accuracy_with_table_head": None if labels is None else float(np.mean(table_class == labels)),
+        "cached": cached,
+        "seconds": round(time.perf_counter() - start, 3),
+    }
     return result

@@ -226,8 +226,13 @@ def _scripts(out: Path, backend: str) -> Path:
 
 
 def generate_bringup(model, board, plan, x, y, out: Path, bers=(1e-4, 1e-3), repeats: int = 3,
-                     seed: int = 0, n_vectors: int | None = None, progress: bool = False) -> dict:
-    """Write the bring-up kit for ``board`` into ``out``; returns a summary dict."""
+                     seed: int = 0, n_vectors: int | None = None, progress: bool = False,
+                     hls_config=None) -> dict:
+    """Write the bring-up kit for ``board`` into ``out``; returns a summary dict.
+
+    ``x``: the model's input words (quantized to its input type when the intake inserted an
+    input quantizer); ``hls_config``: the user's hls4ml config (the board wins over its
+    part, clock and backend)."""
     from fpga_ft.campaign import run_campaign
     from fpga_ft.design import build_design
     from fpga_ft.faults import FaultModel
@@ -238,10 +243,10 @@ def generate_bringup(model, board, plan, x, y, out: Path, bers=(1e-4, 1e-3), rep
     backend = "vivadoaccelerator" if board.key in HLS4ML_ACCELERATOR_BOARDS else "vitis"
     vectors_x = x if n_vectors is None else x[:n_vectors]
     # golden outputs come from the bit-exact C simulation of this very design
-    csim_design = build_design(model, plan, board=board, backend=backend)
+    csim_design = build_design(model, plan, board=board, backend=backend, hls_config=hls_config)
     golden = csim_design.predict(vectors_x)
     design = build_design(model, plan, board=board, backend=backend, output_dir=out / "hls", x=vectors_x,
-                          golden=golden, compile=False)
+                          golden=golden, compile=False, hls_config=hls_config)
     hls_dir = design.project_dir
     write_testbench(hls_dir, design.meta["part"], design.meta["clock_period_ns"], ber=max(bers))
     vectors = out / "vectors"

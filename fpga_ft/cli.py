@@ -32,6 +32,7 @@ COMMANDS = (
     "compare",
     "bringup",
     "boards",
+    "verify",
 )
 
 

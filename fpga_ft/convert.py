@@ -146,40 +146,180 @@ def _quiet():
         yield buffer
 
 
-def resolve_backend(backend: str | None, board=None) -> str:
+def resolve_backend(backend: str | None, board=None, config_backend: str | None = None) -> str:
+    """hls4ml backend name: ``backend`` (explicit), else the board's, else the config's,
+    else Vitis."""
     if backend is None:
-        backend = "vitis" if board is None or board.backend.lower() != "vivado" else "vivado"
+        if board is not None:
+            backend = "vivado" if board.backend.lower() == "vivado" else "vitis"
+        else:
+            backend = config_backend or "vitis"
     name = BACKENDS.get(str(backend).lower())
     if name is None:
         raise FpgaFtError(f"unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     return name
 
 
-def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, backend: str | None = None,
-                  io_type: str = "io_parallel", output_dir: str | os.PathLike | None = None,
-                  reuse_factor: int = 1, part: str | None = None,
-                  clock_period_ns: float | None = None) -> ConvertedModel:
-    """Convert a QKeras model (object or path) with ``plan`` inserted; validate the plan.
+#: bumped when how a user's hls4ml config is merged changes (part of design cache keys)
+HLS_CONFIG_MERGE_VERSION = 1
 
-    ``board`` (a :class:`fpga_ft.boards.Board`) sets the part and clock unless given.
+NOT_BIT_EXACT_WARNING = ("warning: model input is not quantized (no QActivation(quantized_bits) after Input): "
+                         "converted without hls4ml bit_exact; csim may differ from QKeras")
+
+
+def _merge_layer(target: dict, entry: dict, model_level: bool = False) -> None:
+    """Merge one user config entry into an hls4ml layer (or ``Model``) config; user values
+    win. A layer's ``Precision`` string replaces its precisions (hls4ml reads it as that
+    layer's default for every type); a ``Model`` ``Precision`` string is the model default."""
+    for key, value in entry.items():
+        current = target.get(key)
+        if key == "Precision" and isinstance(value, str) and model_level:
+            target[key] = {**current, "default": value} if isinstance(current, dict) else value
+        elif key == "Precision" and isinstance(value, dict) and isinstance(current, dict):
+            target[key] = {**current, **value}
+        else:
+            target[key] = value
+
+
+def _same_values(config_type: str, quantizer_type: str) -> bool:
+    """Whether a config result type gives a quantized activation the same outputs as the
+    type hls4ml derives from its QKeras quantizer: same LSB, rounding and largest value,
+    both saturating, and no smaller lowest value."""
+    from fpga_ft.fixedpoint import parse_type
+
+    try:
+        user, quant = parse_type(config_type), parse_type(quantizer_type)
+    except FpgaFtError:
+        return False
+    return (user.fractional == quant.fractional and user.rounding == quant.rounding
+            and user.saturation != "WRAP" and quant.saturation != "WRAP"
+            and user.max_value == quant.max_value and user.min_value <= quant.min_value)
+
+
+def _quantizer_wins(name: str, layer, entry: dict, auto: dict, conflicts: list[str]) -> dict:
+    """A QActivation's result type is its QKeras quantizer's (the model is the reference):
+    a config result precision that would change its outputs is dropped, with a warning."""
+    precision = entry.get("Precision")
+    given = precision.get("result") if isinstance(precision, dict) else precision
+    derived = (auto.get("Precision") or {}).get("result") if isinstance(auto.get("Precision"), dict) else None
+    if not isinstance(given, str) or given.strip().lower() == "auto" or not isinstance(derived, str) \
+            or derived.strip().lower() == "auto" or _same_values(given, derived):
+        return entry
+    activation = getattr(layer, "activation", None)
+    conflicts.append(f"warning: config gives '{name}' result {given}, but its QKeras quantizer {activation} "
+                     f"produces {derived} (different rounding or range): the quantizer's type is used so the "
+                     "design matches the QKeras model bit for bit")
+    entry = dict(entry)
+    if isinstance(precision, dict):
+        entry["Precision"] = {k: v for k, v in precision.items() if k != "result"}
+    else:
+        entry.pop("Precision")
+    return entry
+
+
+def build_hls_config(model, protectable: list[str], plan: ProtectionPlan, *, backend_name: str,
+                     hls_config=None, reuse_factor: int | None = None) -> tuple[dict, list[str]]:
+    """hls4ml's per-layer config of ``model`` (``granularity="name"``) with the user's
+    config merged in (user values win), ``reuse_factor`` (explicit) on every layer, and
+    fpga-ft's tags. Returns ``(config, warnings)``."""
+    import hls4ml
+
+    user = hls_config
+    default_rf = reuse_factor or (user.model.get("ReuseFactor") if user is not None else None) or 1
+    config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend_name,
+                                                  default_reuse_factor=int(default_rf))
+    layer_cfgs = config["LayerName"]
+    conflicts: list[str] = []
+    if user is not None:
+        _merge_layer(config["Model"], user.model, model_level=True)
+        if user.layer_type:
+            for layer in model.layers:
+                cls = type(layer).__name__
+                for key in (cls, cls[1:] if cls.startswith("Q") else None):
+                    if key in user.layer_type and layer.name in layer_cfgs:
+                        _merge_layer(layer_cfgs[layer.name], user.layer_type[key])
+        unknown = [name for name in user.layer_name if name not in layer_cfgs]
+        if unknown:
+            raise FpgaFtError(f"config {user.path or ''} HLSConfig.LayerName names unknown layer '{unknown[0]}' "
+                              f"(layers: {', '.join(layer_cfgs)})")
+        quantized = {layer.name: layer for layer in model.layers if type(layer).__name__ == "QActivation"}
+        for name, entry in user.layer_name.items():
+            if name in quantized:
+                entry = _quantizer_wins(name, quantized[name], entry, layer_cfgs[name], conflicts)
+            _merge_layer(layer_cfgs[name], entry)
+    if reuse_factor:
+        config["Model"]["ReuseFactor"] = int(reuse_factor)
+        for layer_cfg in layer_cfgs.values():
+            if "ReuseFactor" in layer_cfg:
+                layer_cfg["ReuseFactor"] = int(reuse_factor)
+    warnings_out = list(conflicts)
+    model_strategy = str(config["Model"].get("Strategy") or "Latency")
+    for name, layer_cfg in layer_cfgs.items():
+        if name not in protectable:
+            layer_cfg["FpgaftModel"] = 1  # lets the csim use fpga-ft's fast ReLU
+    forced: dict[bool, list[str]] = {True: [], False: []}
+    for index, name in enumerate(protectable):
+        layer_cfg = layer_cfgs.setdefault(name, {})
+        protection = plan.for_layer(name)
+        strategy = str(layer_cfg.get("Strategy") or model_strategy)
+        if strategy.lower() != "latency":
+            # fpga-ft's C-simulation kernels read hls4ml's Latency weight layout (Resource
+            # transposes the weights); protected Resource kernels are not built yet
+            forced[protection.is_protected].append(f"'{name}' ({strategy}, ReuseFactor "
+                                                   f"{layer_cfg.get('ReuseFactor', default_rf)})")
+        layer_cfg["Strategy"] = "Latency"
+        layer_cfg["FpgaftId"] = index
+        layer_cfg["FpgaftMsbs"] = int(protection.protected_msbs)
+        layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
+    if forced[True]:
+        warnings_out.append(f"warning: protected layer(s) {', '.join(forced[True])} converted with Latency strategy "
+                            "(reuse factor kept): protection of Resource-strategy layers is not implemented yet")
+    if forced[False]:
+        warnings_out.append(f"warning: layer(s) {', '.join(forced[False])} converted with Latency strategy (reuse "
+                            "factor kept): fpga-ft's fault-injecting C simulation reads hls4ml's Latency weight "
+                            "layout only (Resource kernels are not implemented yet); outputs are the same")
+    return config, warnings_out
+
+
+def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, backend: str | None = None,
+                  io_type: str | None = None, output_dir: str | os.PathLike | None = None,
+                  reuse_factor: int | None = None, part: str | None = None,
+                  clock_period_ns: float | None = None, hls_config=None, warn: bool = True) -> ConvertedModel:
+    """Convert a QKeras model (object, path or :class:`fpga_ft.intake.PreparedModel`) with
+    ``plan`` inserted; validate the plan.
+
+    ``hls_config`` (:class:`fpga_ft.intake.UserHlsConfig`, taken from a path's or prepared
+    model's config when not given) is honoured: per-layer precisions, strategy, reuse factor,
+    io type, part, clock, backend; the arguments given here win over it. ``board`` (a
+    :class:`fpga_ft.boards.Board`) sets the part, clock and backend unless given.
+    ``warn``: print conversion warnings (the design cache prints them itself).
     """
-    from fpga_ft.modelio import load_model
+    from fpga_ft.intake import PreparedModel, check_quantizers, open_model
 
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
+        model = open_model(model)
+    if isinstance(model, PreparedModel):
+        hls_config = hls_config if hls_config is not None else model.hls_config
+        model = model.model
+    user = hls_config
+    io_type = io_type or (user.io_type if user is not None else None) or "io_parallel"
     if io_type not in IO_TYPES:
         raise FpgaFtError(f"unknown io_type '{io_type}' (known: {', '.join(IO_TYPES)})")
-    if int(reuse_factor) < 1:
+    if reuse_factor is not None and int(reuse_factor) < 1:
         raise FpgaFtError(f"reuse factor must be >= 1, got {reuse_factor}")
     plan = plan or ProtectionPlan()
+    check_quantizers(model)
     protectable = check_supported(model)
     unknown = [name for name in plan.layers if name not in protectable]
     if unknown:
         raise FpgaFtError(f"plan names unknown layer '{unknown[0]}' (protectable layers: {', '.join(protectable)})")
-    backend_name = resolve_backend(backend, board)
+    backend_name = resolve_backend(backend, board, user.backend if user is not None else None)
     if board is not None:
         part = part or board.part
         clock_period_ns = clock_period_ns or board.clock_period_ns
+    if user is not None:
+        part = part or user.part
+        clock_period_ns = clock_period_ns or user.clock_period_ns
     part = part or "xcvu13p-flga2577-2-e"
     clock_period_ns = float(clock_period_ns or 5.0)
 
@@ -193,19 +333,8 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
 
         output_dir = tempfile.mkdtemp(prefix="fpgaft_prj_")
     with _quiet():
-        config = hls4ml.utils.config_from_keras_model(model, granularity="name", backend=backend_name,
-                                                      default_reuse_factor=int(reuse_factor))
-        for name, layer_cfg in config["LayerName"].items():
-            if name not in protectable:
-                layer_cfg["FpgaftModel"] = 1  # lets the csim use fpga-ft's fast ReLU
-        for index, name in enumerate(protectable):
-            layer_cfg = config["LayerName"].setdefault(name, {})
-            protection = plan.for_layer(name)
-            layer_cfg["Strategy"] = "Latency"  # fpga-ft kernels use hls4ml's weight layout of Latency
-            layer_cfg["ReuseFactor"] = int(reuse_factor)
-            layer_cfg["FpgaftId"] = index
-            layer_cfg["FpgaftMsbs"] = int(protection.protected_msbs)
-            layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
+        config, notes = build_hls_config(model, protectable, plan, backend_name=backend_name, hls_config=user,
+                                         reuse_factor=reuse_factor)
         kwargs = dict(hls_config=config, output_dir=str(output_dir), backend=backend_name, io_type=io_type,
                       part=part, clock_period=clock_period_ns, project_name=PROJECT_NAME)
         if backend_name == "VivadoAccelerator":
@@ -215,6 +344,8 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
         bit_exact = True
         try:
             hls_model = hls4ml.converters.convert_from_keras_model(model, bit_exact=True, **kwargs)
+        except FpgaFtError:
+            raise
         except Exception as exc:  # hls4ml raises plain Exceptions for unsupported chains
             if "input layer chain" not in str(exc):
                 raise FpgaFtError(f"hls4ml could not convert the model: {str(exc).splitlines()[0]}") from None
@@ -222,13 +353,27 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
             bit_exact = False
             hls_model = hls4ml.converters.convert_from_keras_model(model, **kwargs)
     if not bit_exact:
-        print("warning: model input is not quantized (no QActivation(quantized_bits) after Input): "
-              "converted without hls4ml bit_exact; csim may differ from QKeras", file=sys.stderr)
+        notes.append(NOT_BIT_EXACT_WARNING)
+    if warn:
+        for line in notes:
+            print(line, file=sys.stderr)
     layers = describe_layers(hls_model, model)
     plan.validate(layers)
     return ConvertedModel(hls_model=hls_model, keras_model=model, layers=layers, plan=plan,
                           backend=backend_name, io_type=io_type, part=part, clock_period_ns=clock_period_ns,
-                          bit_exact=bit_exact, board=getattr(board, "key", None), output_dir=Path(output_dir))
+                          bit_exact=bit_exact, board=getattr(board, "key", None), output_dir=Path(output_dir),
+                          extra={"warnings": notes, "input_quantization": _inserted_input_type(model, user)})
+
+
+def _inserted_input_type(model, user) -> str | None:
+    """The type raw inputs are quantized to before a model the intake gave an input
+    quantizer (:func:`fpga_ft.intake.prepare_model`); None for other models."""
+    from fpga_ft.intake import INPUT_QUANTIZER_NAME
+
+    if user is None or INPUT_QUANTIZER_NAME not in [layer.name for layer in model.layers]:
+        return None
+    names = getattr(model, "input_names", None) or []
+    return user.result_precision(names[0]) if names else None
 
 
 def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
@@ -251,6 +396,9 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         "board": converted.board, "part": converted.part, "backend": converted.backend,
         "io_type": converted.io_type, "clock_period_ns": converted.clock_period_ns,
         "bit_exact_conversion": converted.bit_exact, "project_name": PROJECT_NAME,
+        "conversion_warnings": list(converted.extra.get("warnings", [])),
+        # raw inputs are quantized to this type first (None: the model quantizes its input)
+        "input_quantization": converted.extra.get("input_quantization"),
         "n_inputs": converted.n_inputs, "n_outputs": converted.n_outputs,
         "protected_layers": converted.plan.protected_layers,
         "layers": [info.to_dict() for info in converted.layers],

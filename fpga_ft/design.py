@@ -83,6 +83,16 @@ class Design:
             self._library = CsimLibrary(path, self.n_inputs, self.n_outputs)
         return self._library
 
+    def prepare_inputs(self, x: np.ndarray) -> np.ndarray:
+        """Raw data -> this design's input words: quantized to ``input_quantization`` when
+        the intake gave the model an input quantizer (see :mod:`fpga_ft.intake`), else as is."""
+        input_type = self.meta.get("input_quantization")
+        if not input_type:
+            return np.asarray(x, dtype=np.float32)
+        from fpga_ft.fixedpoint import parse_type, quantize_float32
+
+        return quantize_float32(x, parse_type(input_type), "input")
+
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Fault-free C simulation of every sample of ``x`` (outputs as float32)."""
         self.library.configure()
@@ -125,44 +135,88 @@ def file_lock(path: Path):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_ANNOUNCED: set = set()
+
+
+def reset_announcements() -> None:
+    """Forget which conversion warnings were printed (a new command starts: it prints them
+    again; :func:`fpga_ft.intake.open_model` calls this)."""
+    _ANNOUNCED.clear()
+
+
+def announce_warnings(design: "Design", stream=None) -> None:
+    """Print the design's conversion warnings (stderr), each message once per command (see
+    :func:`reset_announcements`): the same lines whether the design was just converted or
+    came from the cache."""
+    import sys
+
+    from fpga_ft.convert import NOT_BIT_EXACT_WARNING
+
+    lines = list(design.meta.get("conversion_warnings", []))
+    if not design.meta.get("bit_exact_conversion", True) and NOT_BIT_EXACT_WARNING not in lines:
+        lines.append(NOT_BIT_EXACT_WARNING)
+    for line in lines:
+        if line not in _ANNOUNCED:
+            _ANNOUNCED.add(line)
+            print(line, file=stream or sys.stderr)
+
+
 def build_design(model, plan: ProtectionPlan | None = None, *, board=None, backend: str | None = None,
-                 io_type: str = "io_parallel", reuse_factor: int = 1, output_dir=None,
+                 io_type: str | None = None, reuse_factor: int | None = None, output_dir=None,
                  x: np.ndarray | None = None, golden: np.ndarray | None = None,
-                 compile: bool = True, use_cache: bool = True) -> Design:
+                 compile: bool = True, use_cache: bool = True, hls_config=None) -> Design:
     """Convert, write and (``compile``) build the csim library of ``model`` with ``plan``.
 
-    With ``output_dir`` the project goes there (and is rebuilt); otherwise it lives in the
-    design cache. ``x``/``golden`` write hls4ml testbench vectors into ``tb_data/``.
+    ``model``: a Keras model, a path (read with :func:`fpga_ft.intake.open_model`: an
+    input quantizer inserted and a final softmax removed when needed) or a
+    :class:`fpga_ft.intake.PreparedModel`. ``hls_config`` (default: the prepared model's)
+    is the user's hls4ml config; ``io_type``, ``reuse_factor``, ``backend`` and ``board``
+    given here win over it. With ``output_dir`` the project goes there (and is rebuilt);
+    otherwise it lives in the design cache. ``x``/``golden`` write hls4ml testbench vectors
+    into ``tb_data/``. Conversion warnings are printed (stderr) whether or not the design
+    came from the cache.
     """
-    from fpga_ft.convert import convert_model, write_project
-    from fpga_ft.modelio import load_model
+    from fpga_ft.convert import HLS_CONFIG_MERGE_VERSION, convert_model, write_project
+    from fpga_ft.intake import PreparedModel, open_model
 
     if isinstance(model, (str, os.PathLike)):
-        model = load_model(model)
+        model = open_model(model)
+    if isinstance(model, PreparedModel):
+        hls_config = hls_config if hls_config is not None else model.hls_config
+        model = model.model
     plan = plan or ProtectionPlan()
+    has_config = hls_config is not None and not hls_config.is_empty
+    resolved_io = io_type or (hls_config.io_type if has_config else None) or "io_parallel"
+    convert_kwargs = dict(board=board, backend=backend, io_type=io_type, reuse_factor=reuse_factor,
+                          hls_config=hls_config if has_config else None, warn=False)
     if output_dir is None and use_cache:
-        key_source = json.dumps({
+        key_data = {
             "model": model_fingerprint(model), "plan": plan.key(), "board": getattr(board, "key", None),
-            "backend": backend, "io_type": io_type, "reuse": int(reuse_factor), "templates": _templates_fingerprint(),
-            "format": DESIGN_FORMAT,
-        }, sort_keys=True)
+            "backend": backend, "io_type": resolved_io, "reuse": int(reuse_factor or 1),
+            "templates": _templates_fingerprint(), "format": DESIGN_FORMAT,
+        }
+        if has_config:  # only then: cache keys of designs without a config stay what they were
+            key_data["hls_config"] = hls_config.key()
+            key_data["reuse_given"] = reuse_factor is not None
+            key_data["merge"] = HLS_CONFIG_MERGE_VERSION
+        key_source = json.dumps(key_data, sort_keys=True)
         key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
         project_dir = cache_root() / "designs" / key
         with file_lock(cache_root() / "locks" / f"{key}.lock"):
             if not (project_dir / DESIGN_FILE).is_file():
                 if project_dir.exists():
                     shutil.rmtree(project_dir)
-                converted = convert_model(model, plan, board=board, backend=backend, io_type=io_type,
-                                          output_dir=project_dir, reuse_factor=reuse_factor)
+                converted = convert_model(model, plan, output_dir=project_dir, **convert_kwargs)
                 write_project(converted, x, golden)
             design = open_design(project_dir)
             if compile:
                 design.library  # noqa: B018 - compile now, under the lock
+        announce_warnings(design)
         return design
-    converted = convert_model(model, plan, board=board, backend=backend, io_type=io_type,
-                              output_dir=output_dir, reuse_factor=reuse_factor)
+    converted = convert_model(model, plan, output_dir=output_dir, **convert_kwargs)
     write_project(converted, x, golden)
     design = open_design(converted.output_dir)
+    announce_warnings(design)
     if compile:
         design.library  # noqa: B018
     return design

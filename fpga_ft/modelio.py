@@ -35,14 +35,19 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def load_model(path):
-    """Load a Keras/QKeras model from ``.h5``, ``.keras`` or a SavedModel directory.
+def load_model(path, weights=None):
+    """Load a Keras/QKeras model: a full model (``.h5``, Keras 2 ``.keras``, SavedModel
+    directory), an architecture ``.json`` with its weights (``weights``, else the sibling
+    ``<stem>_weights.h5``), or the model an hls4ml config YAML names (``KerasJson`` +
+    ``KerasH5``, ``KerasH5`` or ``KerasModel``; its HLS settings are not applied here, see
+    :func:`fpga_ft.intake.open_model`).
 
     QKeras layers and quantizers are registered as custom objects. The model is returned
     uncompiled (no optimizer state): it is only used for inference and conversion.
 
     Args:
         path: file or directory (str or :class:`pathlib.Path`).
+        weights: weights ``.h5`` of a ``.json`` architecture (optional).
 
     Returns:
         The ``keras.Model``.
@@ -50,6 +55,25 @@ def load_model(path):
     Raises:
         FpgaFtError: the path does not exist, or it cannot be read as a Keras model.
     """
+    from fpga_ft.intake import load_keras_model, resolve_source
+
+    return load_keras_model(resolve_source(path, weights))
+
+
+def custom_objects() -> dict:
+    """The QKeras layers and quantizers Keras needs to deserialise a QKeras model."""
+    try:
+        from qkeras.utils import _add_supported_quantized_objects
+    except ImportError as exc:  # pragma: no cover - qkeras is a hard dependency
+        raise FpgaFtError(f"QKeras is not importable ({_first_line(exc)})") from exc
+    objects: dict = {}
+    _add_supported_quantized_objects(objects)
+    objects["QActivation"] = _qactivation_compat()
+    return objects
+
+
+def _load_model_file(path):
+    """Load a full model file or SavedModel directory (checked by the intake)."""
     p = Path(path)
     if not p.exists():
         raise FpgaFtError(f"model file not found: {p}")
@@ -60,15 +84,7 @@ def load_model(path):
 
     tf = _quiet_tensorflow()
     try:
-        from qkeras.utils import _add_supported_quantized_objects
-    except ImportError as exc:  # pragma: no cover - qkeras is a hard dependency
-        raise FpgaFtError(f"cannot read model {p}: QKeras is not importable ({_first_line(exc)})") from exc
-
-    custom_objects: dict = {}
-    _add_supported_quantized_objects(custom_objects)
-    custom_objects["QActivation"] = _qactivation_compat()
-    try:
-        model = tf.keras.models.load_model(str(p), custom_objects=custom_objects, compile=False)
+        model = tf.keras.models.load_model(str(p), custom_objects=custom_objects(), compile=False)
     except Exception as exc:  # h5py, keras and protobuf raise many unrelated types
         raise FpgaFtError(f"cannot read model {p}: {_first_line(exc)}") from exc
     if not isinstance(model, tf.keras.Model):

@@ -184,7 +184,7 @@ class Evaluator:
     def __init__(self, model, x, y, *, board, x_train=None, y_train=None, repeats: int = DEFAULT_REPEATS,
                  seed: int = 0, workers: int = 1, epochs: int | None = None, ranking: str = DEFAULT_RANKING,
                  ranking_repeats: int = DEFAULT_RANKING_REPEATS, model_path: str | None = None,
-                 progress: bool = False):
+                 progress: bool = False, hls_config=None):
         from fpga_ft.algorithm import DEFAULT_EPOCHS, data_hash, describe_knobs, layers_with_weights
         from fpga_ft.boards import get_board
         from fpga_ft.design import build_design, model_fingerprint
@@ -195,6 +195,8 @@ class Evaluator:
             model = load_model(model)
         self.model = model
         self.model_path = model_path
+        #: the user's hls4ml config (fpga_ft.intake.UserHlsConfig) every design honours
+        self.hls_config = hls_config if hls_config is not None and not hls_config.is_empty else None
         self.board = get_board(board) if isinstance(board, str) else board
         if self.board is None:
             raise FpgaFtError("a board is needed (resources and clock): --board NAME")
@@ -218,7 +220,7 @@ class Evaluator:
         self.model_fp = model_fingerprint(model)
         self.data_fp = data_hash(self.x, self.y)
         self.train_fp = data_hash(x_train, y_train) if x_train is not None else None
-        self.design0 = build_design(model, board=self.board)
+        self.design0 = build_design(model, board=self.board, hls_config=self.hls_config)
         self.layers0 = layers_with_weights(self.design0.layers, model)
         if not self.layers0:
             raise FpgaFtError("the model has no Dense/Conv layer to protect")
@@ -240,12 +242,15 @@ class Evaluator:
         """Everything that defines the numbers a study's trials produce."""
         from fpga_ft import __version__
 
-        return {"model_fingerprint": self.model_fp, "model": str(self.model_path or self.model.name),
-                "data": self.data_fp, "train": self.train_fp, "board": self.board.key,
-                "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "seed": self.seed,
-                "epochs": self.epochs if self.has_training_data else None,
-                "ranking": {"method": self.ranking_method, "repeats": self.ranking_repeats},
-                "fpga_ft": __version__, "version": SETTINGS_VERSION}
+        settings = {"model_fingerprint": self.model_fp, "model": str(self.model_path or self.model.name),
+                    "data": self.data_fp, "train": self.train_fp, "board": self.board.key,
+                    "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "seed": self.seed,
+                    "epochs": self.epochs if self.has_training_data else None,
+                    "ranking": {"method": self.ranking_method, "repeats": self.ranking_repeats},
+                    "fpga_ft": __version__, "version": SETTINGS_VERSION}
+        if self.hls_config is not None:  # only then: settings of config-less studies are unchanged
+            settings["hls_config"] = self.hls_config.key()
+        return settings
 
     # ---- ranking --------------------------------------------------------------------------
     def ranking(self) -> dict[str, list[int]]:
@@ -354,13 +359,13 @@ class Evaluator:
         if knobs.is_identity():
             design_layers = self.layers0
         else:  # the retrained model's own widths (no C++ compile needed for that)
-            base_design = build_design(model, board=self.board, compile=False)
+            base_design = build_design(model, board=self.board, compile=False, hls_config=self.hls_config)
             design_layers = layers_with_weights(base_design.layers, model)
         plan = self.plan_for(spec, design_layers)
         memo_key = (knobs.key(), plan.key(), target)
         if memo_key in self._memo:
             return dict(self._memo[memo_key], seconds=_now() - start, memoized=True)
-        design = build_design(model, plan, board=self.board)
+        design = build_design(model, plan, board=self.board, hls_config=self.hls_config)
         fig = self.figures(design, design_layers, plan)
         acc = self._campaign(design, target)
         base = self.baseline(target)
@@ -426,8 +431,11 @@ def _neuron_ranking(ev: Evaluator) -> tuple[dict[str, list[int]], dict]:
 
     x, y = (ev.x_train, ev.y_train) if ev.has_training_data else (ev.x, ev.y)
     data_fp = ev.train_fp if ev.has_training_data else ev.data_fp
-    key_src = json.dumps({"model": ev.model_fp, "board": ev.board.key, "data": data_fp, "method": ev.ranking_method,
-                          "repeats": ev.ranking_repeats, "seed": ev.seed, "v": 1}, sort_keys=True)
+    key_data = {"model": ev.model_fp, "board": ev.board.key, "data": data_fp, "method": ev.ranking_method,
+                "repeats": ev.ranking_repeats, "seed": ev.seed, "v": 1}
+    if ev.hls_config is not None:
+        key_data["hls_config"] = ev.hls_config.key()
+    key_src = json.dumps(key_data, sort_keys=True)
     key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
     path = cache_root() / "rankings" / f"{key}.json"
     if path.is_file():
@@ -1258,7 +1266,7 @@ def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
     try:
         model, _, _ = ev.model_for(knobs)
         layers = ev.layers0 if knobs.is_identity() else layers_with_weights(
-            build_design(model, board=ev.board, compile=False).layers, model)
+            build_design(model, board=ev.board, compile=False, hls_config=ev.hls_config).layers, model)
         est0 = estimate_resources(layers, ev.plan_for(spec, layers), ev.board.clock_mhz)
     except Exception:  # noqa: BLE001 - no refinement then; the sampler goes on
         return None

@@ -109,7 +109,7 @@ class FpgaFtTester:
         self.update_golden = update_golden
         self._designs: dict = {}
 
-    def design(self, model, plan=None, board=None, io_type: str = "io_parallel"):
+    def design(self, model, plan=None, board=None, io_type: str | None = None):
         from fpga_ft.boards import get_board
         from fpga_ft.design import build_design
         from fpga_ft.plan import ProtectionPlan
@@ -122,16 +122,20 @@ class FpgaFtTester:
         return self._designs[key]
 
     def campaign(self, model, data, plan=None, ber: float = 1e-4, sites=SITES, mode: str = "transient",
-                 repeats: int = 5, seed: int = 0, board: str | None = None, io_type: str = "io_parallel",
+                 repeats: int = 5, seed: int = 0, board: str | None = None, io_type: str | None = None,
                  workers: int = 1) -> ReliabilityResult:
-        """Run a fault-injection campaign on ``model`` with ``plan`` (paths) over ``data``."""
+        """Run a fault-injection campaign on ``model`` with ``plan`` (paths) over ``data``.
+
+        ``model``: any MODEL the CLI takes (``.h5``, ``.json`` + sibling weights, hls4ml
+        config YAML); ``io_type`` None: the config's, else io_parallel."""
         from fpga_ft.faults import parse_sites
         from fpga_ft.modelio import load_data
 
         design = self.design(model, plan, board, io_type)
         x, y = load_data(data)
+        x = design.prepare_inputs(x)  # quantized to the model's input type if the intake inserted one
         extra = []
-        if io_type != "io_parallel":
+        if io_type:
             extra += ["--io-type", io_type]
         if self.quick:
             repeats = min(repeats, QUICK_REPEATS)

@@ -6,61 +6,108 @@ import argparse
 
 from fpga_ft.errors import FpgaFtError
 
+MODEL_HELP = ("the model: a full Keras 2 model (.h5, .keras saved by Keras 2, SavedModel dir), an architecture "
+              ".json with --weights W.h5 (default: the sibling <stem>_weights.h5), or an hls4ml config YAML "
+              "(KerasJson/KerasH5/KerasModel relative to the YAML's directory; its HLSConfig precisions, Strategy, "
+              "ReuseFactor, IOType, Part, ClockPeriod and Backend are honoured)")
 
-def add_model_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("model", metavar="MODEL", help="QKeras model file (.h5, .keras or SavedModel dir)")
+
+def add_model_argument(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """MODEL, --weights, --input-precision."""
+    parser.add_argument("model", metavar="MODEL", help=help or MODEL_HELP)
+    add_intake_options(parser)
+
+
+def add_intake_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--weights", metavar="W.h5", default=None,
+                        help="weights of a .json architecture MODEL (default: <stem>_weights.h5 next to it)")
+    parser.add_argument("--input-precision", metavar="TYPE", default=None,
+                        help="for a model without an input quantizer: the input type, e.g. 'ap_fixed<16,6>' "
+                             "(rounding/overflow modes allowed, default AP_TRN/AP_WRAP); the data is quantized "
+                             "to it and a matching QActivation(quantized_bits) is inserted in a copy of the "
+                             "model. Default: the config's input layer Precision result, else its model "
+                             "Precision, else hls4ml's ap_fixed<16,6>")
 
 
 def add_design_options(parser: argparse.ArgumentParser, board_required: bool = False) -> None:
-    """--plan, --board, --backend, --io-type, --reuse-factor."""
+    """--plan, --board, --backend, --io-type, --reuse-factor (given explicitly, each wins
+    over an hls4ml config YAML's value)."""
     parser.add_argument("--plan", metavar="PLAN.yml", help="protection plan (YAML); default: unprotected")
     parser.add_argument("--board", metavar="NAME", required=board_required,
-                        help="target board (see `fpga-ft boards`); sets part, clock and backend")
+                        help="target board (see `fpga-ft boards`); sets part, clock and backend, over a config "
+                             "YAML's Part/ClockPeriod/Backend")
     parser.add_argument("--backend", choices=["vitis", "vivado"], default=None,
-                        help="hls4ml backend (default: the board's, else vitis)")
-    parser.add_argument("--io-type", choices=["io_parallel", "io_stream"], default="io_parallel",
-                        help="hls4ml I/O type (default io_parallel)")
-    parser.add_argument("--reuse-factor", type=int, default=1, metavar="R",
-                        help="hls4ml reuse factor: each multiplier is shared R times (default 1)")
+                        help="hls4ml backend (default: the board's, else the config YAML's, else vitis)")
+    parser.add_argument("--io-type", choices=["io_parallel", "io_stream"], default=None,
+                        help="hls4ml I/O type (default: the config YAML's IOType, else io_parallel)")
+    parser.add_argument("--reuse-factor", type=int, default=None, metavar="R",
+                        help="hls4ml reuse factor of every layer: each multiplier is shared R times (default: the "
+                             "config YAML's per-layer/model ReuseFactor, else 1)")
+
+
+def open_prepared(args):
+    """The :class:`fpga_ft.intake.PreparedModel` named by ``args.model`` (notes printed)."""
+    from fpga_ft.intake import open_model
+
+    return open_model(args.model, weights=getattr(args, "weights", None),
+                      input_precision=getattr(args, "input_precision", None))
 
 
 def load_common(args, need_data: bool = True):
-    """Load model, data, board and plan named by the arguments. Returns a dict."""
+    """Load model, data, board and plan named by the arguments. Returns a dict: ``model``
+    (the Keras model to convert and compare with), ``prepared`` (its
+    :class:`~fpga_ft.intake.PreparedModel`), ``x`` (already quantized to the model's input
+    type when the intake inserted one), ``y``, ``board``, ``plan``."""
     from fpga_ft.boards import get_board
-    from fpga_ft.modelio import check_input_shape, load_data, load_model
+    from fpga_ft.modelio import check_input_shape, load_data
     from fpga_ft.plan import ProtectionPlan
 
+    if getattr(args, "reuse_factor", None) is not None and args.reuse_factor < 1:
+        raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
     board = get_board(args.board) if getattr(args, "board", None) else None
     plan = ProtectionPlan.load(args.plan) if getattr(args, "plan", None) else ProtectionPlan()
-    model = load_model(args.model)
+    prepared = open_prepared(args)
+    model = prepared.model
     x = y = None
     data = getattr(args, "data", None)
     if data:
         x, y = load_data(data)
         check_input_shape(model, x)
+        x = prepared.prepare_inputs(x)
     elif need_data:
         raise FpgaFtError("--data D.npz is required")
-    if getattr(args, "reuse_factor", 1) < 1:
-        raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
-    return {"model": model, "x": x, "y": y, "board": board, "plan": plan}
+    return {"model": model, "prepared": prepared, "x": x, "y": y, "board": board, "plan": plan}
 
 
 def design_kwargs(args, loaded) -> dict:
+    """build_design keyword arguments: the explicit options (None when not given: the
+    config YAML's value, else the default, applies) and the model's config."""
+    prepared = loaded.get("prepared")
     return {"board": loaded["board"], "backend": getattr(args, "backend", None),
-            "io_type": getattr(args, "io_type", "io_parallel"),
-            "reuse_factor": getattr(args, "reuse_factor", 1)}
+            "io_type": getattr(args, "io_type", None),
+            "reuse_factor": getattr(args, "reuse_factor", None),
+            "hls_config": None if prepared is None else prepared.hls_config}
 
 
-def load_model_and_data(model_path, data_path, train_path=None):
-    """(model, x, y, x_train, y_train): the QKeras model, its test data and, when given, its
-    training data, each checked against the model's input shape (x_train/y_train None)."""
-    from fpga_ft.modelio import check_input_shape, load_data, load_model
+def load_model_and_data(model_path, data_path, train_path=None, *, weights=None, input_precision=None,
+                        with_prepared: bool = False):
+    """(model, x, y, x_train, y_train): the model to convert and compare with, its test data
+    and, when given, its training data, each checked against the model's input shape and
+    quantized to its input type when the intake inserted one (x_train/y_train None).
+    ``with_prepared``: append the :class:`~fpga_ft.intake.PreparedModel` as a sixth item."""
+    from fpga_ft.intake import open_model
+    from fpga_ft.modelio import check_input_shape, load_data
 
-    model = load_model(model_path)
+    prepared = open_model(model_path, weights=weights, input_precision=input_precision)
+    model = prepared.model
     x, y = load_data(data_path)
     check_input_shape(model, x)
+    x = prepared.prepare_inputs(x)
     x_train = y_train = None
     if train_path:
         x_train, y_train = load_data(train_path)
         check_input_shape(model, x_train)
+        x_train = prepared.prepare_inputs(x_train)
+    if with_prepared:
+        return model, x, y, x_train, y_train, prepared
     return model, x, y, x_train, y_train

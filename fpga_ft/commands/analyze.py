@@ -28,7 +28,10 @@ def register(subparsers):
         "analyze",
         help="vulnerability analysis: neuron and bit-position rankings, checked against fault injection",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    parser.add_argument("model", metavar="MODEL", help="QKeras model file (.h5, .keras or SavedModel dir)")
+    from fpga_ft.commands._common import add_intake_options, MODEL_HELP
+
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
+    add_intake_options(parser)
     parser.add_argument("--data", required=True, metavar="D.npz",
                         help="test set (.npz with x, y): fault injection and, without --train, the fast methods")
     parser.add_argument("--train", default=None, metavar="T.npz",
@@ -110,10 +113,12 @@ def run(args) -> dict:
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
-    model, x, y, x_train, y_train = load_model_and_data(args.model, args.data, args.train)
+    model, x, y, x_train, y_train, prepared = load_model_and_data(
+        args.model, args.data, args.train, weights=args.weights, input_precision=args.input_precision,
+        with_prepared=True)
     seconds["load"] = time.perf_counter() - start
     start = time.perf_counter()
-    design = build_design(model)
+    design = build_design(model, hls_config=prepared.hls_config)
     seconds["design"] = time.perf_counter() - start
     layers = design.layers
     if not layers:
@@ -173,6 +178,7 @@ def run(args) -> dict:
         "knee": knees or {},
         "validation": validation,
         "seconds": seconds,
+        "intake": prepared.describe(),
     }
 
     if args.plan_out:

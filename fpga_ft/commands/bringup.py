@@ -11,7 +11,9 @@ def register(sub):
     parser = sub.add_parser("bringup", help="HLS project, bitstream/IP scripts, test vectors, testbench, checklist",
                             description=__doc__)
     add_model_argument(parser)
-    parser.add_argument("--board", required=True, metavar="NAME", help="target board (see `fpga-ft boards`)")
+    parser.add_argument("--board", required=True, metavar="NAME",
+                        help="target board (see `fpga-ft boards`); its part, clock and backend win over a config "
+                             "YAML's Part/ClockPeriod/Backend")
     parser.add_argument("--plan", metavar="PLAN.yml", help="protection plan (default: unprotected)")
     parser.add_argument("--data", required=True, metavar="D.npz", help="test data: vectors and reliability campaign")
     parser.add_argument("-o", "--output-dir", required=True, metavar="DIR")
@@ -32,7 +34,8 @@ def run(args) -> dict:
     loaded = load_common(args)
     summary = generate_bringup(loaded["model"], loaded["board"], loaded["plan"], loaded["x"], loaded["y"],
                                Path(args.output_dir), bers=args.ber, repeats=args.repeats, n_vectors=args.vectors,
-                               progress=True)
+                               progress=True, hls_config=loaded["prepared"].hls_config)
+    summary["intake"] = loaded["prepared"].describe()
     print(f"bring-up kit for {summary['board']} ({summary['part']}) in {summary['output_dir']}: see BRINGUP.md")
     if not summary["vendor"]["found"]:
         print(f"{summary['vendor']['tool']} not on PATH: generated only; vendor csim/synthesis not run")

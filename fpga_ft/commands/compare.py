@@ -26,7 +26,10 @@ def register(subparsers):
         "compare",
         help="reference experiment: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-ALG, TMR-CL at each BER",
         description=" ".join(__doc__.split("\n\n")[1].split()))
-    parser.add_argument("model", metavar="MODEL", help="QKeras model file (.h5, .keras or SavedModel dir)")
+    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (--board wins over its Part/ClockPeriod/Backend)")
+    add_intake_options(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help="test set (.npz with x, y) for the campaigns")
     parser.add_argument("--train", default=None, metavar="T.npz",
                         help="training set: enables TMR-ALG and the optimizer's algorithm knobs")
@@ -37,7 +40,9 @@ def register(subparsers):
                              "(default 0.03 for the first BER, 0.05 for the others)")
     parser.add_argument("--max-latency-overhead", type=float, default=0.10, metavar="F",
                         help="allowed latency increase vs Base, fraction (default 0.10)")
-    parser.add_argument("--board", required=True, metavar="NAME", help="target board (see `fpga-ft boards`)")
+    parser.add_argument("--board", required=True, metavar="NAME",
+                        help="target board (see `fpga-ft boards`); its part, clock and backend win over a config "
+                             "YAML's Part/ClockPeriod/Backend")
     parser.add_argument("--trials", type=int, default=C.DEFAULT_TRIALS, metavar="N",
                         help=f"optimizer trials per BER for TMR-CL (default {C.DEFAULT_TRIALS})")
     parser.add_argument("--storage", default=None, metavar="URL",

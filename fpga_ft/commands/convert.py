@@ -22,6 +22,7 @@ def run(args) -> dict:
     from fpga_ft.design import build_design
 
     loaded = load_common(args, need_data=False)
+    prepared = loaded["prepared"]
     x = loaded["x"]
     golden = None
     bit_exact = None
@@ -46,12 +47,20 @@ def run(args) -> dict:
                     "accum_bits": info.accum_type.width,
                     **loaded["plan"].for_layer(info.name).to_dict()} for info in design.layers],
         "keep_replicas": ["fpgaft_keep_replicas.xdc", "fpgaft_check_replicas.tcl"],
-        "test_vectors": None if x is None else {"samples": int(len(x)), "bit_exact_fraction": bit_exact},
+        "test_vectors": None if x is None else {"samples": int(len(x)), "bit_exact_fraction": bit_exact,
+                                                "compared_tensor": prepared.compared_tensor},
+        "intake": prepared.describe(),
         "note": "HLS/Vivado are not run here: `fpga-ft build DIR --synth` runs them where they are on PATH",
     }
     print(f"wrote {result['output_dir']} ({result['backend']}, {result['part']}, "
           f"{1000.0 / meta['clock_period_ns']:.0f} MHz); protected layers: "
           f"{', '.join(result['protected_layers']) or 'none'}")
+    if prepared.head is not None:
+        print(f"the project ends before the final {prepared.head['activation']} ('{prepared.head['layer']}'): its "
+              f"outputs are layer '{prepared.head['compared_layer']}' (take the class by argmax)")
+    if prepared.input_type is not None:
+        print(f"inputs are {prepared.input_type.c_type()} words (tb_data/ holds them quantized)")
     if x is not None:
-        print(f"test vectors: {len(x)} samples in tb_data/; csim equals QKeras on {bit_exact:.1%}")
+        print(f"test vectors: {len(x)} samples in tb_data/; csim equals QKeras on {bit_exact:.1%} "
+              f"({prepared.compared_tensor})")
     return result

@@ -34,9 +34,9 @@ def register(subparsers):
     return parser
 
 
-def describe_model(model_path: str, plan, board, *, backend=None, io_type="io_parallel",
-                   reuse_factor: int = 1):
-    """LayerInfo of every protectable layer of ``model_path`` (hls4ml conversion, no HLS)."""
+def describe_model(model_path, plan, board, *, backend=None, io_type=None, reuse_factor=None):
+    """LayerInfo of every protectable layer of ``model_path`` (a path or a
+    :class:`fpga_ft.intake.PreparedModel`; hls4ml conversion, no HLS)."""
     from fpga_ft.convert import convert_model  # lazy: imports TensorFlow and hls4ml
 
     with tempfile.TemporaryDirectory(prefix="fpgaft_estimate_") as tmp:
@@ -52,12 +52,15 @@ def run(args) -> dict:
 
     board = get_board(args.board)
     plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()
-    if args.reuse_factor < 1:
+    if args.reuse_factor is not None and args.reuse_factor < 1:
         raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
     clock = args.clock_mhz if args.clock_mhz is not None else board.clock_mhz
     if clock is None or not clock > 0:
         raise FpgaFtError(f"--clock-mhz must be positive, got {args.clock_mhz}")
-    layers = describe_model(args.model, plan, board, backend=args.backend, io_type=args.io_type,
+    from fpga_ft.commands._common import open_prepared
+
+    prepared = open_prepared(args)
+    layers = describe_model(prepared, plan, board, backend=args.backend, io_type=args.io_type,
                             reuse_factor=args.reuse_factor)
     plan.validate(layers)
     est = estimate_resources(layers, plan, clock, target=args.target)
@@ -77,6 +80,7 @@ def run(args) -> dict:
         "utilization": {k: (None if v == float("inf") else round(v, 6)) for k, v in util.items()},
         "protected_layers": plan.protected_layers,
         "source": est.source,
+        "intake": prepared.describe(),
     }
 
 

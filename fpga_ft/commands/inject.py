@@ -26,7 +26,10 @@ def register(subparsers):
         "inject",
         help="fault-injection campaign: accuracy vs bit error rate",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    parser.add_argument("model", help="QKeras model (.h5, .keras, SavedModel) or fpga-ft project directory")
+    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + "; or an fpga-ft project directory")
+    add_intake_options(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help=".npz with arrays x (inputs) and y (labels)")
     parser.add_argument("--ber", required=True, nargs="+", metavar="B",
                         help=f"bit error rate(s) in [0, 1] ({BER_UNITS})")
@@ -51,7 +54,8 @@ def register(subparsers):
     parser.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                         help="where campaign checkpoints go (default: <design cache>/campaigns)")
     parser.add_argument("--no-checkpoint", action="store_true", help="do not checkpoint")
-    parser.add_argument("--io-type", default="io_parallel", choices=IO_TYPES, help="hls4ml io type (default io_parallel)")
+    parser.add_argument("--io-type", default=None, choices=IO_TYPES,
+                        help="hls4ml io type (default: the config YAML's IOType, else io_parallel)")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="plot accuracy vs BER to OUT.png")
     parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: when stderr is a terminal)")
     parser.set_defaults(func=run)
@@ -74,7 +78,7 @@ def run(args) -> dict:
     from fpga_ft.modelio import load_data
 
     x, y = load_data(args.data)
-    design, model_name, plan, plan_label = _design(args, x)
+    design, model_name, plan, plan_label, x, intake = _design(args, x)
 
     from fpga_ft.campaign import default_checkpoint_dir, run_sweep
 
@@ -98,13 +102,15 @@ def run(args) -> dict:
         "plan": {"path": args.plan, "label": plan_label, **plan.to_dict()},
         "design": str(design.project_dir),
         "data": {"path": str(args.data), "samples": int(len(x))},
+        "intake": intake,
         "fault_model": fault_model,
         "results": [r.to_dict() for r in results],
     }
 
 
 def _design(args, x):
-    """(design, model name, plan, plan label) from a model file or a project directory."""
+    """(design, model name, plan, plan label, x as the design's input words, intake
+    summary) from a model file or a project directory."""
     from fpga_ft.plan import ProtectionPlan
 
     model_path = Path(args.model)
@@ -120,17 +126,21 @@ def _design(args, x):
                               f"{model_path} expects {design.n_inputs}")
         plan = design.plan
         label = "unprotected" if not plan.protected_layers else f"{model_path / 'fpgaft_plan.yml'}"
-        return design, model_path.name, plan, label
+        input_type = design.meta.get("input_quantization")
+        x = design.prepare_inputs(x)  # quantized like the project's model input, if it was
+        return design, model_path.name, plan, label, x, {"project": str(model_path), "input_quantization": input_type}
 
     plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()
+    from fpga_ft.commands._common import open_prepared
     from fpga_ft.design import build_design
-    from fpga_ft.modelio import check_input_shape, load_model
+    from fpga_ft.modelio import check_input_shape
 
-    model = load_model(model_path)
-    check_input_shape(model, x)
-    design = build_design(model, plan, io_type=args.io_type)
+    prepared = open_prepared(args)
+    check_input_shape(prepared.model, x)
+    x = prepared.prepare_inputs(x)
+    design = build_design(prepared.model, plan, io_type=args.io_type, hls_config=prepared.hls_config)
     label = Path(args.plan).name if args.plan else "unprotected"
-    return design, model_path.name, plan, label
+    return design, model_path.name, plan, label, x, prepared.describe()
 
 
 def _pct(value: float) -> str:

@@ -27,13 +27,18 @@ def register(subparsers):
         "optimize",
         help="cross-layer optimizer: fewest LUTs meeting an accuracy-under-faults target (Optuna)",
         description=" ".join(__doc__.split("\n\n")[1].split()))
-    parser.add_argument("model", metavar="MODEL", help="QKeras model file (.h5, .keras or SavedModel dir)")
+    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (--board wins over its Part/ClockPeriod/Backend)")
+    add_intake_options(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help="test set (.npz with x, y) for the campaigns")
     parser.add_argument("--train", default=None, metavar="T.npz",
                         help="training set: enables the algorithm knobs (fine-tuning) and feeds the ranking")
     parser.add_argument("--ber", required=True, metavar="B",
                         help="bit error rate of the target, faults per bit per inference")
-    parser.add_argument("--board", required=True, metavar="NAME", help="target board (see `fpga-ft boards`)")
+    parser.add_argument("--board", required=True, metavar="NAME",
+                        help="target board (see `fpga-ft boards`); its part, clock and backend win over a config "
+                             "YAML's Part/ClockPeriod/Backend")
     parser.add_argument("--max-accuracy-drop", type=float, default=0.01, metavar="F",
                         help="allowed accuracy loss vs the clean unprotected design, fraction (default 0.01)")
     parser.add_argument("--max-latency-overhead", type=float, default=0.10, metavar="F",
@@ -113,10 +118,13 @@ def make_evaluator(args, progress: bool = False):
     if args.ranking not in V.METHODS:
         raise FpgaFtError(f"unknown --ranking method '{args.ranking}' (known: {', '.join(V.METHODS)})")
     board = get_board(args.board)
-    model, x, y, x_train, y_train = load_model_and_data(args.model, args.data, args.train)
+    model, x, y, x_train, y_train, prepared = load_model_and_data(
+        args.model, args.data, args.train, weights=getattr(args, "weights", None),
+        input_precision=getattr(args, "input_precision", None), with_prepared=True)
     return Evaluator(model, x, y, board=board, x_train=x_train, y_train=y_train, repeats=args.repeats,
                      seed=args.seed, workers=args.workers, epochs=args.epochs, ranking=args.ranking,
-                     ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress)
+                     ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress,
+                     hls_config=prepared.hls_config)
 
 
 def run(args) -> dict:
