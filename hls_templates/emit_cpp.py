@@ -39,16 +39,21 @@ def _name(node) -> str:
     return f"s{node.index}" if isinstance(node, Add) else _leaf(node)
 
 
+def _leaves(n: NeuronStructure, type_name: str, bias_expr: str, product_expr: str) -> list[str]:
+    """One declaration per term (``bias`` / ``p<input>``); the expressions are formatted
+    with the term's ``code`` and ``input``."""
+    return [f"        {type_name} {_leaf(t)} = "
+            + (bias_expr if t.is_bias else product_expr).format(code=t.code, input=t.input) + ";"
+            for t in n.terms]
+
+
 def _bit_tmr_neuron(n: NeuronStructure, c: str) -> list[str]:
     k = n.scheme.k
     lines = [f"    {{ // neuron {n.neuron}: bit-level TMR of the top {k} bits, {n.n_products} products, "
              f"{n.n_sums} partial sums",
              f"        typedef fpgaft::lanes<W, {k}> L;"]
-    for t in n.terms:
-        if t.is_bias:
-            lines.append(f"        L bias = fpgaft::tmr_const<W, {k}, {t.code}LL>();")
-        else:
-            lines.append(f"        L p{t.input} = fpgaft::tmr_product<{k}, {t.code}, data_T, {c}>(data[{t.input}]);")
+    lines += _leaves(n, "L", f"fpgaft::tmr_const<W, {k}, {{code}}LL>()",
+                     f"fpgaft::tmr_product<{k}, {{code}}, data_T, {c}>(data[{{input}}])")
     for a in n.adds():
         va = "true" if isinstance(a.left, Add) else "false"
         vb = "true" if isinstance(a.right, Add) else "false"
@@ -90,11 +95,8 @@ def _dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
              f"    template <class data_T> static {c}::accum_t dot(data_T data[{c}::n_in]) {{",
              "        #pragma HLS INLINE",
              f"        typedef {c}::accum_t acc_t;"]
-    for t in n.terms:
-        if t.is_bias:
-            lines.append(f"        acc_t bias = fpgaft::from_code<acc_t, {t.code}LL>();")
-        else:
-            lines.append(f"        acc_t p{t.input} = fpgaft::const_product<{t.code}, data_T, {c}>(data[{t.input}]);")
+    lines += _leaves(n, "acc_t", "fpgaft::from_code<acc_t, {code}LL>()",
+                     f"fpgaft::const_product<{{code}}, data_T, {c}>(data[{{input}}])")
     for a in n.adds():
         lines.append(f"        acc_t s{a.index} = {_name(a.left)} + {_name(a.right)};")
     lines += [f"        return {_name(n.tree)};", "    }", "};"]

@@ -262,6 +262,31 @@ inline uint64_t extra_terms(const int64_t *x, const int64_t *w, const int64_t *b
     return e;
 }
 
+// Fused terms: from term t on, as many terms as no flip lands in (np exposed bits per
+// product word, ns per partial-sum word) are summed without per-word hooks (summing mod
+// 2^64 and wrapping once equals wrapping every partial sum, as 2^W divides 2^64); their
+// exposed bits are consumed at once. Returns the first term not summed.
+template <class data_T, typename CONFIG_T>
+inline unsigned fused_terms(const int64_t *x, const int64_t *w, const rt::NeuronTerms &nt, unsigned j, unsigned t,
+                            int np, int ns, uint64_t &sum) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    rt::SiteState &sp = rt::state().site[rt::PRODUCTS];
+    rt::SiteState &sa = rt::state().site[rt::ACCUMULATORS];
+    int64_t m = sp.countdown / np;
+    const int64_t ma = sa.countdown / ns;
+    m = m < ma ? m : ma;
+    if (m > (int64_t)(nt.n - t))
+        m = nt.n - t;
+    sp.countdown -= m * np;
+    sa.countdown -= m * ns;
+    const unsigned end = t + (unsigned)m;
+    for (; t < end; t++) {
+        const unsigned i = nt.idx[t];
+        sum += (uint64_t)M::product(x[i], w[i * CONFIG_T::n_out + j]);
+    }
+    return t;
+}
+
 // An unprotected dot product, or one replica of a full-TMR one, or a scoped exposure:
 // every word exposes `bits` bits (W: the whole word, 1: only bit `bit_only`, 0: none).
 template <class data_T, typename CONFIG_T>
@@ -281,26 +306,8 @@ int64_t dot_plain_raw(const int64_t *x, const int64_t *w, const int64_t *b, cons
         t = 1;
     }
     while (t < nt.n) {
-        if (bits > 0) {
-            // Fused: between two flips, words are summed without per-word hooks (summing mod
-            // 2^64 and wrapping once equals wrapping every partial sum, as 2^W divides 2^64);
-            // the skipped words' exposed bits are consumed at once.
-            int64_t m = sp.countdown / bits;
-            if (have) {
-                const int64_t ma = sa.countdown / bits;
-                m = m < ma ? m : ma;
-            } else {
-                m = 0; // the first term has no partial-sum word: take it through the hooks
-            }
-            if (m > (int64_t)(nt.n - t))
-                m = nt.n - t;
-            sp.countdown -= m * bits;
-            sa.countdown -= m * bits;
-            const unsigned end = t + (unsigned)m;
-            for (; t < end; t++) {
-                const unsigned i = nt.idx[t];
-                sum += (uint64_t)M::product(x[i], w[i * NO + j]);
-            }
+        if (bits > 0 && have) { // the first term has no partial-sum word: through the hooks
+            t = fused_terms<data_T, CONFIG_T>(x, w, nt, j, t, bits, bits, sum);
             if (t >= nt.n)
                 break;
         }
@@ -367,20 +374,10 @@ int64_t dot_tmr_raw(const int64_t *x, const int64_t *w, const int64_t *b, const 
         t = 1;
     }
     while (t < nt.n) {
-        if (clean && have) { // fused block: no flip lands in the next m product and sum words
-            int64_t m = sp.countdown / NP;
-            const int64_t ma = sa.countdown / NS;
-            m = m < ma ? m : ma;
-            if (m > (int64_t)(nt.n - t))
-                m = nt.n - t;
-            sp.countdown -= m * NP;
-            sa.countdown -= m * NS;
-            const unsigned end = t + (unsigned)m;
-            for (; t < end; t++) {
-                const unsigned i = nt.idx[t];
-                sum += (uint64_t)M::product(x[i], w[i * NO + j]);
-            }
-            a_is_sum = a_is_sum || m > 0;
+        if (clean && have) { // fused block: no flip lands in the next product and sum words
+            const unsigned t0 = t;
+            t = fused_terms<data_T, CONFIG_T>(x, w, nt, j, t, NP, NS, sum);
+            a_is_sum = a_is_sum || t > t0;
             if (t >= nt.n)
                 break;
         }
