@@ -59,7 +59,8 @@ from fpga_ft.stats import accuracy_interval, halfwidth
 
 __all__ = [
     "CampaignResult", "run_campaign", "run_sweep", "chunk_seed", "campaign_key", "data_fingerprint",
-    "design_fingerprint", "default_checkpoint_dir", "shutdown_workers", "DEFAULT_CHUNK_SIZE",
+    "design_fingerprint", "default_checkpoint_dir", "shutdown_workers", "DEFAULT_CHUNK_SIZE", "progress_bar",
+    "set_progress_total", "progress_wanted",
 ]
 
 DEFAULT_CHUNK_SIZE = 512  # target inferences per chunk (slices of a pass are near-equal)
@@ -540,10 +541,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     final_repeats = decide(done)
     bar = None
     if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=repeats * n_slices, initial=min(resumed, repeats * n_slices), file=sys.stderr,
-                   desc=f"BER {fault_model.ber:g}", unit="chunk", leave=False, dynamic_ncols=True)
+        bar = progress_bar(total=repeats * n_slices, initial=min(resumed, repeats * n_slices),
+                           desc=f"BER {fault_model.ber:g}", unit="chunk", enabled=True)
 
     def finished(record: dict) -> None:
         done[record["chunk"]] = record
@@ -594,6 +593,35 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         chunks=len(used), resumed_chunks=resumed, checkpoint=str(ckpt_path) if ckpt_path else None, key=key)
 
 
+def progress_bar(iterable=None, *, total=None, desc: str = "", unit: str = "it", enabled: bool | None = None,
+                 initial: int = 0, leave: bool = False, unit_scale: bool = False):
+    """The one progress bar of fpga-ft's campaigns and analyses: tqdm on stderr, with count,
+    rate and ETA (tqdm's remaining-time estimate from the measured rate; when the total is
+    revised, as adaptive sampling does after every round, :func:`set_progress_total` moves
+    the ETA with it). ``enabled``: True / False, or None to show it only when stderr is a
+    terminal (never when the output is piped). ``unit_scale``: 12.3k instead of 12345."""
+    from tqdm import tqdm
+
+    disable = (not sys.stderr.isatty()) if enabled is None else not enabled
+    return tqdm(iterable, total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr, leave=leave,
+                dynamic_ncols=True, disable=disable, unit_scale=unit_scale)
+
+
+def set_progress_total(bar, total: int) -> None:
+    """Revise a bar's total (and so its ETA) when the planned work changes."""
+    if bar is not None and not getattr(bar, "disable", False) and int(total) != bar.total:
+        bar.total = int(total)
+        bar.refresh()
+
+
+def progress_wanted(requested: bool | None, json_out: str | None) -> bool:
+    """Command-line default of the progress bars: shown with ``--progress``; otherwise only
+    when stderr is a terminal and the JSON result does not go to stdout (``--json -``)."""
+    if requested:
+        return True
+    return bool(sys.stderr.isatty()) and json_out != "-"
+
+
 def _slice_len(slices, index: int) -> int:
     a, b = slices[index % len(slices)]
     return b - a
@@ -601,8 +629,7 @@ def _slice_len(slices, index: int) -> int:
 
 def _grow(bar, total: int) -> None:
     if total > bar.total:
-        bar.total = total
-        bar.refresh()
+        set_progress_total(bar, total)
 
 
 class _Stopper:
