@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-import yaml
 
 from fpga_ft.errors import FpgaFtError
 from fpga_ft.paths import BOARDS_DIR
@@ -84,16 +83,10 @@ def load_board_file(path) -> Board:
     unreadable or malformed YAML, missing or unknown keys, wrong types, negative counts
     or a non-positive clock.
     """
+    from fpga_ft.safeyaml import load_yaml
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise FpgaFtError(f"cannot read board file {path}: {exc.strerror or exc}") from exc
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "syntax error"
-        raise FpgaFtError(f"board file {path}: malformed YAML{where}: {problem}") from exc
+    data = load_yaml(path, "board file")
 
     def fail(key: str, message: str) -> FpgaFtError:
         return FpgaFtError(f"board file {path}: key '{key}' {message}")

@@ -141,63 +141,11 @@ def _merge(base: dict, extra: dict) -> dict:
     return out
 
 
-class _ConfigLoader:
-    """PyYAML's SafeLoader plus hls4ml's ``!keras_model PATH`` tag (read as the path string)
-    and a refusal of aliases (fpga-ft configs never need them; they enable size blow-ups)."""
-
-    _cls = None
-
-    @classmethod
-    def get(cls):
-        if cls._cls is None:
-            import yaml
-
-            class Loader(yaml.SafeLoader):
-                def compose_node(self, parent, index):
-                    if self.check_event(yaml.events.AliasEvent):
-                        event = self.peek_event()
-                        raise _AliasFound(event.anchor)
-                    return super().compose_node(parent, index)
-
-            Loader.add_constructor("!keras_model", lambda loader, node: loader.construct_scalar(node))
-            cls._cls = Loader
-        return cls._cls
-
-
-class _AliasFound(Exception):
-    pass
-
-
-def _read_bounded(path: Path, limit: int, what: str, hint: str = "") -> bytes:
-    """The bytes of ``path``, refusing files over ``limit`` bytes (one-line errors)."""
-    try:
-        with open(path, "rb") as handle:
-            raw = handle.read(limit + 1)
-    except OSError as exc:
-        raise FpgaFtError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    if len(raw) > limit:
-        raise FpgaFtError(f"{what} {path} is larger than {limit // 1_000_000} MB{hint}")
-    return raw
-
-
 def read_yaml_config(path: Path) -> dict:
     """Size-bounded, alias-free ``safe_load`` of an hls4ml config file (a mapping)."""
-    import yaml
+    from fpga_ft.safeyaml import load_yaml
 
-    raw = _read_bounded(path, MAX_CONFIG_BYTES, "config", "; not an hls4ml config")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise FpgaFtError(f"config {path} is not UTF-8 text") from None
-    try:
-        data = yaml.load(text, Loader=_ConfigLoader.get())  # noqa: S506 - SafeLoader subclass
-    except _AliasFound as exc:
-        raise FpgaFtError(f"config {path} uses a YAML alias (*{exc.args[0]}); write the values out") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise FpgaFtError(f"config {path} is not valid YAML{where}: {problem}") from None
+    data = load_yaml(path, "config", max_bytes=MAX_CONFIG_BYTES)
     if not isinstance(data, dict):
         raise FpgaFtError(f"config {path} must be a YAML mapping (hls4ml config), got {type(data).__name__}")
     return data
@@ -440,12 +388,13 @@ def resolve_source(path, weights=None) -> ModelSource:
 def load_keras_model(source: ModelSource):
     """The Keras model a :class:`ModelSource` names (uncompiled, QKeras objects registered)."""
     from fpga_ft.modelio import _first_line, _load_model_file, _quiet_tensorflow, custom_objects
+    from fpga_ft.safeyaml import read_bounded
 
     if source.model_file is not None:
         return _load_model_file(source.model_file)
     tf = _quiet_tensorflow()
     arch = source.architecture
-    raw = _read_bounded(arch, MAX_JSON_BYTES, "model architecture")
+    raw = read_bounded(arch, MAX_JSON_BYTES, "model architecture")
     try:
         json.loads(raw)
     except ValueError as exc:

@@ -67,16 +67,11 @@ class ProtectionPlan:
 
     @classmethod
     def load(cls, path: str | Path) -> "ProtectionPlan":
+        """Read a plan file (bounded YAML: no aliases, no repeated layer, see fpga_ft.safeyaml)."""
+        from fpga_ft.safeyaml import load_yaml
+
         path = Path(path)
-        if not path.is_file():
-            raise FpgaFtError(f"plan file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            line = getattr(getattr(exc, "problem_mark", None), "line", None)
-            where = f" (line {line + 1})" if line is not None else ""
-            raise FpgaFtError(f"malformed plan {path}{where}: not valid YAML") from None
-        return cls.from_dict(data, source=f"plan {path}")
+        return cls.from_dict(load_yaml(path, "plan"), source=f"plan {path}")
 
     @classmethod
     def uniform(cls, layers: Iterable[LayerInfo], protected_msbs: int = 0,

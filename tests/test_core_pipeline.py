@@ -289,6 +289,40 @@ def test_plan_errors_are_one_line(bundled, layers_of, tmp_path):
         assert expected in str(info.value) and "\n" not in str(info.value)
 
 
+BILLION_LAUGHS = "".join(
+    ["a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n"]
+    + [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
+       f"*a{i - 1}, *a{i - 1}]\n" for i in range(1, 9)]
+    + ["layers:\n  fc1:\n    protected_msbs: *a8\n"])
+
+
+@pytest.mark.parametrize("content, expected", [
+    (BILLION_LAUGHS.encode(), "alias"),
+    (b"layers:\n  fc1:\n    protected_msbs: \xff\xfe\n", "not UTF-8"),
+    (("x: " + "[" * 200 + "]" * 200 + "\n").encode(), "nested deeper"),
+    (b"layers:\n  fc1: {protected_msbs: 1}\n  fc1: {protected_msbs: 2}\n", "repeats the key 'fc1'"),
+    (b"layers: {}\n" + b"#" * 1_100_000, "larger than"),
+])
+def test_hostile_plan_yaml_is_one_line_error_fast(tmp_path, capsys, content, expected):
+    """YAML bombs, bad encodings, deep nesting, a layer named twice, huge files: every
+    command that reads a plan stops at once with one line, exit 2."""
+    import time
+
+    path = tmp_path / "plan.yml"
+    path.write_bytes(content)
+    start = time.perf_counter()
+    with pytest.raises(FpgaFtError) as info:
+        ProtectionPlan.load(path)
+    assert time.perf_counter() - start < 1.0  # behaviour: refused before expanding anything
+    message = str(info.value)
+    assert expected in message and "\n" not in message and len(message) < 300
+    from fpga_ft.paths import MODELS_DIR
+
+    code = main(["estimate", str(MODELS_DIR / "digits_mlp.h5"), "--board", "zcu102", "--plan", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error:") and len(err.splitlines()) == 1 and expected in err
+
+
 def test_unsupported_layer_is_named(tmp_path, capsys):
     import tensorflow as tf
 
