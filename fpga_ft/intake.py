@@ -387,7 +387,7 @@ def resolve_source(path, weights=None) -> ModelSource:
 # --------------------------------------------------------------------------- loading
 def load_keras_model(source: ModelSource):
     """The Keras model a :class:`ModelSource` names (uncompiled, QKeras objects registered)."""
-    from fpga_ft.modelio import _first_line, _load_model_file, _quiet_tensorflow, custom_objects
+    from fpga_ft.modelio import _first_line, _load_model_file, _quiet_tensorflow, custom_objects, refuse_code_layers
     from fpga_ft.safeyaml import read_bounded
 
     if source.model_file is not None:
@@ -396,7 +396,7 @@ def load_keras_model(source: ModelSource):
     arch = source.architecture
     raw = read_bounded(arch, MAX_JSON_BYTES, "model architecture")
     try:
-        json.loads(raw)
+        refuse_code_layers(json.loads(raw), arch)
     except ValueError as exc:
         raise FpgaFtError(f"model architecture {arch} is not JSON: {_first_line(exc)}") from None
     try:

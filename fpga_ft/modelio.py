@@ -72,6 +72,78 @@ def custom_objects() -> dict:
     return objects
 
 
+#: Keras layer classes whose saved form carries Python code that Keras runs when it rebuilds
+#: the model (Lambda: marshalled bytecode or a module function). fpga-ft never needs them.
+CODE_LAYERS = ("Lambda",)
+
+
+def stored_model_config(path: Path):
+    """The architecture stored in a model file, read without building the model (no
+    deserialised code runs): ``.h5`` (``model_config`` attribute), ``.keras`` (``config.json``),
+    ``.json``; for a SavedModel directory the raw ``keras_metadata.pb`` bytes. ``None`` when
+    there is nothing to read (Keras will then say what is wrong)."""
+    import json
+
+    p = Path(path)
+    try:
+        if p.is_dir():
+            meta = p / "keras_metadata.pb"
+            return meta.read_bytes() if meta.is_file() else None
+        if p.suffix.lower() == ".json":
+            return json.loads(p.read_text(encoding="utf-8"))
+        if zipfile.is_zipfile(p):
+            with zipfile.ZipFile(p) as archive:
+                if "config.json" in archive.namelist():
+                    return json.loads(archive.read("config.json"))
+            return None
+        import h5py
+
+        with h5py.File(p, "r") as handle:
+            raw = handle.attrs.get("model_config")
+        if raw is None:
+            return None
+        return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+    except (OSError, ValueError, UnicodeDecodeError, zipfile.BadZipFile):
+        return None
+
+
+def _layers_of(config) -> list[tuple[str, str]]:
+    """(layer name, class name) of every layer in a Keras model config, nested models included."""
+    found: list[tuple[str, str]] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            cls = node.get("class_name")
+            cfg = node.get("config")
+            if isinstance(cls, str) and isinstance(cfg, dict):
+                found.append((str(cfg.get("name", "?")), cls))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
+
+
+def refuse_code_layers(config, path) -> None:
+    """Refuse, before Keras sees it, a model whose stored architecture has a layer that runs
+    deserialised Python code (:data:`CODE_LAYERS`); one-line error naming the layer."""
+    if config is None:
+        return
+    if isinstance(config, bytes):  # SavedModel metadata: JSON strings inside a protobuf
+        for cls in CODE_LAYERS:
+            if f'"class_name": "{cls}"'.encode() in config:
+                raise FpgaFtError(f"refusing model {path}: it has a {cls} layer, whose saved Python code Keras "
+                                  "would run while loading; rebuild the model without it")
+        return
+    for name, cls in _layers_of(config):
+        if cls in CODE_LAYERS:
+            raise FpgaFtError(f"refusing model {path}: layer '{name}' is a {cls}, whose saved Python code Keras "
+                              "would run while loading; rebuild the model without it (fpga-ft never runs it)")
+
+
 def _load_model_file(path):
     """Load a full model file or SavedModel directory (checked by the intake)."""
     p = Path(path)
@@ -82,6 +154,7 @@ def _load_model_file(path):
     if p.is_file() and p.stat().st_size == 0:
         raise FpgaFtError(f"cannot read model {p}: file is empty")
 
+    refuse_code_layers(stored_model_config(p), p)
     tf = _quiet_tensorflow()
     try:
         model = tf.keras.models.load_model(str(p), custom_objects=custom_objects(), compile=False)

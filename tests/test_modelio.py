@@ -198,3 +198,47 @@ def test_bundled_mlp_bit_exact_in_hls4ml(tmp_path):
     hm.compile()
     y_hls = np.asarray(hm.predict(x)).reshape(len(x), -1)
     assert np.array_equal(y_hls, model.predict(x, verbose=0))
+
+
+def _hostile_lambda_model(marker):
+    """A model whose Lambda layer writes ``marker`` whenever Keras runs it."""
+    import tensorflow as tf
+
+    def evil(t, path=str(marker)):
+        import pathlib
+
+        pathlib.Path(path).write_text("pwned")
+        return t
+
+    inputs = tf.keras.Input((4,))
+    hidden = tf.keras.layers.Lambda(evil, name="evil_lambda")(inputs)
+    return tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="fc")(hidden))
+
+
+@pytest.mark.parametrize("form", ["h5", "json", "keras"])
+def test_hostile_lambda_runs_no_code(tmp_path, capsys, form):
+    """Loading refuses a Lambda layer before Keras rebuilds it: its code never runs."""
+    from fpga_ft.cli import main
+
+    marker = tmp_path / "marker.txt"
+    model = _hostile_lambda_model(marker)
+    if form == "h5":
+        path = tmp_path / "evil.h5"
+        model.save(path)
+        extra = []
+    elif form == "keras":
+        path = tmp_path / "evil.keras"
+        model.save(path)
+        extra = []
+    else:
+        path = tmp_path / "evil.json"
+        path.write_text(model.to_json())
+        weights = tmp_path / "evil_weights.h5"
+        model.save_weights(weights)
+        extra = ["--weights", str(weights)]
+    marker.unlink(missing_ok=True)  # building the model above ran it once
+    np.savez(tmp_path / "d.npz", x=np.zeros((3, 4)), y=np.zeros(3, dtype=int))
+    code = main(["csim", str(path), *extra, "--data", str(tmp_path / "d.npz")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "evil_lambda" in err[0], err
+    assert not marker.exists()
