@@ -18,7 +18,8 @@ import numpy as np
 
 from fpga_ft.errors import FpgaFtError
 
-__all__ = ["load_model", "load_data", "check_input_shape", "model_input_shape"]
+__all__ = ["load_model", "load_data", "check_input_shape", "model_input_shape", "check_labels", "n_classes",
+           "model_n_outputs"]
 
 
 def _quiet_tensorflow():
@@ -266,6 +267,39 @@ def _labels(y: np.ndarray, p: Path) -> np.ndarray:
             raise FpgaFtError(f"data file {p}: y has shape {y.shape} but row {row} is not one-hot")
         return np.argmax(yf, axis=1).astype(np.int64)
     raise FpgaFtError(f"data file {p}: y must be labels (N,) or one-hot (N, C), got shape {y.shape}")
+
+
+def n_classes(n_outputs: int) -> int:
+    """Classes of a classifier with ``n_outputs`` outputs (one output: binary, 2 classes)."""
+    return 2 if int(n_outputs) == 1 else int(n_outputs)
+
+
+def check_labels(path, y: np.ndarray, n_outputs: int) -> None:
+    """Raise :class:`FpgaFtError` unless the labels of data file ``path`` fit a model with
+    ``n_outputs`` outputs: integer labels in 0..C-1, one-hot rows of width C (C =
+    :func:`n_classes`)."""
+    classes = n_classes(n_outputs)
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            shape = npz["y"].shape
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError):
+        shape = np.shape(y)
+    if len(shape) == 2 and shape[1] > 1 and shape[1] != classes:
+        raise FpgaFtError(f"data file {p}: y is one-hot with {shape[1]} columns but the model has {classes} "
+                          f"classes ({n_outputs} output{'s' if n_outputs != 1 else ''})")
+    if len(y) and int(np.max(y)) >= classes:
+        bad = int(np.count_nonzero(np.asarray(y) >= classes))
+        raise FpgaFtError(f"data file {p}: {bad} label(s) outside 0..{classes - 1} (largest {int(np.max(y))}) "
+                          f"for a model with {n_outputs} output{'s' if n_outputs != 1 else ''}")
+
+
+def model_n_outputs(model) -> int:
+    """Number of output values of a single-output Keras model (per sample)."""
+    shape = model.output_shape
+    if isinstance(shape, list):
+        shape = shape[0]
+    return int(np.prod([d for d in shape[1:] if d is not None]))
 
 
 def model_input_shape(model) -> tuple:

@@ -129,10 +129,11 @@ class FpgaFtTester:
         ``model``: any MODEL the CLI takes (``.h5``, ``.json`` + sibling weights, hls4ml
         config YAML); ``io_type`` None: the config's, else io_parallel."""
         from fpga_ft.faults import parse_sites
-        from fpga_ft.modelio import load_data
+        from fpga_ft.modelio import check_labels, load_data
 
         design = self.design(model, plan, board, io_type)
         x, y = load_data(data)
+        check_labels(data, y, design.n_outputs)
         x = design.prepare_inputs(x)  # quantized to the model's input type if the intake inserted one
         extra = []
         if io_type:

@@ -242,3 +242,25 @@ def test_hostile_lambda_runs_no_code(tmp_path, capsys, form):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error:") and "evil_lambda" in err[0], err
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("labels, expected", [
+    (np.array([0, 1, 10]), "outside 0..9"),
+    (np.array([0, 1, 12]), "outside 0..9"),
+    (np.eye(5)[[0, 1, 2]], "one-hot with 5 columns"),
+    (np.eye(12)[[0, 1, 2]], "one-hot with 12 columns"),
+])
+@pytest.mark.parametrize("command", ["csim", "analyze", "inject"])
+def test_labels_must_fit_the_model(tmp_path, capsys, labels, expected, command):
+    """Labels out of range or one-hot of the wrong width are refused (one line, exit 2) by
+    every command that reads data, instead of being scored as wrong answers."""
+    from fpga_ft.cli import main
+    from fpga_ft.paths import MODELS_DIR
+
+    x, _ = load_data(MODELS_DIR / "digits_test.npz")
+    data = tmp_path / "bad.npz"
+    np.savez(data, x=x[:3], y=labels)
+    extra = ["--ber", "1e-3"] if command == "inject" else []
+    code = main([command, str(MODELS_DIR / "digits_mlp.h5"), "--data", str(data), *extra])
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and expected in err[0], err

@@ -59,7 +59,7 @@ def load_common(args, need_data: bool = True):
     :class:`~fpga_ft.intake.PreparedModel`), ``x`` (already quantized to the model's input
     type when the intake inserted one), ``y``, ``board``, ``plan``."""
     from fpga_ft.boards import get_board
-    from fpga_ft.modelio import check_input_shape, load_data
+    from fpga_ft.modelio import check_input_shape, check_labels, load_data, model_n_outputs
     from fpga_ft.plan import ProtectionPlan
 
     if getattr(args, "reuse_factor", None) is not None and args.reuse_factor < 1:
@@ -73,6 +73,7 @@ def load_common(args, need_data: bool = True):
     if data:
         x, y = load_data(data)
         check_input_shape(model, x)
+        check_labels(data, y, model_n_outputs(model))
         x = prepared.prepare_inputs(x)
     elif need_data:
         raise FpgaFtError("--data D.npz is required")
@@ -96,17 +97,19 @@ def load_model_and_data(model_path, data_path, train_path=None, *, weights=None,
     quantized to its input type when the intake inserted one (x_train/y_train None).
     ``with_prepared``: append the :class:`~fpga_ft.intake.PreparedModel` as a sixth item."""
     from fpga_ft.intake import open_model
-    from fpga_ft.modelio import check_input_shape, load_data
+    from fpga_ft.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     prepared = open_model(model_path, weights=weights, input_precision=input_precision)
     model = prepared.model
     x, y = load_data(data_path)
     check_input_shape(model, x)
+    check_labels(data_path, y, model_n_outputs(model))
     x = prepared.prepare_inputs(x)
     x_train = y_train = None
     if train_path:
         x_train, y_train = load_data(train_path)
         check_input_shape(model, x_train)
+        check_labels(train_path, y_train, model_n_outputs(model))
         x_train = prepared.prepare_inputs(x_train)
     if with_prepared:
         return model, x, y, x_train, y_train, prepared

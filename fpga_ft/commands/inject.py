@@ -75,10 +75,11 @@ def run(args) -> dict:
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
 
-    from fpga_ft.modelio import load_data
+    from fpga_ft.modelio import check_labels, load_data
 
     x, y = load_data(args.data)
     design, model_name, plan, plan_label, x, intake = _design(args, x)
+    check_labels(args.data, y, design.n_outputs)
 
     from fpga_ft.campaign import default_checkpoint_dir, run_sweep
 
