@@ -264,3 +264,20 @@ def test_labels_must_fit_the_model(tmp_path, capsys, labels, expected, command):
     code = main([command, str(MODELS_DIR / "digits_mlp.h5"), "--data", str(data), *extra])
     err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
     assert code == 2 and len(err) == 1 and err[0].startswith("error:") and expected in err[0], err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["bringup", "m.h5", "--board", "zcu102", "--data", "d.npz", "-o", "kit", "--vectors", "0"], "--vectors"),
+    (["bringup", "m.h5", "--board", "zcu102", "--data", "d.npz", "-o", "kit", "--vectors", "-1"], "--vectors"),
+    (["demo", "--trials", "-1"], "--trials"),
+    (["demo", "--trials", "x"], "--trials"),
+])
+def test_counts_are_checked_before_any_work(tmp_path, capsys, argv, option, monkeypatch):
+    """Counts that must be >= 1 are refused at parse time: one line, exit 2, nothing written."""
+    from fpga_ft.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(argv)
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line]
+    assert code == 2 and len(err) == 1 and err[0].startswith("error:") and option in err[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -12,6 +12,17 @@ MODEL_HELP = ("the model: a full Keras 2 model (.h5, .keras saved by Keras 2, Sa
               "ReuseFactor, IOType, Part, ClockPeriod and Backend are honoured)")
 
 
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (rejected at parse time, before any work starts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def add_model_argument(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     """MODEL, --weights, --input-precision."""
     parser.add_argument("model", metavar="MODEL", help=help or MODEL_HELP)

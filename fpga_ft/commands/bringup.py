@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fpga_ft.commands._common import add_model_argument, load_common
+from fpga_ft.commands._common import add_model_argument, load_common, positive_int
 
 
 def register(sub):
@@ -19,8 +19,9 @@ def register(sub):
     parser.add_argument("-o", "--output-dir", required=True, metavar="DIR")
     parser.add_argument("--ber", type=float, nargs="+", default=[1e-4, 1e-3], metavar="B",
                         help="BERs (faults per bit per inference) for the reliability table (default 1e-4 1e-3)")
-    parser.add_argument("--repeats", type=int, default=3, help="passes over the data per BER (default 3)")
-    parser.add_argument("--vectors", type=int, default=None, metavar="N", help="test vectors to write (default: all)")
+    parser.add_argument("--repeats", type=positive_int, default=3, help="passes over the data per BER (default 3)")
+    parser.add_argument("--vectors", type=positive_int, default=None, metavar="N",
+                        help="test vectors to write, >= 1 (default: all)")
     parser.set_defaults(func=run)
     return parser
 

@@ -12,6 +12,7 @@ import json
 import time
 from pathlib import Path
 
+from fpga_ft.commands._common import positive_int
 from fpga_ft.paths import MODELS_DIR
 
 DEMO_MODEL = MODELS_DIR / "digits_mlp.h5"
@@ -25,7 +26,7 @@ def register(sub):
     parser = sub.add_parser("demo", help="run the whole flow on the bundled digits MLP", description=__doc__)
     parser.add_argument("-o", "--output-dir", default="fpga-ft-demo", metavar="DIR",
                         help="where to write the project, plans, plots and report (default ./fpga-ft-demo)")
-    parser.add_argument("--trials", type=int, default=8, help="optimizer trials (default 8)")
+    parser.add_argument("--trials", type=positive_int, default=8, help="optimizer trials, >= 1 (default 8)")
     parser.set_defaults(func=run)
     return parser
 
