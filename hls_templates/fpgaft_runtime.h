@@ -177,13 +177,6 @@ template <class T> inline void flip_bit(T &v, int bit) {
     r[bit] = !r[bit];
     set_raw_bits(v, r);
 }
-template <int W> inline int popcount(const ap_uint<W> &m) {
-    int n = 0;
-    for (int b = 0; b < W; b++)
-        n += m[b] ? 1 : 0;
-    return n;
-}
-
 // Draw the flips that land in one bit-level TMR word of n exposed bits (structure.BitTMR
 // layout, see above): m[r] collects lane r's flips in W-bit positions (m[0] also the low
 // bits), `carry` the shared carry's, pend[r][slot] counts lane flips awaiting a vote.
@@ -210,54 +203,36 @@ inline void draw_word_flips(SiteState &s, int n, int W, int k, uint64_t m[3], in
     }
 }
 
-// ---- the per-word hook -------------------------------------------------------------------
-// Slow path of expose(): at least one flip falls in this word's W + 2k exposed bits.
-template <class T> __attribute__((noinline)) void expose_word_slow(SiteState &s, T &v, int k, int n) {
-    const int W = T::width;
-    ap_uint<W> m0 = 0, m1 = 0, m2 = 0;
-    while (s.countdown < 0) {
-        const int pos = (int)(n + s.countdown);
-        s.injected++;
-        if (pos < W)
-            m0[pos] = !m0[pos];
-        else if (pos < W + k)
-            m1[W - k + (pos - W)] = !m1[W - k + (pos - W)];
-        else
-            m2[W - k + (pos - W - k)] = !m2[W - k + (pos - W - k)];
-        s.countdown += 1 + draw_gap(s);
-    }
-    ap_uint<W> top = 0;
-    for (int b = W - k; b < W; b++)
-        top[b] = 1;
-    const ap_uint<W> maj = (m0 & m1) | (m0 & m2) | (m1 & m2);
-    // bits flipped in exactly one replica of a protected bit: the voter restores them
-    s.masked += popcount<W>(top & (m0 ^ m1 ^ m2) & ~maj);
-    const ap_uint<W> effective = (m0 & ~top) | (maj & top);
-    if (effective != 0)
-        set_raw_bits(v, raw_bits(v) ^ effective);
+// ---- the per-word hooks ------------------------------------------------------------------
+// Hooks for single (unreplicated) words: unprotected products and partial sums, and each
+// word of a full-TMR replica (the replicas are separate words, voted by the kernel). The
+// lanes of a bit-level TMR word are drawn by draw_word_flips above. `policy` (see
+// exposure_policy): >= 0 every one of the word's W bits, NO_EXPOSURE none, bit_only(b) only
+// bit b. Returns the exposed bit count n; `bit` is b for bit-only exposure, else -1.
+inline int exposed_word_bits(int policy, int W, int &bit) {
+    bit = policy < NO_EXPOSURE ? -2 - policy : -1;
+    if (policy == NO_EXPOSURE || bit >= W)
+        return 0;
+    return bit >= 0 ? 1 : W;
 }
 
-// Expose one stored word (a product or a partial sum) whose top k bits are triplicated and
-// voted (k = 0: unprotected). Replica r of a protected bit is modelled as the clean value
-// XOR its own flip: exact, because the replicas compute the same function of the same
-// voted inputs. Fast path: one subtraction and a predictable branch.
-template <class T> inline void expose(int site, T &v, int k) {
-    SiteState &s = state().site[site];
-    if (k < 0) {
-        if (k == NO_EXPOSURE || -2 - k >= T::width)
-            return;
-        s.countdown -= 1;
-        while (s.countdown < 0) { // bit-only exposure: one bit of replica 0
-            s.injected++;
-            flip_bit(v, -2 - k);
-            s.countdown += 1 + draw_gap(s);
-        }
-        return;
+// Slow path: at least one flip lands in the word's n exposed bits; flip(b) applies one.
+template <class F> __attribute__((noinline)) void draw_word_slow(SiteState &s, int n, int bit, F flip) {
+    while (s.countdown < 0) {
+        s.injected++;
+        flip(bit >= 0 ? bit : (int)(n + s.countdown));
+        s.countdown += 1 + draw_gap(s);
     }
-    const int n = T::width + 2 * k;
+}
+
+// Expose one single word. Fast path: one subtraction and a predictable branch.
+template <class T> inline void expose(int site, T &v, int policy) {
+    int bit;
+    const int n = exposed_word_bits(policy, T::width, bit);
+    SiteState &s = state().site[site];
     s.countdown -= n;
     if (__builtin_expect(s.countdown < 0, 0))
-        expose_word_slow(s, v, k, n);
+        draw_word_slow(s, n, bit, [&v](int b) { flip_bit(v, b); });
 }
 
 // Expose an array of N unprotected words (a layer's input activations). Returns the array
@@ -279,14 +254,6 @@ template <class T, unsigned N> inline const T *expose_array(int site, const T *d
         s.countdown += 1 + draw_gap(s);
     }
     return local;
-}
-
-// Bitwise 2-of-3 vote of three whole words.
-template <class T> inline T vote_word(const T &a, const T &b, const T &c) {
-    const ap_uint<T::width> ra = raw_bits(a), rb = raw_bits(b), rc = raw_bits(c);
-    T out;
-    set_raw_bits(out, (ra & rb) | (ra & rc) | (rb & rc));
-    return out;
 }
 
 // ---- native-integer model of ap_fixed words (fast csim path) -----------------------------
@@ -352,44 +319,14 @@ template <class T> inline T from_raw(int64_t raw) {
     return v;
 }
 
-// Raw-word version of expose(): same bit layout, same voting, same counters.
-template <int W, bool S> __attribute__((noinline)) void expose_raw_slow(SiteState &s, int64_t &v, int k, int n) {
-    uint64_t m0 = 0, m1 = 0, m2 = 0;
-    while (s.countdown < 0) {
-        const int pos = (int)(n + s.countdown);
-        s.injected++;
-        if (pos < W)
-            m0 ^= 1ull << pos;
-        else if (pos < W + k)
-            m1 ^= 1ull << (W - k + (pos - W));
-        else
-            m2 ^= 1ull << (W - k + (pos - W - k));
-        s.countdown += 1 + draw_gap(s);
-    }
-    const uint64_t top = k > 0 ? ((~0ull >> (64 - k)) << (W - k)) : 0ull;
-    const uint64_t maj = (m0 & m1) | (m0 & m2) | (m1 & m2);
-    s.masked += __builtin_popcountll(top & (m0 ^ m1 ^ m2) & ~maj);
-    const uint64_t effective = (m0 & ~top) | (maj & top);
-    v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ effective));
-}
-
-template <int W, bool S> inline void expose_raw(int site, int64_t &v, int k) {
+// Raw-word version of expose(): same bits, same counters.
+template <int W, bool S> inline void expose_raw(int site, int64_t &v, int policy) {
+    int bit;
+    const int n = exposed_word_bits(policy, W, bit);
     SiteState &s = state().site[site];
-    if (k < 0) {
-        if (k == NO_EXPOSURE || -2 - k >= W)
-            return;
-        s.countdown -= 1;
-        while (s.countdown < 0) { // bit-only exposure: one bit of replica 0
-            s.injected++;
-            v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ (1ull << (-2 - k))));
-            s.countdown += 1 + draw_gap(s);
-        }
-        return;
-    }
-    const int n = W + 2 * k;
     s.countdown -= n;
     if (__builtin_expect(s.countdown < 0, 0))
-        expose_raw_slow<W, S>(s, v, k, n);
+        draw_word_slow(s, n, bit, [&v](int b) { v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ (1ull << b))); });
 }
 
 // ---- ReLU output conversion on raw integers (csim speed; exact for the modes below) -----
