@@ -4,11 +4,94 @@ The reference is the QKeras model fpga-ft converted (:class:`fpga_ft.intake.Prep
 when the user's model ends with a lookup-table softmax / sigmoid / tanh, that is the model
 without it, so ``bit_exact_fraction`` compares the tensor before the head (the comparison
 says which: ``compared_tensor``) and :func:`head_class_changes` reports separately how
-often hls4ml's table head changes the class."""
+often hls4ml's table head changes the class.
+
+The contract holds only for models whose arithmetic is fixed-point by construction:
+:func:`float_weight_layers` lists the layers that break it (float weights, biases or
+parameters, which hls4ml rounds to some precision while QKeras computes with the floats),
+and :func:`check_exact` refuses such a model unless the user allows inexact results."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
+
+from fpga_ft.errors import FpgaFtError
+
+#: Keras layers whose weights are always float (hls4ml rounds them; QKeras does not)
+_FLOAT_LAYERS = {"Dense": "weights", "Conv1D": "weights", "Conv2D": "weights", "DepthwiseConv1D": "weights",
+                 "DepthwiseConv2D": "weights", "SeparableConv1D": "weights", "SeparableConv2D": "weights",
+                 "Conv2DTranspose": "weights", "BatchNormalization": "parameters", "PReLU": "weights (alpha)"}
+#: QKeras layers with quantizer arguments: (weight quantizer, bias quantizer or None)
+_QUANTIZED_LAYERS = {"QDense": ("kernel_quantizer", "bias_quantizer"),
+                     "QConv1D": ("kernel_quantizer", "bias_quantizer"),
+                     "QConv2D": ("kernel_quantizer", "bias_quantizer"),
+                     "QDenseBatchnorm": ("kernel_quantizer", "bias_quantizer"),
+                     "QConv2DBatchnorm": ("kernel_quantizer", "bias_quantizer"),
+                     "QDepthwiseConv2D": ("depthwise_quantizer", "bias_quantizer")}
+_BATCHNORM_QUANTIZERS = ("gamma_quantizer", "beta_quantizer", "mean_quantizer", "variance_quantizer")
+ALLOW_INEXACT_OPTION = "--allow-inexact"
+
+
+def float_weight_layers(model) -> list[dict]:
+    """The layers of a Keras model that are not bit-exact by construction: ``{"layer",
+    "class", "what"}`` for each layer with float weights, biases or parameters (a Keras
+    Dense/Conv/BatchNormalization/PReLU, a QKeras layer without its weight or bias
+    quantizer). Empty for a fully quantized model."""
+    found = []
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if not layer.weights:
+            continue
+        what = None
+        if cls in _FLOAT_LAYERS:
+            what = f"float {_FLOAT_LAYERS[cls]} (Keras {cls}: no quantizer)"
+        elif cls in _QUANTIZED_LAYERS:
+            try:
+                config = layer.get_config()
+            except Exception:  # noqa: BLE001 - a layer without a config: judge by attributes
+                config = {}
+            weight_key, bias_key = _QUANTIZED_LAYERS[cls]
+            if not (config.get(weight_key) or getattr(layer, f"{weight_key}_internal", None)):
+                what = f"float weights (no {weight_key})"
+            elif (bias_key and config.get("use_bias", True) and getattr(layer, "bias", None) is not None
+                  and not (config.get(bias_key) or getattr(layer, f"{bias_key}_internal", None))):
+                what = f"float biases (no {bias_key})"
+        elif cls == "QBatchNormalization":
+            try:
+                config = layer.get_config()
+            except Exception:  # noqa: BLE001
+                config = {}
+            missing = [key for key in _BATCHNORM_QUANTIZERS if not config.get(key)]
+            if missing:
+                what = f"float parameters (no {', '.join(missing)})"
+        if what is not None:
+            found.append({"layer": layer.name, "class": cls, "what": what})
+    return found
+
+
+def _describe(entry: dict) -> str:
+    return f"layer '{entry['layer']}' ({entry['class']}) has {entry['what']}"
+
+
+def check_exact(model, allow_inexact: bool, label: str = "model", stream=None) -> list[dict]:
+    """Refuse a model that is not bit-exact by construction (see :func:`float_weight_layers`)
+    with one line naming the first such layer, unless ``allow_inexact``: then print one
+    warning line (stderr) and return the layers (the caller marks its results inexact)."""
+    found = float_weight_layers(model)
+    if not found:
+        return []
+    first = _describe(found[0])
+    more = ""
+    if len(found) > 1:
+        more = " (also " + ", ".join(f"'{e['layer']}'" for e in found[1:5]) + (", ..." if len(found) > 5 else "") + ")"
+    if not allow_inexact:
+        raise FpgaFtError(f"{label} is not bit-exact by construction: {first}{more}: quantize it with QKeras "
+                          f"quantized_bits or pass {ALLOW_INEXACT_OPTION}")
+    print(f"warning: {ALLOW_INEXACT_OPTION}: results are NOT bit-exact: {first}{more}, which hls4ml rounds to a "
+          "fixed-point type while QKeras computes with the floats", file=stream or sys.stderr)
+    return found
 
 
 def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray | None = None,

@@ -181,11 +181,18 @@ def write_testbench(project_dir: Path, part: str, clock_period_ns: float, ber: f
     return [tb, tcl]
 
 
-def run_testbench_with_gxx(project_dir: Path, ber: float = 1e-3, seed: int = 0, timeout: int = 300) -> str:
+def run_testbench_with_gxx(project_dir: Path, ber: float = 1e-3, seed: int = 0, timeout: int = 300,
+                           synthesis: bool = False) -> str:
     """Compile and run the generated testbench with g++ the way vendor csim does (a check
-    of the generated files; no vendor tool needed). Returns its output."""
-    exe = project_dir / "fpgaft_tb_gxx"
-    cmd = ["g++", "-O2", "-std=c++11", "-w", "-DFPGAFT_CSIM", f"-DWEIGHTS_DIR=\"{project_dir / 'firmware' / 'weights'}\"",
+    of the generated files; no vendor tool needed). Returns its output.
+
+    ``synthesis=True`` compiles without ``FPGAFT_CSIM``: the C++ that HLS synthesises (the
+    generated ``fpgaft_dense`` kernels with their kept replica modules, time-shared loops
+    and voters) runs fault-free in software and is compared with the golden outputs."""
+    exe = project_dir / ("fpgaft_tb_synth_gxx" if synthesis else "fpgaft_tb_gxx")
+    csim = [] if synthesis else ["-DFPGAFT_CSIM"]
+    cmd = ["g++", "-O1" if synthesis else "-O2", "-std=c++11", "-w", *csim,
+           f"-DWEIGHTS_DIR=\"{project_dir / 'firmware' / 'weights'}\"",
            f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}",
            *[str(p) for p in (project_dir / "firmware").glob("myproject*.cpp")], str(project_dir / "fpgaft_tb.cpp"),
            "-o", str(exe)]

@@ -23,6 +23,10 @@ of the interval.
 Workers (``workers > 1``) are processes from a ``spawn`` ProcessPoolExecutor (kept for
 reuse across campaigns); each opens the design with :func:`fpga_ft.design.open_design`
 (no TensorFlow) once and caches its library. ``workers = 1`` runs in the calling process.
+Workers die with their parent: on Linux the kernel sends them SIGTERM when it exits
+(``PR_SET_PDEATHSIG``), elsewhere (and as a fallback) a watchdog thread exits the worker
+once its parent process is gone. Workers ignore SIGINT: Ctrl-C reaches the whole process
+group, and the parent stops them (:func:`shutdown_workers`).
 
 Checkpoints: every finished chunk is appended (one JSON line, flushed and fsynced) to
 ``<checkpoint>/<key>.jsonl``, where ``key`` hashes the design, the data, the fault model,
@@ -40,8 +44,10 @@ import json
 import math
 import multiprocessing
 import os
+import signal
 import struct
 import sys
+import threading
 import time
 import types
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -66,6 +72,8 @@ __all__ = [
 DEFAULT_CHUNK_SIZE = 512  # target inferences per chunk (slices of a pass are near-equal)
 CHECKPOINT_FORMAT = 1
 CI_METHOD = "wilson"
+#: checkpoint files campaigns of this process used (an interrupted command names them)
+CHECKPOINTS_USED: set = set()
 
 
 # ------------------------------------------------------------------------------------------
@@ -322,10 +330,43 @@ def _execute(library, task: dict) -> dict:
 
 
 _WORKER_LIBRARIES: dict = {}
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_SECONDS = 0.5
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent_pid: int, spawned_by_main_thread: bool) -> None:
+    """Make this worker exit when its parent process does.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (SIGTERM's default action ends the worker at
+    once, whatever it runs). The kernel sends it when the *thread* that spawned the worker
+    exits, so it is set only for workers spawned by the main thread (the process's
+    lifetime). Everywhere: a daemon thread polls ``os.getppid()`` and exits the worker
+    when it no longer names the parent (the worker was re-parented)."""
+    if sys.platform.startswith("linux") and spawned_by_main_thread:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watchdog() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(143)
+
+    if os.getppid() != parent_pid:  # the parent died before the prctl above took effect
+        os._exit(143)
+    threading.Thread(target=watchdog, name="fpgaft-parent-watchdog", daemon=True).start()
+
+
+def _worker_init(parent_pid: int | None = None, spawned_by_main_thread: bool = True) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid, spawned_by_main_thread)
 
 
 def _worker_library(project_dir: str, library_name: str):
@@ -358,7 +399,9 @@ def _get_pool(workers: int) -> ProcessPoolExecutor:
     pool = _POOLS.get(workers)
     if pool is None:
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
+        main_thread = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(os.getpid(), main_thread))
         _POOLS[workers] = pool
     return pool
 
@@ -514,6 +557,7 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     ckpt = None
     done: dict[int, dict] = {}
     if ckpt_path is not None:
+        CHECKPOINTS_USED.add(Path(ckpt_path).resolve())
         ckpt = _Checkpoint(ckpt_path, key, {
             "design": str(design.project_dir), "fault_model": fault_model.to_dict(), "seed": seed,
             "repeats": repeats, "target_halfwidth": target_halfwidth, "max_repeats": max_repeats,
@@ -698,6 +742,12 @@ def _run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats,
         _POOLS.pop(workers, None)
         raise FpgaFtError("a campaign worker process died (out of memory or killed); rerun to resume "
                           "from the checkpoint") from None
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM) or failed: keep (checkpoint) the chunks that finished
+        for future, index in list(pending.items()):
+            if future.done() and not future.cancelled() and future.exception() is None and index not in done:
+                finished(future.result())
+        raise
     finally:
         for future in pending:
             future.cancel()

@@ -24,6 +24,7 @@ import numpy as np
 from fpga_ft.errors import FpgaFtError
 from fpga_ft.layers import PROTECTABLE_KINDS, FixedType, LayerInfo
 from fpga_ft.plan import ProtectionPlan
+from hls_templates.templates import ATTR_STRATEGY, CONFIG_STRATEGY
 
 PROJECT_NAME = "myproject"
 WEIGHTS_FILE = "fpgaft_weights.npz"
@@ -122,7 +123,8 @@ def layer_info(node, io_type: str) -> LayerInfo:
         accum_type=_precision(node.get_attr("accum_t").precision),
         result_type=_precision(node.get_output_variable().type.precision),
         reuse_factor=int(node.get_attr("reuse_factor", 1)),
-        strategy=str(node.get_attr("strategy", "latency")).lower(), io_type=io_type,
+        strategy=str(node.get_attr(ATTR_STRATEGY, None) or node.get_attr("strategy", "latency")).lower(),
+        io_type=io_type,
         weights=weights, biases=biases)
 
 
@@ -257,27 +259,21 @@ def build_hls_config(model, protectable: list[str], plan: ProtectionPlan, *, bac
     for name, layer_cfg in layer_cfgs.items():
         if name not in protectable:
             layer_cfg["FpgaftModel"] = 1  # lets the csim use fpga-ft's fast ReLU
-    forced: dict[bool, list[str]] = {True: [], False: []}
     for index, name in enumerate(protectable):
         layer_cfg = layer_cfgs.setdefault(name, {})
         protection = plan.for_layer(name)
         strategy = str(layer_cfg.get("Strategy") or model_strategy)
-        if strategy.lower() != "latency":
-            # fpga-ft's C-simulation kernels read hls4ml's Latency weight layout (Resource
-            # transposes the weights); protected Resource kernels are not built yet
-            forced[protection.is_protected].append(f"'{name}' ({strategy}, ReuseFactor "
-                                                   f"{layer_cfg.get('ReuseFactor', default_rf)})")
+        if strategy.lower() not in ("latency", "resource"):
+            raise FpgaFtError(f"layer '{name}': Strategy {strategy} is not supported by fpga-ft (Latency or "
+                              "Resource; ReuseFactor sets the sharing)")
+        # hls4ml is asked for its Latency weight layout (what fpga-ft's csim reads); the
+        # user's strategy and reuse factor select fpga-ft's synthesis kernel: a layer with
+        # Strategy Resource or ReuseFactor > 1 is built time-shared (fpga_ft.structure)
         layer_cfg["Strategy"] = "Latency"
+        layer_cfg[CONFIG_STRATEGY] = strategy.lower()
         layer_cfg["FpgaftId"] = index
         layer_cfg["FpgaftMsbs"] = int(protection.protected_msbs)
         layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
-    if forced[True]:
-        warnings_out.append(f"warning: protected layer(s) {', '.join(forced[True])} converted with Latency strategy "
-                            "(reuse factor kept): protection of Resource-strategy layers is not implemented yet")
-    if forced[False]:
-        warnings_out.append(f"warning: layer(s) {', '.join(forced[False])} converted with Latency strategy (reuse "
-                            "factor kept): fpga-ft's fault-injecting C simulation reads hls4ml's Latency weight "
-                            "layout only (Resource kernels are not implemented yet); outputs are the same")
     return config, warnings_out
 
 

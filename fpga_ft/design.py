@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +31,7 @@ CACHE_ENV = "FPGA_FT_CACHE"
 DESIGN_FILE = "fpgaft_design.json"
 #: bumped when what a cached design directory holds changes (2: fpgaft_weights.npz,
 #: 3: replica_instances in fpgaft_design.json, structure-generated kernels)
-DESIGN_FORMAT = 3
+DESIGN_FORMAT = 4
 
 
 def cache_root() -> Path:
@@ -100,25 +101,121 @@ class Design:
         return y
 
 
+MAX_DESIGN_BYTES = 50_000_000
+_TYPE_FIELDS = ("input_type", "weight_type", "bias_type", "accum_type", "result_type")
+_LAYER_INTS = ("index", "n_in", "n_out", "n_positions", "n_input_words")
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def read_design_meta(path: Path) -> dict:
+    """The validated content of a project's ``fpgaft_design.json``: one-line errors naming
+    the file and the field for a file that is not JSON or whose fields are missing or of
+    the wrong kind (what :func:`open_design` and the commands on a project read)."""
+    from fpga_ft.layers import PROTECTABLE_KINDS
+    from fpga_ft.safeyaml import read_bounded
+
+    raw = read_bounded(path, MAX_DESIGN_BYTES, "design file", "; not an fpga-ft design file")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise FpgaFtError(f"design file {path} is not UTF-8 text (byte {exc.start}); rewrite the project with "
+                          "`fpga-ft convert`") from None
+    except ValueError as exc:
+        raise FpgaFtError(f"design file {path} is not valid JSON ({exc}); rewrite the project with "
+                          "`fpga-ft convert`") from None
+
+    def bad(field: str, expected: str, value=None, missing: bool = False) -> FpgaFtError:
+        got = "it is missing" if missing else f"got {json.dumps(value)[:60]}"
+        return FpgaFtError(f"design file {path}: field '{field}' must be {expected}, {got}; rewrite the project "
+                           "with `fpga-ft convert`")
+
+    if not isinstance(meta, dict):
+        raise FpgaFtError(f"design file {path} must hold a JSON object, got a {type(meta).__name__}; rewrite the "
+                          "project with `fpga-ft convert`")
+    for key in ("n_inputs", "n_outputs"):
+        if key not in meta:
+            raise bad(key, "an integer >= 1", missing=True)
+        if not _is_int(meta[key]) or meta[key] < 1:
+            raise bad(key, "an integer >= 1", meta[key])
+    if "layers" not in meta:
+        raise bad("layers", "a non-empty list of layer objects", missing=True)
+    if not isinstance(meta["layers"], list) or not meta["layers"]:
+        raise bad("layers", "a non-empty list of layer objects", meta["layers"])
+    for i, layer in enumerate(meta["layers"]):
+        where = f"layers[{i}]"
+        if not isinstance(layer, dict):
+            raise bad(where, "an object", layer)
+        if not isinstance(layer.get("name"), str) or not layer["name"]:
+            raise bad(f"{where}.name", "a layer name", layer.get("name"), missing="name" not in layer)
+        if layer.get("kind") not in PROTECTABLE_KINDS:
+            raise bad(f"{where}.kind", f"one of {', '.join(PROTECTABLE_KINDS)}", layer.get("kind"),
+                      missing="kind" not in layer)
+        for key in _LAYER_INTS:
+            low = 0 if key == "index" else 1
+            if not _is_int(layer.get(key)) or layer[key] < low:
+                raise bad(f"{where}.{key}", f"an integer >= {low}", layer.get(key), missing=key not in layer)
+        for key in _TYPE_FIELDS:
+            spec = layer.get(key)
+            if not isinstance(spec, dict):
+                raise bad(f"{where}.{key}", "a type object {width, integer, signed}", spec, missing=key not in layer)
+            for part in ("width", "integer"):
+                if not _is_int(spec.get(part)) or (part == "width" and not 1 <= spec[part] <= 1024):
+                    raise bad(f"{where}.{key}.{part}", "an integer" + (" in 1..1024" if part == "width" else ""),
+                              spec.get(part), missing=part not in spec)
+            if "signed" in spec and not isinstance(spec["signed"], bool):
+                raise bad(f"{where}.{key}.signed", "true or false", spec["signed"])
+        if "reuse_factor" in layer and (not _is_int(layer["reuse_factor"]) or layer["reuse_factor"] < 1):
+            raise bad(f"{where}.reuse_factor", "an integer >= 1", layer["reuse_factor"])
+        for key in ("strategy", "io_type"):
+            if key in layer and not isinstance(layer[key], str):
+                raise bad(f"{where}.{key}", "a string", layer[key])
+        try:
+            LayerInfo.from_dict(layer)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise FpgaFtError(f"design file {path}: field '{where}' is malformed ({exc}); rewrite the project "
+                              "with `fpga-ft convert`") from None
+    quantization = meta.get("input_quantization")
+    if quantization is not None:
+        from fpga_ft.fixedpoint import parse_type
+
+        if not isinstance(quantization, str):
+            raise bad("input_quantization", "null or a type such as 'ap_fixed<16,6>'", quantization)
+        try:
+            parse_type(quantization, f"design file {path}: field 'input_quantization'")
+        except FpgaFtError as exc:
+            raise FpgaFtError(f"{exc}; rewrite the project with `fpga-ft convert`") from None
+    if "bit_exact_conversion" in meta and not isinstance(meta["bit_exact_conversion"], bool):
+        raise bad("bit_exact_conversion", "true or false", meta["bit_exact_conversion"])
+    warnings_list = meta.get("conversion_warnings", [])
+    if not isinstance(warnings_list, list) or not all(isinstance(w, str) for w in warnings_list):
+        raise bad("conversion_warnings", "a list of strings", warnings_list)
+    return meta
+
+
 def open_design(project_dir: str | os.PathLike) -> Design:
     """Reopen a project written by fpga-ft (no TensorFlow, no reconversion)."""
     project_dir = Path(project_dir).resolve()
     meta_path = project_dir / DESIGN_FILE
     if not meta_path.is_file():
         raise FpgaFtError(f"not an fpga-ft project (no {DESIGN_FILE}): {project_dir}")
-    try:
-        meta = json.loads(meta_path.read_text())
-        layers = [LayerInfo.from_dict(d) for d in meta["layers"]]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise FpgaFtError(f"malformed {meta_path}: {exc}") from None
+    meta = read_design_meta(meta_path)
+    layers = [LayerInfo.from_dict(d) for d in meta["layers"]]
     plan = ProtectionPlan.load(project_dir / "fpgaft_plan.yml")
     weights_path = project_dir / "fpgaft_weights.npz"
     if weights_path.is_file():
-        with np.load(weights_path) as arrays:
-            for info in layers:
-                if f"{info.index}_weights" in arrays:
-                    info.weights = arrays[f"{info.index}_weights"]
-                    info.biases = arrays[f"{info.index}_biases"]
+        try:
+            with np.load(weights_path, allow_pickle=False) as arrays:
+                for info in layers:
+                    if f"{info.index}_weights" in arrays:
+                        info.weights = arrays[f"{info.index}_weights"]
+                        info.biases = arrays[f"{info.index}_biases"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise FpgaFtError(f"cannot read the weights file {weights_path} ({reason}); rewrite the project with "
+                              "`fpga-ft convert`") from None
     return Design(project_dir=project_dir, meta=meta, layers=layers, plan=plan)
 
 

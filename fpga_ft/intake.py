@@ -515,6 +515,8 @@ class PreparedModel:
         full_model: ``model`` with its head (None when nothing was removed).
         full_hls_config: the config for ``full_model``.
         notes: one-line messages every command prints (``note:`` / ``warning:``).
+        inexact_layers: layers with float weights the user allowed (``--allow-inexact``,
+            see :func:`fpga_ft.bitexact.check_exact`): results are not bit-exact.
     """
 
     model: object
@@ -529,6 +531,7 @@ class PreparedModel:
     full_model: object = None
     full_hls_config: UserHlsConfig | None = None
     notes: list = field(default_factory=list)
+    inexact_layers: list = field(default_factory=list)
 
     @property
     def compared_tensor(self) -> str:
@@ -563,6 +566,7 @@ class PreparedModel:
             "removed_head": self.head,
             "po2_weights": self.po2_weights or None,
             "compared_tensor": self.compared_tensor,
+            "inexact_layers": list(self.inexact_layers),
         }
 
 

@@ -76,6 +76,14 @@ class LayerInfo:
     biases: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @property
+    def time_shared(self) -> bool:
+        """The layer's multipliers are time-shared (a reuse factor above 1, with either
+        strategy): fpga-ft builds it as ``ceil(n_in * n_out / reuse_factor)`` shared MAC units
+        (see :class:`fpga_ft.structure.LayerStructure`). ``Strategy: Resource`` with reuse
+        factor 1 shares nothing (one product per multiplier): built like Latency."""
+        return int(self.reuse_factor) > 1
+
+    @property
     def macs(self) -> int:
         """Multiply-accumulates per inference."""
         return self.n_in * self.n_out * self.n_positions

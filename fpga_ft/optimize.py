@@ -271,7 +271,7 @@ class Evaluator:
         order = self.ranking() if any(int(v) > 0 for v in spec.critical.values()) else {}
         plan = ProtectionPlan()
         for info in layers:
-            count = max(0, min(int(spec.critical.get(info.name, 0)), info.n_out))
+            count = max(0, min(int(spec.critical.get(info.name, 0)), _max_critical(info)))
             msbs = max(0, min(int(spec.msbs.get(info.name, 0)), info.accum_type.width))
             critical = sorted(order[info.name][:count]) if count else []
             if msbs or critical:
@@ -463,6 +463,11 @@ def _neuron_ranking(ev: Evaluator) -> tuple[dict[str, list[int]], dict]:
 # ------------------------------------------------------------------------------------------
 # Search space
 # ------------------------------------------------------------------------------------------
+def _max_critical(info) -> int:
+    """Critical neurons a layer can have: none in a time-shared layer (no FullTMR form there)."""
+    return 0 if getattr(info, "time_shared", False) else int(info.n_out)
+
+
 @dataclass
 class SearchSpace:
     """Optuna parameters of one model (names ``critical:L``, ``msbs:L``, and with algorithm
@@ -477,7 +482,7 @@ class SearchSpace:
     def bounds(self) -> dict:
         out = {}
         for info in self.layers:
-            out[f"critical:{info.name}"] = (0, info.n_out)
+            out[f"critical:{info.name}"] = (0, _max_critical(info))
             out[f"msbs:{info.name}"] = (0, info.accum_type.width)
             if self.algorithm:
                 k = self.knob_infos[info.name]
@@ -500,7 +505,7 @@ class SearchSpace:
         critical, msbs, knobs = {}, {}, {}
         for info in self.layers:
             name = info.name
-            critical[name] = trial.suggest_int(f"critical:{name}", 0, info.n_out)
+            critical[name] = trial.suggest_int(f"critical:{name}", 0, _max_critical(info))
             msbs[name] = trial.suggest_int(f"msbs:{name}", 0, info.accum_type.width)
             if self.algorithm:
                 k = self.knob_infos[name]
@@ -525,7 +530,7 @@ class SearchSpace:
         out = {}
         for info in self.layers:
             name = info.name
-            out[f"critical:{name}"] = int(min(spec.critical.get(name, 0), info.n_out))
+            out[f"critical:{name}"] = int(min(spec.critical.get(name, 0), _max_critical(info)))
             out[f"msbs:{name}"] = int(min(spec.msbs.get(name, 0), info.accum_type.width))
             if self.algorithm:
                 k = self.knob_infos[name]
@@ -1153,8 +1158,9 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
             trial = None
             with study_lock(url, name):
                 reaped += reap_dead_trials(study)
-                complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
-                running = len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+                # counted from the database itself, not optuna's per-process trial cache (which
+                # may miss a trial another worker started: a surplus trial was seen in CI)
+                complete, running = _count_trials(store, study, TrialState.COMPLETE, TrialState.RUNNING)
                 if complete >= trials:
                     break
                 if complete + running < trials:
@@ -1219,6 +1225,12 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
 
 
 REFINE_EVERY = 3  # of every REFINE_EVERY trials after the first feasible one, all but one refine
+
+
+def _count_trials(store, study, *states) -> list[int]:
+    """Trials of ``study`` in each of ``states``, read from ``store`` (the uncached storage)."""
+    trials = store.get_all_trials(study._study_id, deepcopy=False, states=tuple(states))
+    return [sum(1 for t in trials if t.state == state) for state in states]
 
 
 def _refine_turn(study) -> bool:

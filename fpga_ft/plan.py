@@ -92,8 +92,10 @@ class ProtectionPlan:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=None)
 
     def save(self, path: str | Path) -> None:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(self.to_yaml(), encoding="utf-8")
+        """Write the plan (through a temporary file and a rename: never a partial file)."""
+        from fpga_ft.outputs import write_text_atomic
+
+        write_text_atomic(path, self.to_yaml())
 
     # ---- queries -------------------------------------------------------------------
     def for_layer(self, name: str) -> LayerProtection:

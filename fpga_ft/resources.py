@@ -8,7 +8,8 @@ any vendor tool. Units: ``LUT`` = 6-input LUTs, ``FF`` = flip-flops, ``DSP`` = D
 The figures mean *Vivado post-synthesis* counts of the hls4ml layers (activations, softmax,
 FIFOs and the AXI wrapper are not counted); ``target="hls"`` gives the scale of a Vivado /
 Vitis HLS C-synthesis estimate instead. :func:`neuron_lut_yosys` gives the LUTs of one
-neuron's dot product as built, at the scale of Yosys (all fabric), for ``fpga-ft verify``.
+neuron's dot product as built, at the scale of Yosys (all fabric), for ``fpga-ft verify``;
+:func:`time_shared_lut_yosys` those of a time-shared layer.
 
 The model (every constant below names its origin; ``docs/estimator.md`` has the long form):
 
@@ -40,15 +41,26 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   and the k-bit voters of each partial-sum operand inside); one k-bit output voter.
 * **FullTMR neuron** (critical): three kept replicas of the unprotected dot product (own
   constants, own DSPs) and one W-bit output voter.
-* **Reuse factor R**, latency strategy (weights are constants): HLS's
-  ``ALLOCATION ... mul limit`` caps the DSP-bound products at hls4ml's ``multiplier_limit
-  = ceil(n_in*n_out/R) - floor(n_zeros/R)``; the DSP products of *unprotected* neurons
-  beyond it are time-shared (input muxes added). The kept replica modules of protected
-  neurons are not reached by ALLOCATION: never shared, R does not reduce them. Fabric
-  products and adders stay unrolled. Resource strategy (only for unprotected comparisons:
-  fpga-ft builds protected layers with the latency strategy): weights live in memory,
-  ``ceil(n_in*n_out/R)`` generic multipliers, each fed by an R:1 input mux and accumulating
-  into its neuron; weights in BRAM when ``R >= BRAM_MIN_REUSE``.
+* **Time-shared layers** (``LayerInfo.time_shared``: reuse factor R > 1, either
+  strategy; ``LayerStructure.reuse_factor > 0``): fpga-ft builds them as
+  ``n_units = ceil(n_in*n_out/R)`` shared MAC units (read off the structure), R cycles.
+  Per unit a generic ``Wa x Ww`` multiplier (the weight is an operand, read from the
+  unit's ROM) and a W-bit adder into the neuron's accumulator; its feed: an R:1 input
+  select (``Wa * ceil((R-1)/3)`` LUTs) and the R-word weight ROM (``Ww * ceil(R/64)``
+  LUTs; block RAM when ``R >= BRAM_MIN_REUSE``); per neuron the accumulator's start mux
+  (one LUT per register bit: it reads the bias at cycle 0), and one more per register
+  bit wherever a unit's run of cycles on a neuron is not all R cycles (it switches
+  neuron or idles: a select of what the accumulator takes). BitTMR protects the *units*,
+  not the products: per unit three generic multiplier replicas (replicas 1 and 2 the
+  top-k cone, the whole multiplier; DSP-bound: one DSP each), one ``(W-k)``-bit low
+  adder and three lanes that vote the accumulator's lanes (lane(k, 1)); per neuron
+  ``W-k + 3k`` register bits behind the start mux and one k-bit output voter. So the
+  protection costs about 3x the MAC units whatever ``n_in*n_out``; critical neurons have
+  no time-shared form (``layer_structure`` refuses them). :func:`time_shared_lut_yosys`
+  gives the layer at Yosys scale, all fabric, for ``fpga-ft verify`` (twin:
+  ``fpga_ft.twin.UnitTwin``). A layer with R = 1 (either strategy) is built per neuron
+  (above); HLS's ``ALLOCATION`` limit (hls4ml's ``multiplier_limit``) then covers every
+  product, nothing is shared.
 * **Convolutions**: the dot-product hardware of one output pixel (``n_in x n_out``) is
   instantiated once per layer and used ``n_positions`` times (hls4ml's default
   ParallelizationFactor 1); io_parallel adds the im2col input multiplexer (``n_in`` words,
@@ -60,7 +72,9 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
 * **Latency**: per layer ``ceil(path / usable clock)`` cycles, path = multiplier delay +
   adder-tree depth (of the structure's tree) x adder delay; plus ``II - 1`` where the
   initiation interval II is how many DSP-bound products of unprotected neurons share one
-  multiplier (at most R; resource strategy: R); times ``n_positions`` for convolutions.
+  multiplier; a time-shared layer: ``depth + R``, its path one multiply and one add (the
+  units that add into the same accumulator in the same cycle are not modelled as a
+  chain); times ``n_positions`` for convolutions.
   Protection adds voter delay (``VOTER_DELAY_NS``): BitTMR one vote per tree level (the
   lanes vote their partial-sum operands from the second level on, the output voter closes
   the root; products enter unvoted); critical neurons only: one vote at the output.
@@ -456,7 +470,8 @@ def _structure(info: LayerInfo, prot: LayerProtection) -> LayerStructure | None:
         return None
     key = (info.name, info.kind, info.n_in, info.n_out, info.n_positions, _array_digest(info.weights),
            _array_digest(info.biases), repr(info.input_type), repr(info.weight_type), repr(info.bias_type),
-           repr(info.accum_type), int(prot.protected_msbs), tuple(sorted(int(j) for j in prot.critical_neurons)))
+           repr(info.accum_type), int(prot.protected_msbs), tuple(sorted(int(j) for j in prot.critical_neurons)),
+           bool(info.time_shared), int(info.reuse_factor))
     got = _STRUCTURES.get(key)
     if got is not None:
         _STRUCTURES.move_to_end(key)
@@ -592,6 +607,9 @@ def neuron_lut_yosys(info: LayerInfo, protection: LayerProtection | None, neuron
         raise FpgaFtError(f"layer '{info.name}': neuron {neuron} out of range 0..{info.n_out - 1}")
     if info.weights is None:
         raise FpgaFtError(f"layer '{info.name}': neuron_lut_yosys needs the quantized weights")
+    if info.time_shared:
+        raise FpgaFtError(f"layer '{info.name}' is time-shared: its neurons share MAC units "
+                          "(see time_shared_lut_yosys)")
     ns = _structure(info, _protection_of_layer(prot, info)).neurons[int(neuron)]
     return structure_lut_yosys(ns, info.input_type.width, info.weight_type.width,
                                input_signed=bool(info.input_type.signed), product_shift=_product_shift(info))
@@ -739,48 +757,177 @@ def _latency_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dic
     }
 
 
-def _resource_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dict:
-    """Resource strategy (weights in memory, generic shared multipliers). fpga-ft builds
-    protected layers with the latency strategy, so the protection here is an analogy with
-    the same units: per MAC two more multiplier replicas (and DSPs), its accumulation a
-    low adder and three lanes voting the running sum, a k-bit voter per neuron."""
+@dataclass(frozen=True)
+class _SharedUnits:
+    """A time-shared layer as built (``fpga_ft.structure.LayerStructure`` with
+    ``reuse_factor > 0``), unit costs at Yosys scale (LUT), every multiplier in fabric.
+
+    ``k`` = 0: unprotected. Per unit: a generic ``Wa x Ww`` multiplier (``mult``) and a
+    W-bit adder; BitTMR: three multiplier replicas (replicas 1 and 2 the top-k cone,
+    ``cone`` x the multiplier), the (W-k)-bit low adder and three lanes that vote the
+    accumulator's lanes (``lane1`` = lane(k, 1), of which ``lane1 - lane0`` is the voter).
+    Per unit its *feed*: the R:1 input select (``select``) and the R-word weight ROM
+    (``rom``, in LUTs). Per neuron: the accumulator's start mux (the bias at cycle 0;
+    one LUT per register bit: W, BitTMR W-k + 3k) and, BitTMR, the k-bit output voter.
+    Per ``partial_spans`` (a unit's run of cycles on one neuron that is not all R cycles:
+    the unit switches neuron, or idles at the end) one LUT per register bit selecting
+    what that accumulator takes (measured on the twin: exactly that, the read select of
+    the unit merging into it)."""
+
+    n_units: int
+    n_out: int
+    w: int
+    k: int
+    mult: float
+    cone: float
+    adder: float
+    low_adder: float
+    lane0: float
+    lane1: float
+    voter: float
+    select: float
+    rom: float
+    partial_spans: int = 0
+
+    @property
+    def unit_plain(self) -> float:
+        return self.mult + self.adder
+
+    @property
+    def unit(self) -> float:
+        """One MAC unit as built (with the lanes' voters)."""
+        if not self.k:
+            return self.unit_plain
+        return self.mult * (1.0 + 2.0 * self.cone) + self.low_adder + 3.0 * self.lane1
+
+    @property
+    def unit_voters(self) -> float:
+        return 3.0 * max(0.0, self.lane1 - self.lane0) if self.k else 0.0
+
+    @property
+    def start_mux(self) -> float:
+        return float(self.w + 2 * self.k) if self.k else float(self.w)
+
+    @property
+    def acc_select(self) -> float:
+        """The accumulator selects of units that switch neuron (or idle), all units."""
+        return self.partial_spans * self.start_mux
+
+    @property
+    def glue_plain(self) -> float:
+        return self.n_out * float(self.w) + self.partial_spans * float(self.w)
+
+    @property
+    def glue(self) -> float:
+        """Per-neuron logic outside the units: start muxes, accumulator selects, voters."""
+        return self.n_out * (self.start_mux + self.out_voter) + self.acc_select
+
+    @property
+    def out_voter(self) -> float:
+        return self.k * self.voter
+
+
+def _shared_units(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> _SharedUnits:
+    """Read a time-shared layer's units off its structure (``n_units``, scheme); without
+    weights the same formula (``ceil(n_in * n_out / R)``) and the plan's scheme. Critical
+    neurons have no time-shared form: :func:`~fpga_ft.structure.layer_structure` raises
+    (and so does this without weights, with the same words)."""
     wa, ww, w = info.input_type.width, info.weight_type.width, info.accum_type.width
     r = max(1, int(info.reuse_factor))
-    k = int(prot.protected_msbs)
-    crit = np.zeros(info.n_out, dtype=bool)
-    crit[list(prot.critical_neurons)] = True
-    n_mult = math.ceil(info.n_in * info.n_out / r)
+    ls = _structure(info, prot)
+    if ls is not None:
+        n_units, scheme = ls.n_units, ls.scheme
+    else:
+        n_units = -(-info.n_in * info.n_out // r)
+        if prot.critical_neurons:
+            raise FpgaFtError(f"layer '{info.name}': critical_neurons need Strategy: Latency and ReuseFactor 1 (its "
+                              f"{info.n_in * info.n_out} products share {n_units} MAC units); protect it with "
+                              "protected_msbs, or convert it with ReuseFactor 1")
+        scheme = scheme_for(w, prot.protected_msbs, False)
+    k = scheme.k if isinstance(scheme, BitTMR) else 0
+    return _SharedUnits(
+        n_units=int(n_units), n_out=int(info.n_out), w=int(w), k=int(k),
+        mult=costs.generic_mult(wa, ww),
+        cone=costs.mult_cone_fraction(wa, ww, w, k) if k else 1.0,
+        adder=costs.adder(w), low_adder=costs.low_adder(w - k) if k else 0.0,
+        lane0=costs.lane(k, 0) if k else 0.0, lane1=costs.lane(k, 1) if k else 0.0,
+        voter=costs.voter,
+        select=float(wa * _mux_luts_per_bit(r)),
+        rom=float(ww * math.ceil(r / 64.0)) if r > 1 else 0.0,
+        partial_spans=_partial_spans(info.n_in, info.n_out, r))
+
+
+@functools.lru_cache(maxsize=1024)
+def _partial_spans(n_in: int, n_out: int, r: int) -> int:
+    """Runs of cycles a unit spends on one neuron that are not all its R cycles, over the
+    units of ``LayerStructure.schedule()`` (unit u computes products u*R .. u*R+R-1 of
+    the neuron-major order, neuron = product // n_in): the unit switches neuron inside
+    its R cycles, or idles at the end of the last one."""
+    n = n_in * n_out
+    n_units = -(-n // r)
+    first = np.arange(n_units, dtype=np.int64) * r
+    last = np.minimum(first + r - 1, n - 1)
+    spans = last // n_in - first // n_in + 1
+    full = (first // n_in == last // n_in) & (first + r - 1 < n)
+    return int(spans.sum() - full.sum())
+
+
+def time_shared_lut_yosys(info: LayerInfo, protection: LayerProtection | None = None) -> dict:
+    """LUTs of a time-shared layer as built, at Yosys scale (before ``SCALE_SYNTH``), all
+    fabric (every generic multiplier and every weight ROM in LUTs, as ``synth_xilinx
+    -nodsp`` of ``fpga_ft.twin.UnitTwin``'s layer twin, which ``fpga-ft verify`` compares
+    with ``lut``).
+
+    Returns ``{"n_units", "unit_lut" (one MAC unit as built, lane voters included),
+    "unit_lut_unprotected", "units_lut" (n_units x unit), "feed_lut" (every unit's input
+    select + weight ROM), "glue_lut" (accumulator start muxes and selects, output
+    voters), "lut"
+    (the layer), "lut_unprotected", "voter_lut" (every voter: lanes' and outputs')}``."""
+    prot = _protection_of_layer(protection if protection is not None else LayerProtection(), info)
+    if not info.time_shared:
+        raise FpgaFtError(f"layer '{info.name}' is not time-shared (ReuseFactor 1): "
+                          "see neuron_lut_yosys")
+    su = _shared_units(info, prot, _costs())
+    feed = su.n_units * (su.select + su.rom)
+    glue, glue_plain = su.glue, su.glue_plain
+    return {"n_units": su.n_units, "unit_lut": su.unit, "unit_lut_unprotected": su.unit_plain,
+            "units_lut": su.n_units * su.unit, "feed_lut": feed, "glue_lut": glue,
+            "lut": su.n_units * su.unit + feed + glue,
+            "lut_unprotected": su.n_units * su.unit_plain + feed + glue_plain,
+            "voter_lut": su.n_units * su.unit_voters + su.n_out * su.out_voter}
+
+
+def _resource_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dict:
+    """A time-shared layer as built (:class:`_SharedUnits`), with Vivado's bindings: a
+    generic multiplier goes to a DSP when ``Wa >= 8`` and ``Ww >= 5`` (BitTMR: one per
+    replica, the top-k cone being the whole multiplier), the weight ROMs to block RAM
+    from ``R >= BRAM_MIN_REUSE``. ``lut`` excludes the voters (``voters``)."""
+    wa, ww = info.input_type.width, info.weight_type.width
+    r = max(1, int(info.reuse_factor))
+    su = _shared_units(info, prot, costs)
+    n = su.n_units
     generic_dsp = wa >= DSP_MIN_INPUT_BITS and ww >= DSP_MIN_GENERIC_WEIGHT_BITS
     per_dsp = _dsp_per_product(wa, ww) if generic_dsp else 0
-    dsp = float(n_mult * per_dsp)
-    lut_mult = 0.0 if generic_dsp else n_mult * costs.generic_mult(wa, ww)
-    lut_add = n_mult * costs.adder(w)
-    lut_mux = n_mult * wa * _mux_luts_per_bit(r)
+    mult = 0.0 if generic_dsp else su.mult
     bram = 0
+    rom = su.rom
     if r >= BRAM_MIN_REUSE:
-        bram = math.ceil(n_mult * ww / BRAM18_WIDTH) * math.ceil(r / BRAM18_DEPTH)
-    elif r > 1:
-        lut_mux += n_mult * ww * math.ceil(r / 64.0)         # weight ROM in LUTs
-    replica = voters = extra_dsp = 0.0
-    frac_crit = float(crit.sum()) / info.n_out
-    rest = 1.0 - frac_crit
-    if k > 0 and rest > 0:
-        g = costs.mult_cone_fraction(wa, ww, w, k)
-        lane0 = costs.lane(k, 0)
-        per_mac = costs.low_adder(w - k) + 3.0 * lane0 - costs.adder(w)
-        replica += rest * (2.0 * g * lut_mult + n_mult * per_mac)
-        voters += rest * n_mult * 3.0 * max(0.0, costs.lane(k, 1) - lane0) + k * costs.voter * float((~crit).sum())
-        extra_dsp += 2.0 * dsp * rest
-    if frac_crit > 0:
-        replica += 2.0 * frac_crit * (lut_mult + lut_add)
-        voters += w * costs.voter * int(crit.sum())
-        extra_dsp += 2.0 * dsp * frac_crit
+        bram = math.ceil(n * ww / BRAM18_WIDTH) * math.ceil(r / BRAM18_DEPTH)
+        rom = 0.0
+    if su.k:
+        unit = mult * (1.0 + 2.0 * su.cone) + su.low_adder + 3.0 * su.lane0
+        voters = n * su.unit_voters + su.n_out * su.out_voter
+        dsp = 3.0 * n * per_dsp
+    else:
+        unit, voters, dsp = mult + su.adder, 0.0, float(n * per_dsp)
     return {
-        "lut": lut_mult + lut_add + lut_mux + replica, "voters": voters, "dsp": dsp + extra_dsp,
-        "ff_shared": 0.0, "ii": r, "depth_adds": 1, "bram": bram,
+        "lut": n * (unit + su.select + rom) + su.n_out * su.start_mux + su.acc_select, "voters": voters,
+        "dsp": dsp,
+        "ff_shared": 0.0, "ii": r, "depth_adds": 1,
+        "bram": bram,
         "mult_delay": DSP_DELAY_NS if generic_dsp else 2 * _adder_delay(wa + ww),
-        "bit_tmr": k > 0 and rest > 0, "full_tmr": frac_crit > 0,
-        "n_products": float(n_mult), "n_dsp_products": float(n_mult if generic_dsp else 0),
+        "bit_tmr": su.k > 0, "full_tmr": False,
+        "n_products": float(n), "n_dsp_products": float(n if generic_dsp else 0),
         "known": info.weights is not None,
     }
 
@@ -797,10 +944,10 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     r = max(1, int(info.reuse_factor))
     positions = max(1, int(info.n_positions))
     is_conv = info.kind.startswith("Conv")
-    resource = str(info.strategy).lower() == "resource"
+    shared = bool(info.time_shared)  # R > 1: built as shared MAC units (LayerInfo.time_shared)
     k = prot.protected_msbs
     n_crit = len(prot.critical_neurons)
-    parts_of = _resource_parts if resource else _latency_parts
+    parts_of = _resource_parts if shared else _latency_parts
     parts = parts_of(info, prot, costs)
     # the same layer unprotected: the protection share is the difference to it
     plain = parts_of(info, LayerProtection(), costs) if (k > 0 or n_crit) else parts
@@ -828,7 +975,7 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
         path += VOTER_DELAY_NS  # critical neurons only: one vote at the neuron output
     depth = max(1, math.ceil(path / usable))
     ii = int(parts["ii"])
-    if resource:
+    if shared:
         layer_latency = depth + r
     else:
         layer_latency = depth + (ii - 1)
@@ -934,6 +1081,6 @@ def estimate_resources(layers: list[LayerInfo], plan: ProtectionPlan | None = No
                             per_layer=per_layer, source="estimate")
 
 
-__all__ = ["ResourceEstimate", "estimate_resources", "neuron_lut_yosys", "structure_lut_yosys",
+__all__ = ["ResourceEstimate", "estimate_resources", "neuron_lut_yosys", "structure_lut_yosys", "time_shared_lut_yosys",
            "load_calibration", "csd_digits",
            "CALIBRATION_PATH"]

@@ -65,8 +65,8 @@ from fpga_ft.errors import FpgaFtError
 #: Replica-module kinds and their HLS function / Verilog module name stems. Replica ``r``
 #: of kind ``K`` is ``fpgaft_tmr_r<r>_<K>`` (the replica index is part of the name, so a
 #: netlist's REF_NAME tells replicas apart).
-KIND_MUL, KIND_ADD, KIND_DOT = "mul", "add", "dot"
-KINDS = (KIND_MUL, KIND_ADD, KIND_DOT)
+KIND_MUL, KIND_ADD, KIND_DOT, KIND_SMUL = "mul", "add", "dot", "smul"
+KINDS = (KIND_MUL, KIND_ADD, KIND_DOT, KIND_SMUL)
 REPLICAS = (0, 1, 2)
 
 
@@ -390,11 +390,51 @@ class NeuronStructure:
 
 @dataclass(frozen=True)
 class LayerStructure:
-    """The dot-product structures of one layer (one per neuron / output channel)."""
+    """The dot-product structures of one layer (one per neuron / output channel).
+
+    ``reuse_factor`` > 0 marks a *time-shared* layer (a reuse factor R > 1, either
+    strategy; ``LayerInfo.time_shared``): its ``n_in * n_out`` products run on ``n_units = ceil(n_in * n_out / R)``
+    shared MAC units, R cycles per evaluation. Unit ``u`` computes products
+    ``q = u * R + c`` (cycle ``c``) of the neuron-major order ``q = j * n_in + i`` and adds
+    each into neuron j's accumulator register, which starts at the bias. Weights come from
+    a ROM per unit, so every product exists, zero weights included, and every product is
+    one partial sum (each neuron's terms: all ``n_in`` products, then the bias, always).
+    Protection replicates the units, not the products: BitTMR gives every unit three kept
+    multiplier replicas ``fpgaft_tmr_r<r>_smul`` (generic: the weight is an operand) and
+    three kept lanes ``fpgaft_tmr_r<r>_add`` that vote the accumulator's lanes they read;
+    the accumulator keeps its low bits once and its top k bits in three lane registers.
+    FullTMR (critical neurons) has no time-shared form."""
 
     name: str
     neurons: tuple[NeuronStructure, ...]
     n_positions: int
+    reuse_factor: int = 0
+
+    @property
+    def time_shared(self) -> bool:
+        return self.reuse_factor > 0
+
+    @property
+    def n_in(self) -> int:
+        return max((t.input for n in self.neurons for t in n.products), default=-1) + 1
+
+    @property
+    def n_units(self) -> int:
+        """Shared MAC units of a time-shared layer: ``ceil(n_in * n_out / R)``."""
+        if not self.time_shared:
+            return 0
+        return -(-len(self.neurons) * self.n_in // self.reuse_factor)
+
+    def schedule(self) -> list[list[tuple[int, int] | None]]:
+        """Time-shared layer: ``[cycle][unit] -> (neuron, input)`` or ``None`` (idle)."""
+        n_in, n_out, r = self.n_in, len(self.neurons), self.reuse_factor
+        return [[divmod(u * r + c, n_in) if u * r + c < n_in * n_out else None for u in range(self.n_units)]
+                for c in range(r)]
+
+    @property
+    def scheme(self) -> Scheme:
+        """The scheme of a time-shared layer's units (all its neurons share it)."""
+        return self.neurons[0].scheme
 
     def exposed_bits(self) -> dict[str, int]:
         """Bits exposed at the products / accumulators sites per inference."""
@@ -406,14 +446,23 @@ class LayerStructure:
 
     def instances(self) -> dict[str, int]:
         """Kept replica-module instances of the layer's hardware (one pixel's dot products
-        for a convolution: hls4ml instantiates them once and reuses them per position)."""
+        for a convolution: hls4ml instantiates them once and reuses them per position; a
+        time-shared layer: per unit, three multiplier and three lane replicas)."""
         counts: dict[str, int] = {}
+        if self.time_shared:
+            if isinstance(self.scheme, BitTMR):
+                for r in REPLICAS:
+                    counts[module_stem(KIND_SMUL, r)] = self.n_units
+                    counts[module_stem(KIND_ADD, r)] = self.n_units
+            return counts
         for n in self.neurons:
             for stem, c in n.instances().items():
                 counts[stem] = counts.get(stem, 0) + c
         return counts
 
     def distinct_modules(self) -> dict[str, int]:
+        if self.time_shared:  # one generic multiplier and one lane module per replica
+            return {stem: 1 for stem in self.instances()}
         mods: dict[str, set] = {}
         for n in self.neurons:
             for stem, s in n.distinct_modules().items():
@@ -429,17 +478,23 @@ def layer_structure(info, protection) -> LayerStructure:
     w_codes = weight_codes(np.asarray(info.weights).reshape(info.n_in, info.n_out),
                            info.weight_type.fractional, f"layer '{info.name}' weight")
     critical = set(int(j) for j in protection.critical_neurons)
+    shared = bool(getattr(info, "time_shared", False))
+    if shared and critical:
+        raise FpgaFtError(f"layer '{info.name}': critical_neurons need Strategy: Latency and ReuseFactor 1 (its "
+                          f"{info.n_in * info.n_out} products share {-(-info.n_in * info.n_out // info.reuse_factor)}"
+                          " MAC units); protect it with protected_msbs, or convert it with ReuseFactor 1")
     acc = info.accum_type
     neurons = []
     for j in range(info.n_out):
-        terms = [Term(int(i), int(w_codes[i, j])) for i in range(info.n_in) if w_codes[i, j] != 0]
+        terms = [Term(int(i), int(w_codes[i, j])) for i in range(info.n_in) if shared or w_codes[i, j] != 0]
         b = bias_accum_code(float(np.asarray(info.biases).reshape(-1)[j]), info.bias_type.fractional,
                             acc.width, acc.fractional, acc.signed)
-        if b != 0:
+        if b != 0 or shared:  # a time-shared accumulator always starts at the bias
             terms.append(Term(None, b))
         neurons.append(NeuronStructure(info.name, j, scheme_for(acc.width, protection.protected_msbs,
                                                                    j in critical), tuple(terms)))
-    return LayerStructure(info.name, tuple(neurons), int(info.n_positions))
+    return LayerStructure(info.name, tuple(neurons), int(info.n_positions),
+                          max(1, int(info.reuse_factor)) if shared else 0)
 
 
 def design_structures(layers: Sequence, plan) -> list[LayerStructure]:

@@ -59,6 +59,21 @@ two cores shared with other jobs): k=2 three groups of 244 sites, 5 s each; k=17
 groups of 2,074 sites, 8-26 s each (a single monolithic miter of all 6,222 sites timed
 out after 300 s); FullTMR three groups of 2,074 sites, 8-12 s each.
 
+Time-shared layers (:class:`UnitTwin`, :func:`verify_time_shared`; a layer whose
+:class:`~fpga_ft.structure.LayerStructure` has ``reuse_factor > 0``): no neuron has a dot
+product of its own; ``n_units`` shared MAC units serve them all, each a generic multiplier
+(the weight from the unit's ROM is an operand) and an adder into the neuron's accumulator.
+The twin is one MAC *unit* (BitTMR: kept ``fpgaft_tmr_r<r>_smul`` replicas, the single low
+adder, kept lanes ``fpgaft_tmr_r<r>_add_10`` voting the accumulator's lanes), proved on a
+chain of two MAC steps and the output voter (a lane fault of the first step is voted out
+by the second step's read, one of the second by the output voter), and the whole *layer*
+built from it for the cost (R-cycle counter, per unit its weight ROM and R:1 input select,
+per neuron its accumulator register and output voter). Measured (Yosys 0.23, LUT cells):
+Dense 16->8, R=4, 8-bit signed inputs and weights, W=20, k=2: unit 522 LUT protected,
+185 unprotected (x2.82); layer 17,275 = 32 x 522 + 361 feeds + 210 glue (6,443
+unprotected). Dense 32->10, R=8, 6-bit unsigned inputs, 6-bit weights, W=17, k=3: unit
+224 / 84 (x2.67); layer 10,229 = 40 x 224 + 1,006 + 263 (4,537 unprotected).
+
 Costs (:func:`synthesize`): ``synth_xilinx -family xc7 -nodsp -noiopad`` with hierarchy
 (kept modules survive; each instance counted by ``stat -top``), LUT = LUT1..LUT6 cells.
 fc1 neuron 0: unprotected 1,592 LUT, BitTMR k=2 3,287 (1,484 flattened without keep:
@@ -87,6 +102,7 @@ from fpga_ft.structure import (
     KIND_ADD,
     KIND_DOT,
     KIND_MUL,
+    KIND_SMUL,
     REPLICAS,
     BitTMR,
     FullTMR,
@@ -218,33 +234,52 @@ def _code_tag(code: int) -> str:
     return f"c{code}" if code >= 0 else f"m{-code}"
 
 
+def _rescaled(p: str, a: Arithmetic) -> str:
+    """The W-bit word of the sign-extended exact product ``{p}_e`` (at least ``W + shift``
+    bits): rescaled to accum_t (AP_TRN: arithmetic shift right) and wrapped (AP_WRAP)."""
+    w = a.width
+    if a.shift >= 0:
+        return f"{p}_e[{a.shift + w - 1}:{a.shift}]"
+    if -a.shift >= w:
+        return f"{w}'h0"
+    return f"{{{p}_e[{w - 1 + a.shift}:0], {-a.shift}'h0}}"
+
+
+def _lane_module(name: str, k: int, low_bits: int, va: bool, vb: bool, cut: bool = False) -> str:
+    """A kept lane module: ``y = a + b (+ ci) mod 2^k``; a voted operand (``va``/``vb``)
+    enters as its three lanes, majority-voted inside (``cut``: the voter's output leaves on
+    ``<op>o`` and the adder reads the cut input ``<op>z`` instead, see :func:`prove_masked`)."""
+    ports, lines = [], []
+    for op, voted in (("a", va), ("b", vb)):
+        if voted and cut:  # cut point: the voter is observed, the adder takes the cut input
+            ports += [f"input [{k - 1}:0] {op}{r}" for r in REPLICAS]
+            ports += [f"input [{k - 1}:0] {op}z", f"output [{k - 1}:0] {op}o"]
+            lines.append(f"  assign {op}o = {_maj(f'{op}0', f'{op}1', f'{op}2')};  // voter (observed)")
+            lines.append(f"  wire [{k - 1}:0] {op}v = {op}z;  // cut")
+        elif voted:
+            ports += [f"input [{k - 1}:0] {op}{r}" for r in REPLICAS]
+            lines.append(f"  wire [{k - 1}:0] {op}v = {_maj(f'{op}0', f'{op}1', f'{op}2')};  // voter")
+        else:
+            ports.append(f"input [{k - 1}:0] {op}")
+            lines.append(f"  wire [{k - 1}:0] {op}v = {op};")
+    if low_bits:
+        ports.append("input ci")
+    ports.append(f"output [{k - 1}:0] y")
+    total = "av + bv + ci" if low_bits else "av + bv"
+    return (f"(* keep_hierarchy *)\nmodule {name} ({', '.join(ports)});\n"
+            + "\n".join(lines) + f"\n  assign y = {total};\nendmodule\n")
+
+
 # ---------------------------------------------------------------------------------------
 # The twin
 # ---------------------------------------------------------------------------------------
-class Twin:
-    """Verilog of one :class:`NeuronStructure` (see the module docstring).
+class _FaultSites:
+    """Fault sites of a twin and their instrumentation (shared by :class:`Twin` and
+    :class:`UnitTwin`): the proof groups, the ``fsel`` encoding and the per-node XORs.
+    Needs ``self.structure.scheme`` (the node classes) and ``self._fault_on`` /
+    ``self._used`` (generation state)."""
 
-    Attributes:
-        structure, arith: what is generated.
-        n_in: inputs of the bus ``x`` (``n_in * Wa`` bits).
-        sites: every fault site, group by group (masked groups first, unmasked last).
-        groups: labels of the masked proof groups (``lane0``.., ``r0``..; ``group_sites[g]``
-            their sites; the last entry of ``group_sites`` holds the unmasked sites).
-        n_masked: number of masked sites (bits).
-        fsel_width: width of the fault twin's ``fsel`` input = ``group_bits + node_bits +
-            bit_bits`` (bits); ``index_bits = node_bits + bit_bits``.
-        top, top_fi: module names of the clean twin and of the fault-injection twin.
-    """
-
-    def __init__(self, structure: NeuronStructure, arith: Arithmetic, n_in: int | None = None):
-        if structure.scheme.width != arith.width:
-            raise FpgaFtError(f"scheme width {structure.scheme.width} != accumulator width {arith.width}")
-        self.structure, self.arith = structure, arith
-        used = max((t.input for t in structure.products), default=-1) + 1
-        self.n_in = max(int(n_in or 0), used, 1)
-        nodes = structure.nodes()
-        if len(set(nodes)) != len(nodes):
-            raise FpgaFtError("NeuronStructure.nodes() lists a node twice")
+    def _init_sites(self, nodes: list[tuple[str, NodeClass]]) -> None:
         # Proof groups (see prove_masked): the masked nodes of each replica (a FullTMR
         # dot-product replica, "r<r>." prefix of the node name; else the replica of the
         # node class, a BitTMR lane), then the unmasked nodes.
@@ -276,12 +311,6 @@ class Twin:
             self.group_sites.append(sites)
             self.sites += sites
         self.n_masked = sum(1 for s in self.sites if s.cls.masked)
-        self.top = f"fpgaft_twin_{_ident(structure.layer)}_n{structure.neuron}"
-        self.top_fi = f"{self.top}_fi"
-        self._fault_on = False  # generation state; modules() holds _lock while it is used
-        self._used: set = set()
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[bool, bool], dict[str, str]] = {}
 
     def _fault_decl(self) -> str:
         """Fault-select decoding shared by the node XORs of a fault module."""
@@ -289,28 +318,6 @@ class Twin:
         nbits = max((c.bits for _, c in self._node_sel), default=1)
         return (f"  wire [{fs - bb - 1}:0] fnode = fsel[{fs - 1}:{bb}];\n"
                 f"  wire [{nbits - 1}:0] fbit = {nbits}'d1 << fsel[{bb - 1}:0];\n")
-
-    # ---- basic facts -------------------------------------------------------------------
-    @property
-    def width(self) -> int:
-        return self.arith.width
-
-    @property
-    def bus_width(self) -> int:
-        """Width of the input bus ``x`` in bits."""
-        return self.n_in * self.arith.in_width
-
-    @property
-    def k(self) -> int:
-        s = self.structure.scheme
-        return s.k if isinstance(s, BitTMR) else self.width
-
-    @property
-    def low_bits(self) -> int:
-        return self.width - self.k
-
-    def _x(self, i: int) -> str:
-        return f"x[{i * self.arith.in_width} +: {self.arith.in_width}]"
 
     # ---- fault instrumentation ---------------------------------------------------------
     def _cls(self, word: str, role: str, replica: int | None) -> NodeClass | None:
@@ -347,6 +354,61 @@ class Twin:
     def _xor(expr: str, fault: str | None) -> str:
         return expr if fault is None else f"{expr} ^ {fault}"
 
+
+class Twin(_FaultSites):
+    """Verilog of one :class:`NeuronStructure` (see the module docstring).
+
+    Attributes:
+        structure, arith: what is generated.
+        n_in: inputs of the bus ``x`` (``n_in * Wa`` bits).
+        sites: every fault site, group by group (masked groups first, unmasked last).
+        groups: labels of the masked proof groups (``lane0``.., ``r0``..; ``group_sites[g]``
+            their sites; the last entry of ``group_sites`` holds the unmasked sites).
+        n_masked: number of masked sites (bits).
+        fsel_width: width of the fault twin's ``fsel`` input = ``group_bits + node_bits +
+            bit_bits`` (bits); ``index_bits = node_bits + bit_bits``.
+        top, top_fi: module names of the clean twin and of the fault-injection twin.
+    """
+
+    def __init__(self, structure: NeuronStructure, arith: Arithmetic, n_in: int | None = None):
+        if structure.scheme.width != arith.width:
+            raise FpgaFtError(f"scheme width {structure.scheme.width} != accumulator width {arith.width}")
+        self.structure, self.arith = structure, arith
+        used = max((t.input for t in structure.products), default=-1) + 1
+        self.n_in = max(int(n_in or 0), used, 1)
+        nodes = structure.nodes()
+        if len(set(nodes)) != len(nodes):
+            raise FpgaFtError("NeuronStructure.nodes() lists a node twice")
+        self._init_sites(nodes)
+        self.top = f"fpgaft_twin_{_ident(structure.layer)}_n{structure.neuron}"
+        self.top_fi = f"{self.top}_fi"
+        self._fault_on = False  # generation state; modules() holds _lock while it is used
+        self._used: set = set()
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[bool, bool], dict[str, str]] = {}
+
+    # ---- basic facts -------------------------------------------------------------------
+    @property
+    def width(self) -> int:
+        return self.arith.width
+
+    @property
+    def bus_width(self) -> int:
+        """Width of the input bus ``x`` in bits."""
+        return self.n_in * self.arith.in_width
+
+    @property
+    def k(self) -> int:
+        s = self.structure.scheme
+        return s.k if isinstance(s, BitTMR) else self.width
+
+    @property
+    def low_bits(self) -> int:
+        return self.width - self.k
+
+    def _x(self, i: int) -> str:
+        return f"x[{i * self.arith.in_width} +: {self.arith.in_width}]"
+
     # ---- products --------------------------------------------------------------------
     def _product_lines(self, p: str, xexpr: str, code: int) -> list[str]:
         """Verilog defining ``wire [W-1:0] {p}_w``: ``x * code`` rescaled and wrapped."""
@@ -359,13 +421,7 @@ class Twin:
                  f"  wire signed [{pw - 1}:0] {p}_k = {_lit(pw, code)};  // code {code}",
                  f"  wire signed [{pw - 1}:0] {p}_m = {p}_xs * {p}_k;",
                  f"  wire signed [{ext - 1}:0] {p}_e = {p}_m;"]
-        if a.shift >= 0:
-            word = f"{p}_e[{a.shift + w - 1}:{a.shift}]"
-        elif -a.shift >= w:
-            word = f"{w}'h0"
-        else:
-            word = f"{{{p}_e[{w - 1 + a.shift}:0], {-a.shift}'h0}}"
-        return lines + [f"  wire [{w - 1}:0] {p}_w = {word};"]
+        return lines + [f"  wire [{w - 1}:0] {p}_w = {_rescaled(p, a)};"]
 
     def mul_name(self, replica: int, code: int) -> str:
         return f"{module_stem(KIND_MUL, replica)}_{_code_tag(code)}"
@@ -384,27 +440,8 @@ class Twin:
         return f"{module_stem(KIND_ADD, replica)}_{int(va)}{int(vb)}"
 
     def _add_module(self, replica: int, va: bool, vb: bool, cut: bool = False) -> str:
-        k = self.k
-        ports, lines = [], []
-        for op, voted in (("a", va), ("b", vb)):
-            if voted and cut:  # cut point: the voter is observed, the adder takes the cut input
-                ports += [f"input [{k - 1}:0] {op}{r}" for r in REPLICAS]
-                ports += [f"input [{k - 1}:0] {op}z", f"output [{k - 1}:0] {op}o"]
-                lines.append(f"  assign {op}o = {_maj(f'{op}0', f'{op}1', f'{op}2')};  // voter (observed)")
-                lines.append(f"  wire [{k - 1}:0] {op}v = {op}z;  // cut")
-            elif voted:
-                ports += [f"input [{k - 1}:0] {op}{r}" for r in REPLICAS]
-                lines.append(f"  wire [{k - 1}:0] {op}v = {_maj(f'{op}0', f'{op}1', f'{op}2')};  // voter")
-            else:
-                ports.append(f"input [{k - 1}:0] {op}")
-                lines.append(f"  wire [{k - 1}:0] {op}v = {op};")
-        if self.low_bits:
-            ports.append("input ci")
-        ports.append(f"output [{k - 1}:0] y")
-        total = "av + bv + ci" if self.low_bits else "av + bv"
         name = self.add_name(replica, va, vb) + ("_cut" if cut else "")
-        return (f"(* keep_hierarchy *)\nmodule {name} ({', '.join(ports)});\n"
-                + "\n".join(lines) + f"\n  assign y = {total};\nendmodule\n")
+        return _lane_module(name, self.k, self.low_bits, va, vb, cut)
 
     def cut_slots(self) -> dict[int, int]:
         """Cut-point slot of every add that is an operand of another add (``Add.index`` ->
@@ -648,6 +685,545 @@ class Twin:
 
 
 # ---------------------------------------------------------------------------------------
+# Time-shared layers: the twin of one shared MAC unit, and of the whole layer for its cost
+# ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SharedArithmetic(Arithmetic):
+    """:class:`Arithmetic` of a time-shared layer, whose weight is an operand of a generic
+    multiplier: ``w_width`` (``Ww``, bits) and ``w_signed`` of ``weight_t``. The ROM holds
+    the raw weight codes; the product is ``x * w`` rescaled and wrapped exactly as a
+    constant product (:func:`_rescaled`)."""
+
+    w_width: int
+    w_signed: bool
+
+    @classmethod
+    def of_layer(cls, info) -> "SharedArithmetic":
+        a = Arithmetic.of_layer(info)
+        return cls(a.in_width, a.in_signed, a.shift, a.width, int(info.weight_type.width),
+                   bool(info.weight_type.signed))
+
+    @property
+    def weight_range(self) -> tuple[int, int]:
+        """Smallest and largest raw weight integer."""
+        if self.w_signed:
+            return -(1 << (self.w_width - 1)), (1 << (self.w_width - 1)) - 1
+        return 0, (1 << self.w_width) - 1
+
+
+def _generic_product_lines(p: str, xexpr: str, wexpr: str, a: SharedArithmetic) -> list[str]:
+    """Verilog defining ``wire [W-1:0] {p}_w``: the generic product ``x * w`` (both
+    operands variable; an unsigned operand zero-extended by one bit), rescaled and wrapped."""
+    wx = a.in_width + (0 if a.in_signed else 1)
+    ww = a.w_width + (0 if a.w_signed else 1)
+    pw = wx + ww
+    ext = max(pw, a.width + max(a.shift, 0))
+    xs = xexpr if a.in_signed else f"{{1'b0, {xexpr}}}"
+    ws = wexpr if a.w_signed else f"{{1'b0, {wexpr}}}"
+    return [f"  wire signed [{wx - 1}:0] {p}_xs = {xs};",
+            f"  wire signed [{ww - 1}:0] {p}_ws = {ws};",
+            f"  wire signed [{pw - 1}:0] {p}_m = {p}_xs * {p}_ws;",
+            f"  wire signed [{ext - 1}:0] {p}_e = {p}_m;",
+            f"  wire [{a.width - 1}:0] {p}_w = {_rescaled(p, a)};"]
+
+
+class UnitTwin(_FaultSites):
+    """Verilog of the shared MAC unit of a time-shared layer
+    (:class:`~fpga_ft.structure.LayerStructure` with ``reuse_factor > 0``), generated from
+    the layer's scheme only (every unit and every neuron of such a layer has the same).
+
+    One MAC step, ``acc' = acc + x * w`` (``x`` the data word, ``w`` the weight word of the
+    unit's ROM, both operands):
+
+    ``BitTMR(k)`` (``L = W - k``)
+        three kept generic multipliers ``fpgaft_tmr_r0_smul`` (the whole W-bit product),
+        ``fpgaft_tmr_r1_smul`` / ``fpgaft_tmr_r2_smul`` (its top k bits); the single
+        L-bit low adder ``{carry, low} = acc.low + p.low``; three kept lanes
+        ``fpgaft_tmr_r<r>_add_10`` (``VA = true, VB = false``): lane r adds the 2-of-3 vote
+        of the accumulator's three lanes, product replica r's top bits and the carry.
+        The accumulator is L low bits once and three k-bit lanes; the neuron's output is
+        ``{maj(lanes), low}`` by one k-bit voter. As ``fpgaft::tmr_mac`` /
+        ``tmr_output`` of ``hls_templates/fpgaft_tmr.h``.
+    ``Unprotected``
+        a generic multiplier ``fpgaft_smul`` and a W-bit adder ``fpgaft_add_w<W>``
+        (plain operator modules, as :meth:`Twin._word_tree`).
+
+    Views (all from the same step generator :meth:`_step`):
+
+    * the *chain* (``top`` / ``top_fi``): ``steps`` MAC steps (default 2) from a common
+      accumulator value, then the output voter. Its input bus ``x`` packs
+      ``x0, w0, x1, w1, .., acc`` (:attr:`fields`, little-end first; ``acc`` is a W-bit
+      pattern whose top bits enter all three lanes: the lanes agree, as at the start of
+      every evaluation). Its fault sites are the scheme's node classes per step (``p<s>``
+      the product of step s, ``s<s>`` its partial sum) and the output voter (``out``):
+      exactly what the csim exposes per product, per partial sum and per neuron. With
+      two steps a lane fault of step 0 meets the vote of step 1's read, one of step 1
+      the output voter: :func:`prove_masked` proves every masked class for all
+      ``x, w, acc``.
+    * the *unit* (:meth:`mac_module`, module ``mac``): one step, the accumulator as ports
+      (``al``, ``a0..a2`` in; ``yl``, ``y0..y2`` out; unprotected ``a`` / ``y``). Its
+      registers are not in it: they belong to the neurons (next item).
+    * the *layer* (:meth:`layer_verilog`, module ``layer_top``): the layer as
+      ``hls_templates/emit_cpp.py`` ``_time_shared`` builds it: a cycle counter ``c``
+      (0..R-1); per unit a *feed* module (its weight ROM and its input select, both
+      R:1 functions of ``c``: HLS gives every unit its own tables) and one ``mac``
+      instance; per neuron the accumulator register (L + 3k flip-flops, unprotected W),
+      read as the bias at ``c == 0``, and (BitTMR) its k-bit output voter. Units are
+      wired in unit order, each reading its neuron's accumulator as updated by the
+      units before it in the same cycle (the C++ loop body's sequential semantics). This
+      is what :func:`verify_time_shared` synthesises for the cost: ``synth_xilinx``
+      with hierarchy, ``stat -top`` multiplying the one ``mac`` module by its n_units
+      instances.
+    """
+
+    def __init__(self, structure, arith: SharedArithmetic, steps: int = 2):
+        if not getattr(structure, "time_shared", False):
+            raise FpgaFtError(f"layer '{structure.name}' is not time-shared: use Twin per neuron")
+        scheme = structure.scheme
+        if any(n.scheme != scheme for n in structure.neurons):
+            raise FpgaFtError(f"layer '{structure.name}': the neurons of a time-shared layer share one scheme")
+        if isinstance(scheme, FullTMR):
+            raise FpgaFtError(f"layer '{structure.name}': FullTMR has no time-shared form")
+        if scheme.width != arith.width:
+            raise FpgaFtError(f"scheme width {scheme.width} != accumulator width {arith.width}")
+        if int(steps) < 1:
+            raise FpgaFtError("a unit chain needs at least one step")
+        self.structure, self.arith, self.steps = structure, arith, int(steps)
+        self.protected = isinstance(scheme, BitTMR)
+        nodes: list[tuple[str, NodeClass]] = []
+        for s in range(self.steps):
+            nodes += [(f"p{s}", c) for c in scheme.product_nodes()]
+            nodes += [(f"s{s}", c) for c in scheme.sum_nodes()]
+        nodes += [("out", c) for c in scheme.output_nodes()]
+        self._init_sites(nodes)
+        stem = f"fpgaft_twin_{_ident(structure.name)}"
+        tag = "" if self.protected else "_plain"
+        self.top = f"{stem}_unit{self.steps}{tag}"
+        self.top_fi = f"{self.top}_fi"
+        self.mac = f"{stem}_mac{tag}"
+        self.layer_top = f"{stem}_layer{tag}"
+        a = arith
+        #: fields of the chain's input bus: (name, bits, signed)
+        self.fields: list[tuple[str, int, bool]] = []
+        for s in range(self.steps):
+            self.fields += [(f"x{s}", a.in_width, a.in_signed), (f"w{s}", a.w_width, a.w_signed)]
+        self.fields.append(("acc", a.width, False))
+        self.n_in = len(self.fields)
+        self._fault_on = False
+        self._used: set = set()
+        self._lock = threading.Lock()
+        self._cache: dict[bool, dict[str, str]] = {}
+
+    # ---- basic facts -------------------------------------------------------------------
+    @property
+    def scheme(self):
+        return self.structure.scheme
+
+    @property
+    def width(self) -> int:
+        return self.arith.width
+
+    @property
+    def k(self) -> int:
+        return self.scheme.k if self.protected else self.width
+
+    @property
+    def low_bits(self) -> int:
+        return self.width - self.k
+
+    @property
+    def bus_width(self) -> int:
+        return sum(bits for _, bits, _ in self.fields)
+
+    def cut_slots(self) -> dict[int, int]:
+        """No cut points: the chain is two steps deep (see :func:`prove_masked`)."""
+        return {}
+
+    def _offset(self, name: str) -> tuple[int, int]:
+        pos = 0
+        for n, bits, _ in self.fields:
+            if n == name:
+                return pos, bits
+            pos += bits
+        raise KeyError(name)
+
+    def _field(self, name: str) -> str:
+        pos, bits = self._offset(name)
+        return f"x[{pos} +: {bits}]"
+
+    def pack(self, row: Sequence[int]) -> int:
+        """One chain input vector (a value per field) as the bus integer."""
+        bus, pos = 0, 0
+        for (_, bits, _), v in zip(self.fields, row):
+            bus |= (int(v) & ((1 << bits) - 1)) << pos
+            pos += bits
+        return bus
+
+    def random_inputs(self, count: int, seed: int = 0) -> np.ndarray:
+        """``count`` chain vectors (one value per field): all minimum, all maximum, zero,
+        alternating extremes, then uniform random (``acc``: any W-bit pattern)."""
+        ranges = []
+        for name, bits, _ in self.fields:
+            ranges.append(self.arith.input_range if name.startswith("x") else
+                          self.arith.weight_range if name.startswith("w") else (0, (1 << bits) - 1))
+        lo = np.array([r[0] for r in ranges], dtype=np.int64)
+        hi = np.array([r[1] for r in ranges], dtype=np.int64)
+        alt = np.where(np.arange(len(ranges)) % 2 == 0, lo, hi)
+        rng = np.random.default_rng(seed)
+        fixed = [lo, hi, np.zeros(len(ranges), dtype=np.int64), alt]
+        rows = fixed[:count] + [np.array([rng.integers(a, b + 1) for a, b in ranges], dtype=np.int64)
+                                for _ in range(max(0, count - len(fixed)))]
+        return np.asarray(rows, dtype=np.int64).reshape(count, len(ranges))
+
+    def reference(self, x) -> np.ndarray:
+        """The chain's output word (W-bit pattern) per vector: ``(acc + sum of the wrapped
+        products) mod 2^W``."""
+        out = []
+        for row in np.asarray(x, dtype=object).reshape(-1, self.n_in):
+            acc = int(row[-1])
+            for s in range(self.steps):
+                acc += self.arith.rescale(int(row[2 * s]) * int(row[2 * s + 1]))
+            out.append(acc % (1 << self.width))
+        return np.asarray(out, dtype=object)
+
+    # ---- modules -----------------------------------------------------------------------
+    def smul_name(self, replica: int | None) -> str:
+        return module_stem(KIND_SMUL, replica) if replica is not None else "fpgaft_smul"
+
+    def lane_name(self, replica: int) -> str:
+        """Lane module of a MAC: the accumulator voted (VA), the product not (VB)."""
+        return f"{module_stem(KIND_ADD, replica)}_10"
+
+    @property
+    def add_name(self) -> str:
+        return f"fpgaft_add_w{self.width}"
+
+    def _operator_modules(self) -> dict[str, str]:
+        a, w, k = self.arith, self.width, self.k
+        ports = f"input [{a.in_width - 1}:0] x, input [{a.w_width - 1}:0] w"
+        body = "\n".join(_generic_product_lines("p", "x", "w", a))
+        mods: dict[str, str] = {}
+        if self.protected:
+            for r in REPLICAS:
+                out, sel = (f"[{w - 1}:0]", "p_w") if r == 0 else (f"[{k - 1}:0]", f"p_w[{w - 1}:{w - k}]")
+                mods[self.smul_name(r)] = (f"(* keep_hierarchy *)\nmodule {self.smul_name(r)} ({ports}, "
+                                           f"output {out} y);\n{body}\n  assign y = {sel};\nendmodule\n")
+            for r in REPLICAS:
+                mods[self.lane_name(r)] = _lane_module(self.lane_name(r), k, self.low_bits, True, False)
+        else:
+            mods[self.smul_name(None)] = (f"module {self.smul_name(None)} ({ports}, output [{w - 1}:0] y);\n"
+                                          f"{body}\n  assign y = p_w;\nendmodule\n")
+            mods[self.add_name] = (f"module {self.add_name} (input [{w - 1}:0] a, input [{w - 1}:0] b, "
+                                   f"output [{w - 1}:0] y);\n  assign y = a + b;\nendmodule\n")
+        return mods
+
+    def _step(self, s: int, x: str, w: str, acc):
+        """Lines of MAC step ``s`` (node instances ``p<s>``, ``s<s>``) on data ``x``, weight
+        ``w`` and accumulator ``acc`` (BitTMR: ``(low or None, (lane0, lane1, lane2))``;
+        unprotected: a W-bit expression). Returns ``(lines, new acc)``."""
+        wd, k, low = self.width, self.k, self.low_bits
+        n, m = f"p{s}", f"s{s}"
+        lines: list[str] = []
+        if not self.protected:
+            c_p, c_s = self.scheme.product_nodes(), self.scheme.sum_nodes()
+            lines += [f"  wire [{wd - 1}:0] {n}_w, {n};",
+                      f"  {self.smul_name(None)} u_{n} (.x({x}), .w({w}), .y({n}_w));",
+                      f"  assign {n} = {self._xor(f'{n}_w', self._fault(n, c_p, 0, wd))};",
+                      f"  wire [{wd - 1}:0] {m}_w, {m};",
+                      f"  {self.add_name} u_{m} (.a({acc}), .b({n}), .y({m}_w));",
+                      f"  assign {m} = {self._xor(f'{m}_w', self._fault(m, c_s, 0, wd))};"]
+            return lines, m
+        acc_low, acc_lanes = acc
+        c_low0, c_lane = self._cls("product", "low", 0), [self._cls("product", "lane", r) for r in REPLICAS]
+        for r in REPLICAS:
+            ow = wd if r == 0 else k
+            faulted = self._xor(f"{n}_r{r}m[{wd - 1}:{low}]" if r == 0 and low else f"{n}_r{r}m",
+                                self._fault(n, [c_lane[r]], low, k))
+            if r == 0 and low:  # one XOR per node class
+                faulted = f"{{{faulted}, {self._xor(f'{n}_r0m[{low - 1}:0]', self._fault(n, [c_low0], 0, low))}}}"
+            lines += [f"  wire [{ow - 1}:0] {n}_r{r}m, {n}_r{r};",
+                      f"  {self.smul_name(r)} u_{n}_r{r} (.x({x}), .w({w}), .y({n}_r{r}m));",
+                      f"  assign {n}_r{r} = {faulted};"]
+        p_lanes = (f"{n}_r0[{wd - 1}:{low}]", f"{n}_r1", f"{n}_r2")
+        c_slow, c_carry = self._cls("sum", "low", None), self._cls("sum", "carry", None)
+        c_slane = [self._cls("sum", "lane", r) for r in REPLICAS]
+        if low:  # the single low adder; its carry out enters the three lanes
+            low_sum = self._xor(f"{m}_lc[{low - 1}:0]", self._fault(m, [c_slow], 0, low))
+            lines += [f"  wire [{low}:0] {m}_lc = {{1'b0, {acc_low}}} + {{1'b0, {n}_r0[{low - 1}:0]}};",
+                      f"  wire [{low - 1}:0] {m}_low = {low_sum};",
+                      f"  wire {m}_c = {self._xor(f'{m}_lc[{low}]', self._fault(m, [c_carry], low, 1))};"]
+        for r in REPLICAS:
+            conns = [f".a{q}({acc_lanes[q]})" for q in REPLICAS] + [f".b({p_lanes[r]})"]
+            conns += [f".ci({m}_c)"] if low else []
+            conns.append(f".y({m}_r{r}m)")
+            lines += [f"  wire [{k - 1}:0] {m}_r{r}m, {m}_r{r};",
+                      f"  {self.lane_name(r)} u_{m}_r{r} ({', '.join(conns)});",
+                      f"  assign {m}_r{r} = {self._xor(f'{m}_r{r}m', self._fault(m, [c_slane[r]], low, k))};"]
+        return lines, (f"{m}_low" if low else None, (f"{m}_r0", f"{m}_r1", f"{m}_r2"))
+
+    def modules(self, fault: bool = False, cut: bool = False) -> dict[str, str]:
+        """Module texts of the chain (``top``; ``top_fi`` with the ``fsel`` input)."""
+        if cut:
+            raise FpgaFtError("the unit chain has no cut-point variant")
+        with self._lock:
+            if fault not in self._cache:
+                self._cache[bool(fault)] = self._generate(bool(fault))
+            return dict(self._cache[bool(fault)])
+
+    def _generate(self, fault: bool) -> dict[str, str]:
+        self._fault_on, self._used = fault, set()
+        try:
+            mods = self._operator_modules()
+            wd, k, low = self.width, self.k, self.low_bits
+            pos, _ = self._offset("acc")
+            if self.protected:  # the accumulator's lanes agree (one W-bit value)
+                acc = (f"x[{pos} +: {low}]" if low else None, (f"x[{pos + low} +: {k}]",) * 3)
+            else:
+                acc = f"x[{pos} +: {wd}]"
+            lines: list[str] = []
+            for s in range(self.steps):
+                body, acc = self._step(s, self._field(f"x{s}"), self._field(f"w{s}"), acc)
+                lines += body
+            if self.protected:
+                acc_low, lanes = acc
+                vote = self._xor(f"({_maj(*lanes)})",
+                                 self._fault("out", [self._cls("output", "voter", None)], low, k))
+                lines.append(f"  wire [{k - 1}:0] vote = {vote};  // output voter (single)")
+                lines.append(f"  assign y = {{vote, {acc_low}}};" if low else "  assign y = vote;")
+            else:
+                lines.append(f"  assign y = {acc};")
+            body = "\n".join(lines)
+            if fault:
+                body = self._fault_decl() + body
+                missing = set(self._node_sel) - self._used
+                if missing:
+                    raise AssertionError(f"nodes not instrumented: {sorted(n for n, _ in missing)[:5]}")
+            name = self.top_fi if fault else self.top
+            fport = f", input [{self.fsel_width - 1}:0] fsel" if fault else ""
+            mods[name] = (f"module {name} (input [{self.bus_width - 1}:0] x{fport}, "
+                          f"output [{wd - 1}:0] y);\n{body}\nendmodule\n")
+            return mods
+        finally:
+            self._fault_on = False
+
+    def _header(self, what: str) -> str:
+        a, st = self.arith, self.structure
+        return (f"// fpga-ft structural twin: {what} of time-shared layer {st.name} ({st.n_in}x{len(st.neurons)}, "
+                f"R={st.reuse_factor}, {st.n_units} MAC units), scheme {self.scheme.name}, W={a.width}, k={self.k}, "
+                f"input {a.in_width} bits {'signed' if a.in_signed else 'unsigned'}, weight {a.w_width} bits "
+                f"{'signed' if a.w_signed else 'unsigned'}, product shift {a.shift}\n")
+
+    def verilog(self, fault: bool = False) -> str:
+        return self._header(f"{self.steps}-step MAC chain") + "\n".join(self.modules(fault).values())
+
+    def verilog_both(self, cut: bool = False) -> str:
+        mods = dict(self.modules(False, cut))
+        mods.update(self.modules(True, cut))
+        return self._header(f"{self.steps}-step MAC chain") + "\n".join(mods.values())
+
+    def mac_module(self) -> str:
+        """The MAC unit: one step, accumulator in and out as ports (module ``mac``)."""
+        a, wd, k, low = self.arith, self.width, self.k, self.low_bits
+        ports = [f"input [{a.in_width - 1}:0] x", f"input [{a.w_width - 1}:0] w"]
+        with self._lock:
+            self._fault_on = False
+            if self.protected:
+                ports += ([f"input [{low - 1}:0] al"] if low else []) + [f"input [{k - 1}:0] a{r}" for r in REPLICAS]
+                ports += ([f"output [{low - 1}:0] yl"] if low else []) + [f"output [{k - 1}:0] y{r}" for r in REPLICAS]
+                body, (ol, olanes) = self._step(0, "x", "w", ("al" if low else None, ("a0", "a1", "a2")))
+                body += ([f"  assign yl = {ol};"] if low else []) + [f"  assign y{r} = {olanes[r]};" for r in REPLICAS]
+            else:
+                ports += [f"input [{wd - 1}:0] a", f"output [{wd - 1}:0] y"]
+                body, o = self._step(0, "x", "w", "a")
+                body.append(f"  assign y = {o};")
+        return (f"(* keep_hierarchy *)\nmodule {self.mac} ({', '.join(ports)});\n" + "\n".join(body)
+                + "\nendmodule\n")
+
+    def _parts(self) -> list[tuple[str, int, int]]:
+        """The parts of an accumulator word: (name, bits, lsb in the W-bit word)."""
+        if not self.protected:
+            return [("w", self.width, 0)]
+        low = [("l", self.low_bits, 0)] if self.low_bits else []
+        return low + [(str(r), self.k, self.low_bits) for r in REPLICAS]
+
+    @property
+    def counter_bits(self) -> int:
+        return max(1, (self.structure.reuse_factor - 1).bit_length())
+
+    def feed_name(self, unit: int) -> str:
+        return f"{self.layer_top}_feed_u{unit}"
+
+    def _feed_module(self, unit: int, slots: list, codes: list[list[int]]) -> str:
+        """Unit ``unit``'s weight ROM and input select: R:1 functions of the cycle ``c``
+        (an idle cycle reads input 0 and weight 0, as the generated C++ tables). Its data
+        input ``d`` holds the R words the unit reads, cycle 0 first (wired by the top)."""
+        a, cb = self.arith, self.counter_bits
+        wa, ww, r_ = a.in_width, a.w_width, len(slots)
+        lines = [f"module {self.feed_name(unit)} (input [{cb - 1}:0] c, input [{r_ * wa - 1}:0] d, "
+                 f"output reg [{wa - 1}:0] xs, output reg [{ww - 1}:0] ws);",
+                 "  always @* begin", "    case (c)"]
+        for c, slot in enumerate(slots):
+            code = codes[slot[0]][slot[1]] if slot is not None else 0
+            lines.append(f"      {cb}'d{c}: begin xs = d[{c * wa} +: {wa}]; ws = {_lit(ww, code)}; end")
+        if r_ < (1 << cb):
+            lines.append(f"      default: begin xs = {{{wa}{{1'bx}}}}; ws = {{{ww}{{1'bx}}}}; end")
+        return "\n".join(lines + ["    endcase", "  end", "endmodule"]) + "\n"
+
+    def _feed_data(self, slots: list) -> str:
+        """The top's connection of a feed's ``d``: the input word of each cycle (input 0
+        on an idle cycle), last cycle first (a Verilog concatenation)."""
+        wa = self.arith.in_width
+        return "{" + ", ".join(f"x[{(slot[1] if slot is not None else 0) * wa} +: {wa}]"
+                               for slot in reversed(slots)) + "}"
+
+    def layer_modules(self) -> dict[str, str]:
+        """Module texts of the layer twin (``layer_top``: inputs ``clk``, ``x`` = the n_in
+        raw inputs, ``Wa`` bits each; output ``y`` = the n_out accumulator words, W bits
+        each, valid when ``c`` is back at 0 after R clock edges)."""
+        st, a = self.structure, self.arith
+        r_, units, cb = st.reuse_factor, st.n_units, self.counter_bits
+        sched = st.schedule()
+        n_out, wd, k = len(st.neurons), self.width, self.k
+        parts = self._parts()
+        codes = [[t.code for t in n.products] for n in st.neurons]
+        mods = self._operator_modules()
+        mods[self.mac] = self.mac_module()
+        lines = [f"  reg [{cb - 1}:0] c = {cb}'d0;  // cycle 0..{r_ - 1}",
+                 f"  always @(posedge clk) c <= (c == {cb}'d{r_ - 1}) ? {cb}'d0 : c + {cb}'d1;"]
+        cur: list[dict[str, str]] = []
+        for j, n in enumerate(st.neurons):
+            if not n.terms or not n.terms[-1].is_bias:
+                raise FpgaFtError(f"layer '{st.name}' neuron {j}: a time-shared neuron ends with its bias")
+            bias = n.terms[-1].code & ((1 << wd) - 1)
+            cur.append({})
+            for part, bits, lsb in parts:
+                start = _lit(bits, bias >> lsb)
+                lines += [f"  reg [{bits - 1}:0] q{j}_{part} = {bits}'d0;",
+                          f"  wire [{bits - 1}:0] rd{j}_{part} = (c == {cb}'d0) ? {start} : q{j}_{part};"]
+                cur[j][part] = f"rd{j}_{part}"
+        for u in range(units):
+            slots = [sched[c][u] for c in range(r_)]
+            spans: dict[int, list[int]] = {}
+            for c, slot in enumerate(slots):
+                if slot is not None:
+                    spans.setdefault(slot[0], []).append(c)
+            if not spans:
+                continue
+            mods[self.feed_name(u)] = self._feed_module(u, slots, codes)
+            lines += [f"  wire [{a.in_width - 1}:0] xs{u};", f"  wire [{a.w_width - 1}:0] ws{u};",
+                      f"  {self.feed_name(u)} u_f{u} (.c(c), .d({self._feed_data(slots)}), .xs(xs{u}), .ws(ws{u}));"]
+            js = sorted(spans)
+            conns = [f".x(xs{u})", f".w(ws{u})"]
+            for part, bits, _ in parts:
+                sel = cur[js[-1]][part]
+                for j in reversed(js[:-1]):
+                    sel = f"(c <= {cb}'d{spans[j][-1]}) ? {cur[j][part]} : ({sel})"
+                lines += [f"  wire [{bits - 1}:0] i{u}_{part} = {sel};", f"  wire [{bits - 1}:0] o{u}_{part};"]
+                pin_in, pin_out = (("a", "y") if part == "w" else ("al", "yl") if part == "l"
+                                   else (f"a{part}", f"y{part}"))
+                conns += [f".{pin_in}(i{u}_{part})", f".{pin_out}(o{u}_{part})"]
+            lines.append(f"  {self.mac} u_m{u} ({', '.join(conns)});")
+            for j in js:
+                lo, hi = spans[j][0], spans[j][-1]
+                cond = " && ".join(([f"c >= {cb}'d{lo}"] if lo > 0 else [])
+                                   + ([f"c <= {cb}'d{hi}"] if hi < r_ - 1 else []))
+                for part, bits, _ in parts:
+                    name = f"a{j}_u{u}_{part}"
+                    expr = f"({cond}) ? o{u}_{part} : {cur[j][part]}" if cond else f"o{u}_{part}"
+                    lines.append(f"  wire [{bits - 1}:0] {name} = {expr};")
+                    cur[j][part] = name
+        for j in range(n_out):
+            for part, _, _ in parts:
+                lines.append(f"  always @(posedge clk) q{j}_{part} <= {cur[j][part]};")
+            if self.protected:
+                vote = _maj(f"q{j}_0", f"q{j}_1", f"q{j}_2")
+                word = f"{{{vote}, q{j}_l}}" if self.low_bits else f"({vote})"
+                lines.append(f"  assign y[{j * wd} +: {wd}] = {word};  // output voter of neuron {j}")
+            else:
+                lines.append(f"  assign y[{j * wd} +: {wd}] = q{j}_w;")
+        mods[self.layer_top] = (f"module {self.layer_top} (input clk, input [{st.n_in * a.in_width - 1}:0] x, "
+                                f"output [{n_out * wd - 1}:0] y);\n" + "\n".join(lines) + "\nendmodule\n")
+        return mods
+
+    def layer_verilog(self) -> str:
+        return self._header("layer") + "\n".join(self.layer_modules().values())
+
+    def module_instances(self) -> dict[str, int]:
+        """Kept replica-module instances per stem in the layer twin (n_units x per unit)."""
+        per_unit: dict[str, int] = {}
+        for m in re.finditer(r"^\s*(fpgaft_tmr_r\d_(?:smul|add))\w* u_", self.mac_module(), re.M):
+            per_unit[m.group(1)] = per_unit.get(m.group(1), 0) + 1
+        return {stem: n * self.structure.n_units for stem, n in per_unit.items()}
+
+    def distinct_modules(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for name in self._operator_modules():
+            m = re.match(r"(fpgaft_tmr_r\d_(?:smul|add))", name)
+            if m:
+                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
+        return counts
+
+
+def simulate_layer(twin: UnitTwin, x: np.ndarray, *, workdir: str | os.PathLike | None = None,
+                   iverilog: str = "iverilog", timeout: float | None = 3600) -> np.ndarray:
+    """Run the layer twin (Icarus) for R clock edges per raw input vector (``(V, n_in)``);
+    returns the accumulator words ``(V, n_out)`` (W-bit patterns, object array)."""
+    st, a = twin.structure, twin.arith
+    x = np.asarray(x, dtype=np.int64).reshape(-1, st.n_in)
+    n_out, wd = len(st.neurons), twin.width
+    vvp = shutil.which("vvp", path=os.path.dirname(iverilog) or None) or "vvp"
+    nx, ny = st.n_in * a.in_width, n_out * wd
+    tb = ["module fpgaft_tb;", "  reg clk = 1'b0;", f"  reg [{nx - 1}:0] vec [0:{len(x) - 1}];",
+          f"  reg [{nx - 1}:0] x;", f"  wire [{ny - 1}:0] y;", f"  {twin.layer_top} u_layer (.clk(clk), .x(x), .y(y));",
+          "  integer i, t;", "  initial begin", '    $readmemh("vec.hex", vec);',
+          f"    for (i = 0; i < {len(x)}; i = i + 1) begin",
+          "      x = vec[i];",
+          f"      for (t = 0; t < {st.reuse_factor}; t = t + 1) begin #1 clk = 1'b1; #1 clk = 1'b0; end",
+          '      #1 $display("Y %h", y);', "    end", "    $finish;", "  end", "endmodule"]
+    with tempfile.TemporaryDirectory(prefix="fpgaft_twin_lsim_", dir=workdir) as tmp:
+        tmp = Path(tmp)
+        (tmp / "twin.v").write_text(twin.layer_verilog(), encoding="utf-8")
+        (tmp / "tb.v").write_text("\n".join(tb) + "\n", encoding="utf-8")
+        (tmp / "vec.hex").write_text("".join(f"{_pack(r, a.in_width):x}\n" for r in x), encoding="utf-8")
+        proc = _run([iverilog, "-g2005", "-o", "sim.vvp", "-s", "fpgaft_tb", "twin.v", "tb.v"], tmp, timeout)
+        if proc.returncode != 0:
+            raise FpgaFtError(f"iverilog failed on {twin.layer_top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+        proc = _run([vvp, "-n", "sim.vvp"], tmp, timeout)
+        if proc.returncode != 0:
+            raise FpgaFtError(f"vvp failed on {twin.layer_top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+    rows = []
+    for line in proc.stdout.splitlines():
+        parts = line.split()
+        if parts[:1] == ["Y"]:
+            if re.search(r"[xXzZ]", parts[1]):
+                raise FpgaFtError(f"layer twin {twin.layer_top} output is undefined ({parts[1]}) in simulation")
+            bus = int(parts[1], 16)
+            rows.append([(bus >> (j * wd)) & ((1 << wd) - 1) for j in range(n_out)])
+    if len(rows) != len(x):
+        raise FpgaFtError(f"simulation of {twin.layer_top} printed {len(rows)} outputs for {len(x)} vectors")
+    return np.asarray(rows, dtype=object).reshape(len(x), n_out)
+
+
+def unit_cost(twin: UnitTwin, synth: dict) -> dict:
+    """The cost figures of a layer twin's synthesis (:func:`synthesize` of
+    :meth:`UnitTwin.layer_verilog`, hierarchy kept), LUT1..LUT6 cells and FD* flip-flops:
+    ``unit_lut`` (one ``mac`` with its kept replicas), ``n_units``, ``units_lut`` =
+    ``n_units * unit_lut``, ``feed_lut`` (all units' ROM + input select), ``glue_lut`` (the
+    rest: accumulator start muxes, output voters, counter), ``lut`` (the whole layer) and
+    ``ff``."""
+    hier, mods = synth["hier_instances"], synth["modules"]
+    n_units = int(hier.get(twin.mac, 0))
+    # one unit: the mac module's own cells plus its operator modules (instantiated only
+    # inside it: their instances per unit are theirs over the units')
+    unit = mods.get(twin.mac, {}).get("lut", 0) + sum(
+        mods[m]["lut"] * hier[m] // max(1, n_units) for m in twin._operator_modules() if m in hier)
+    feed = sum(mods[m]["lut"] * n for m, n in hier.items() if m.startswith(f"{twin.layer_top}_feed_u"))
+    return {"unit_lut": int(unit), "n_units": n_units, "units_lut": int(n_units * unit), "feed_lut": int(feed),
+            "glue_lut": int(synth["lut"] - n_units * unit - feed), "lut": synth["lut"], "ff": synth["ff"],
+            "carry4": synth["carry4"]}
+
+
+# ---------------------------------------------------------------------------------------
 # Tools
 # ---------------------------------------------------------------------------------------
 def find_tool(name: str) -> str:
@@ -687,8 +1263,10 @@ def synthesize(source: str, top: str, *, keep: bool = True, workdir: str | os.Pa
     7-series cells; ``keep``: hierarchy kept (kept modules survive, counted per instance),
     else ``keep_hierarchy`` removed and the design flattened (replicas may merge).
 
-    Returns ``{"lut": LUT1..LUT6 cells of the whole design, "carry4", "inv", "cells" (by
-    type), "instances" (submodule cells of the top by module name), "seconds"}``."""
+    Returns ``{"lut": LUT1..LUT6 cells of the whole design, "carry4", "inv", "ff" (FD*
+    flip-flops), "cells" (by type), "instances" (submodule cells of the top by module
+    name), "modules" (per module its own ``lut``/``ff``, submodules excluded),
+    "hier_instances" (instances of each module in the whole hierarchy), "seconds"}``."""
     with tempfile.TemporaryDirectory(prefix="fpgaft_twin_syn_", dir=workdir) as tmp:
         tmp = Path(tmp)
         (tmp / "twin.v").write_text(source, encoding="utf-8")
@@ -705,9 +1283,31 @@ def synthesize(source: str, top: str, *, keep: bool = True, workdir: str | os.Pa
     cells = dict(design.get("num_cells_by_type", {}))
     top_cells = stat["modules"].get(f"\\{top}", {}).get("num_cells_by_type", {})
     instances = {name.lstrip("\\"): n for name, n in top_cells.items() if name.lstrip("\\").startswith("fpgaft_")}
+    own = {name.lstrip("\\"): dict(m.get("num_cells_by_type", {})) for name, m in stat["modules"].items()}
     return {"lut": int(sum(n for c, n in cells.items() if c.startswith("LUT"))),
             "carry4": int(cells.get("CARRY4", 0)), "inv": int(cells.get("INV", 0)),
-            "cells": cells, "instances": instances, "seconds": round(time.perf_counter() - start, 2)}
+            "ff": int(sum(n for c, n in cells.items() if c.startswith("FD"))),
+            "cells": cells, "instances": instances,
+            "modules": {name: {"lut": int(sum(n for c, n in mc.items() if c.startswith("LUT"))),
+                               "ff": int(sum(n for c, n in mc.items() if c.startswith("FD")))}
+                        for name, mc in own.items()},
+            "hier_instances": _hier_instances(own, top),
+            "seconds": round(time.perf_counter() - start, 2)}
+
+
+def _hier_instances(own: dict[str, dict], top: str) -> dict[str, int]:
+    """Instances of every module in the whole hierarchy under ``top`` (from the per-module
+    cell counts of ``stat``: a module's cells that name another module are its instances)."""
+    counts: dict[str, int] = {}
+
+    def walk(name: str, mult: int) -> None:
+        for cell, n in own.get(name, {}).items():
+            sub = cell.lstrip("\\")
+            if sub in own:
+                counts[sub] = counts.get(sub, 0) + mult * int(n)
+                walk(sub, mult * int(n))
+    walk(top, 1)
+    return counts
 
 
 # ---------------------------------------------------------------------------------------
@@ -886,7 +1486,8 @@ def simulate(twin: Twin, x: np.ndarray, fault_ids: Sequence[int] = (), *, stop_a
         tmp = Path(tmp)
         (tmp / "twin.v").write_text(twin.verilog_both() if fault else twin.verilog(False), encoding="utf-8")
         (tmp / "tb.v").write_text("\n".join(tb) + "\n", encoding="utf-8")
-        (tmp / "vec.hex").write_text("".join(f"{_pack(r, twin.arith.in_width):x}\n" for r in x), encoding="utf-8")
+        pack = getattr(twin, "pack", None) or (lambda row: _pack(row, twin.arith.in_width))
+        (tmp / "vec.hex").write_text("".join(f"{pack(r):x}\n" for r in x), encoding="utf-8")
         if fault:
             (tmp / "sel.hex").write_text("".join(f"{i:x}\n" for i in ids), encoding="utf-8")
         proc = _run([iverilog, "-g2005", "-o", "sim.vvp", "-s", "fpgaft_tb", "twin.v", "tb.v"], tmp, timeout)
@@ -917,6 +1518,68 @@ def _class_key(cls: NodeClass) -> str:
     return cls.name
 
 
+def _simulate_sites(twin, x, workdir, iverilog, say) -> tuple[dict, dict, float]:
+    """Icarus runs of :func:`verify_neuron` / :func:`verify_time_shared`: the clean twin on
+    every vector with a witness search for every unmasked site, and up to
+    :data:`CROSS_CHECK_SITES` masked sites on two vectors (a cross-check of the proof)."""
+    t0 = time.perf_counter()
+    unmasked_ids = [s.id for s in twin.sites if not s.cls.masked]
+    masked_ids = [s.id for s in twin.sites if s.cls.masked]
+    sim = simulate(twin, x, unmasked_ids, stop_at_first=True, workdir=workdir, iverilog=iverilog)
+    sample = masked_ids[::max(1, -(-len(masked_ids) // CROSS_CHECK_SITES))]
+    cross = simulate(twin, x[:2], sample, stop_at_first=False, workdir=workdir,
+                     iverilog=iverilog) if sample else {"differs": {}, "tried": {}}
+    sim_seconds = time.perf_counter() - t0
+    say(f"iverilog: {len(x)} vectors; witnesses for {len(unmasked_ids)} unmasked sites, "
+        f"{len(sample)} of {len(masked_ids)} masked sites cross-checked on 2 vectors, in {sim_seconds:.1f} s")
+    return sim, cross, sim_seconds
+
+
+def _fallback(twin, x, proof: dict, sat_timeout: float, workdir, iverilog, say) -> dict:
+    """Simulation of the masked sites SAT did not settle or refuted (see :func:`verify_neuron`)."""
+    timed_out, refuted = set(proof["timed_out"]), set(proof["refuted"])
+    fallback = {"differs": {}, "tried": {}}
+    if timed_out or refuted:
+        if timed_out:
+            say(f"SAT did not settle {len(timed_out)} masked sites (timeout {sat_timeout:g} s): "
+                f"simulating them on {len(x)} vectors instead (not a proof)")
+        if refuted:
+            say(f"SAT refuted {len(refuted)} sites the structure calls masked: confirming by simulation")
+        fallback = simulate(twin, x, sorted(timed_out | refuted), stop_at_first=True, workdir=workdir,
+                            iverilog=iverilog)
+    return fallback
+
+
+def _classify_sites(twin, proof: dict, sim: dict, cross: dict, fallback: dict, n_vectors: int):
+    """Per site: unmasked or masked, and the method that settled it. Returns
+    ``(found_unmasked sites, {node class name: set of methods})``."""
+    timed_out, refuted = set(proof["timed_out"]), set(proof["refuted"])
+    found_unmasked: list[Site] = []
+    method_of: dict[str, set] = {}
+    for s in twin.sites:
+        key = _class_key(s.cls)
+        if s.cls.masked:
+            if s.id in refuted:  # not proved masked: unmasked (confirmed or not by simulation)
+                found_unmasked.append(s)
+                confirmed = "iverilog-witness" if fallback["differs"].get(s.id) else "no iverilog witness"
+                method_of.setdefault(key, set()).add(f"yosys-sat-counterexample ({confirmed})")
+            elif s.id in timed_out:
+                method_of.setdefault(key, set()).add(f"iverilog-simulation ({n_vectors} vectors; SAT timed out)")
+                if fallback["differs"].get(s.id):
+                    found_unmasked.append(s)
+            else:
+                method_of.setdefault(key, set()).add("yosys-sat-proof")
+                if cross["differs"].get(s.id):
+                    raise FpgaFtError(f"internal: site {s.label} proved masked but differs in simulation")
+        else:
+            if sim["differs"].get(s.id):
+                found_unmasked.append(s)
+                method_of.setdefault(key, set()).add("iverilog-witness")
+            else:
+                method_of.setdefault(key, set()).add(f"iverilog-no-witness ({n_vectors} vectors)")
+    return found_unmasked, method_of
+
+
 def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike | None = None,
                   sat_timeout: float = SAT_TIMEOUT_S, vectors: int = 64, seed: int = 0,
                   synth: bool = True, progress: Callable[[str], None] | None = None,
@@ -942,6 +1605,10 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
     from the structure's, the twin is not bit-exact, or kept instances did not survive."""
     from fpga_ft.structure import layer_structure
 
+    if structure is None and getattr(info, "time_shared", False):
+        # a time-shared layer has no per-neuron dot product: its shared MAC unit is verified
+        return verify_time_shared(info, protection, neuron, workdir=workdir, sat_timeout=sat_timeout,
+                                  vectors=vectors, seed=seed, synth=synth, progress=progress)
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
     yosys = find_tool("yosys")
@@ -973,61 +1640,21 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
                                         workdir=workdir, yosys=yosys)
         say(f"yosys: SAT proof of the masked sites{' and 3 syntheses' if synth else ''} running "
             f"({workers} at a time)")
-        t0 = time.perf_counter()
-        unmasked_ids = [s.id for s in twin.sites if not s.cls.masked]
-        masked_ids = [s.id for s in twin.sites if s.cls.masked]
-        sim = simulate(twin, x, unmasked_ids, stop_at_first=True, workdir=workdir, iverilog=iverilog)
-        sample = masked_ids[::max(1, -(-len(masked_ids) // CROSS_CHECK_SITES))]
-        cross = simulate(twin, x[:2], sample, stop_at_first=False, workdir=workdir,
-                         iverilog=iverilog) if sample else {"differs": {}, "tried": {}}
-        sim_seconds = time.perf_counter() - t0
-        say(f"iverilog: {len(x)} vectors; witnesses for {len(unmasked_ids)} unmasked sites, "
-            f"{len(sample)} of {len(masked_ids)} masked sites cross-checked on 2 vectors, in {sim_seconds:.1f} s")
+        sim, cross, sim_seconds = _simulate_sites(twin, x, workdir, iverilog, say)
         results = {}
         for name, fut in jobs.items():
             results[name] = fut.result()
             if name != "sat":
                 say(f"yosys synth_xilinx ({name}): {results[name]['lut']} LUT in {results[name]['seconds']:.1f} s")
     proof = results["sat"]
-    timed_out, refuted = set(proof["timed_out"]), set(proof["refuted"])
-    fallback = {"differs": {}, "tried": {}}
-    if timed_out or refuted:
-        if timed_out:
-            say(f"SAT did not settle {len(timed_out)} masked sites (timeout {sat_timeout:g} s): "
-                f"simulating them on {len(x)} vectors instead (not a proof)")
-        if refuted:
-            say(f"SAT refuted {len(refuted)} sites the structure calls masked: confirming by simulation")
-        fallback = simulate(twin, x, sorted(timed_out | refuted), stop_at_first=True, workdir=workdir,
-                            iverilog=iverilog)
+    fallback = _fallback(twin, x, proof, sat_timeout, workdir, iverilog, say)
 
     # -- bit-exactness of the clean twin
     ref = reference_output(structure, arith, x)
     mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
 
     # -- masked / unmasked per site, and the method that settled it
-    found_unmasked: list[Site] = []
-    method_of: dict[str, set] = {}
-    for s in twin.sites:
-        key = _class_key(s.cls)
-        if s.cls.masked:
-            if s.id in refuted:  # not proved masked: unmasked (confirmed or not by simulation)
-                found_unmasked.append(s)
-                confirmed = "iverilog-witness" if fallback["differs"].get(s.id) else "no iverilog witness"
-                method_of.setdefault(key, set()).add(f"yosys-sat-counterexample ({confirmed})")
-            elif s.id in timed_out:
-                method_of.setdefault(key, set()).add(f"iverilog-simulation ({len(x)} vectors; SAT timed out)")
-                if fallback["differs"].get(s.id):
-                    found_unmasked.append(s)
-            else:
-                method_of.setdefault(key, set()).add("yosys-sat-proof")
-                if cross["differs"].get(s.id):
-                    raise FpgaFtError(f"internal: site {s.label} proved masked but differs in simulation")
-        else:
-            if sim["differs"].get(s.id):
-                found_unmasked.append(s)
-                method_of.setdefault(key, set()).add("iverilog-witness")
-            else:
-                method_of.setdefault(key, set()).add(f"iverilog-no-witness ({len(x)} vectors)")
+    found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
     expected = sorted(s.label for s in twin.sites if not s.cls.masked)
     found = sorted(s.label for s in found_unmasked)
 
@@ -1111,5 +1738,231 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
     return result
 
 
+# ---------------------------------------------------------------------------------------
+# The whole verification of a time-shared layer
+# ---------------------------------------------------------------------------------------
+def _plain_layer(structure):
+    """The same time-shared layer unprotected (the base cost)."""
+    from fpga_ft.structure import LayerStructure
+
+    neurons = tuple(NeuronStructure(n.layer, n.neuron, Unprotected(n.scheme.width), n.terms) for n in structure.neurons)
+    return LayerStructure(structure.name, neurons, structure.n_positions, structure.reuse_factor)
+
+
+def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: str | os.PathLike | None = None,
+                       sat_timeout: float = SAT_TIMEOUT_S, vectors: int = 64, seed: int = 0, synth: bool = True,
+                       progress: Callable[[str], None] | None = None, structure=None,
+                       layer_vectors: int = 8) -> dict:
+    """Generate, prove, simulate and synthesise the twin of a time-shared layer ``info``
+    (``LayerInfo.time_shared``: a reuse factor above 1) under
+    ``protection`` (:class:`UnitTwin`; critical neurons have no time-shared form:
+    :func:`~fpga_ft.structure.layer_structure` refuses them).
+
+    * proof: :func:`prove_masked` on the 2-step MAC chain, one SAT run per lane replica,
+      for all data words, weight words and (agreeing) accumulator values; the unmasked
+      classes (product low bits, partial-sum low bits and carry, output voter) get an
+      Icarus witness; the chain is checked bit for bit against :meth:`UnitTwin.reference`;
+    * the node bits per MAC step must be those the csim exposes per product and partial
+      sum of every neuron (``n_in`` of each, then the output voter);
+    * cost: the layer twin (:meth:`UnitTwin.layer_verilog`) protected and unprotected,
+      ``synth_xilinx -nodsp`` with hierarchy (:func:`synthesize`, :func:`unit_cost`):
+      LUT = n_units x unit + feeds (every unit's R:1 weight ROM and input select) + glue
+      (accumulator start muxes, output voters, counter); FF = the accumulator registers
+      (BitTMR: W-k low + 3k lane bits per neuron) + the counter. Both layer twins are
+      simulated for ``R`` clock edges on ``layer_vectors`` input vectors and compared with
+      :func:`reference_output` of every neuron;
+    * the estimate's figure (:func:`fpga_ft.resources.time_shared_lut_yosys`, Yosys scale,
+      all fabric: the convention of :func:`verify_neuron`) and its ratio to the twin's.
+
+    ``neuron`` (optional) only selects which units the report lists as serving it: the
+    unit is shared by every neuron. ``structure`` replaces the layer's
+    :class:`~fpga_ft.structure.LayerStructure` (a what-if claim to check).
+
+    Returns the JSON dict of ``fpga-ft verify`` for a time-shared layer (``time_shared``
+    true); ``ok`` is False (with ``failures``) when the unmasked sites differ from the
+    structure's, a twin is not bit-exact, or kept instances do not match the structure's."""
+    from fpga_ft.structure import layer_structure
+
+    say = progress or (lambda msg: None)
+    t_start = time.perf_counter()
+    yosys = find_tool("yosys")
+    iverilog = find_tool("iverilog")
+    if structure is None:
+        structure = layer_structure(info, protection)
+    if not structure.time_shared:
+        raise FpgaFtError(f"layer '{info.name}' is not time-shared (ReuseFactor 1): "
+                          "verify it per neuron")
+    n_out = len(structure.neurons)
+    if neuron is not None and not 0 <= int(neuron) < n_out:
+        raise FpgaFtError(f"neuron {neuron} out of range 0..{n_out - 1} of layer '{info.name}'")
+    arith = SharedArithmetic.of_layer(info)
+    twin = UnitTwin(structure, arith)
+    plain = UnitTwin(_plain_layer(structure), arith) if twin.protected else twin
+    scheme = structure.scheme
+    n_sites, n_masked = len(twin.sites), twin.n_masked
+    say(f"twin of {info.name}: time-shared, {structure.n_in}x{n_out} products on {structure.n_units} MAC units "
+        f"(R={structure.reuse_factor}), {scheme.name}, W={arith.width}; MAC chain of {twin.steps} steps: "
+        f"{n_sites} node bits ({n_masked} masked)")
+
+    x = twin.random_inputs(max(4, int(vectors)), seed)
+    xl = random_inputs(arith, structure.n_in, max(2, int(layer_vectors)), seed + 1)
+    jobs: dict[str, cf.Future] = {}
+    workers = max(1, min(2, os.cpu_count() or 1))
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        jobs["sat"] = pool.submit(prove_masked, twin, workdir=workdir, yosys=yosys, timeout=sat_timeout,
+                                  progress=say)
+        if synth:
+            jobs["layer"] = pool.submit(synthesize, twin.layer_verilog(), twin.layer_top, keep=True,
+                                        workdir=workdir, yosys=yosys)
+            if plain is not twin:
+                jobs["plain"] = pool.submit(synthesize, plain.layer_verilog(), plain.layer_top, keep=True,
+                                            workdir=workdir, yosys=yosys)
+        say(f"yosys: SAT proof of the masked sites{f' and {len(jobs) - 1} layer syntheses' if synth else ''} "
+            f"running ({workers} at a time)")
+        sim, cross, sim_seconds = _simulate_sites(twin, x, workdir, iverilog, say)
+        t0 = time.perf_counter()
+        ref_layer = np.stack([reference_output(n, arith, xl) for n in structure.neurons], axis=1)
+        layer_mismatches = {}
+        for tw in dict.fromkeys((twin, plain)):
+            out = simulate_layer(tw, xl, workdir=workdir, iverilog=iverilog)
+            layer_mismatches[tw.layer_top] = int(sum(1 for a, b in zip(out.reshape(-1), ref_layer.reshape(-1))
+                                                     if int(a) != int(b)))
+        say(f"iverilog: layer twin{'s' if len(layer_mismatches) > 1 else ''} run {structure.reuse_factor} cycles "
+            f"on {len(xl)} vectors in {time.perf_counter() - t0:.1f} s")
+        results = {}
+        for name, fut in jobs.items():
+            results[name] = fut.result()
+            if name != "sat":
+                say(f"yosys synth_xilinx ({name}): {results[name]['lut']} LUT, {results[name]['ff']} FF "
+                    f"in {results[name]['seconds']:.1f} s")
+    proof = results["sat"]
+    fallback = _fallback(twin, x, proof, sat_timeout, workdir, iverilog, say)
+
+    ref = twin.reference(x)
+    mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
+    found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
+    expected = sorted(s.label for s in twin.sites if not s.cls.masked)
+    found = sorted(s.label for s in found_unmasked)
+
+    failures = []
+    if found != expected:
+        extra = sorted(set(found) - set(expected))
+        missing = sorted(set(expected) - set(found))
+        failures.append(f"unmasked nodes differ from the structure's: {len(extra)} unexpected "
+                        f"({', '.join(extra[:5])}), {len(missing)} not witnessed ({', '.join(missing[:5])})")
+    if mismatches:
+        failures.append(f"MAC chain output differs from the reference arithmetic on {mismatches}/{len(x)} vectors")
+    for top, bad in layer_mismatches.items():
+        if bad:
+            failures.append(f"layer twin {top} differs from the reference on {bad}/{ref_layer.size} words")
+    # the csim's exposure: per neuron n_in products and n_in partial sums (+ the output voter)
+    per_step = scheme.product_bits + scheme.sum_bits
+    if n_sites != twin.steps * per_step + scheme.output_bits:
+        failures.append(f"the MAC chain has {n_sites} node bits, the scheme {twin.steps} x {per_step} "
+                        f"+ {scheme.output_bits}")
+    n_in = structure.n_in
+    want = {"products": n_in * scheme.product_bits, "accumulators": n_in * scheme.sum_bits + scheme.output_bits}
+    off = [n.neuron for n in structure.neurons if n.exposed_bits() != want]
+    if off:
+        failures.append(f"neurons {off[:5]} expose other bits than n_in MAC steps + the output voter ({want})")
+    instances = twin.module_instances()
+    if instances != {k: v for k, v in structure.instances().items() if v}:
+        failures.append(f"generated instances {instances} != structure {structure.instances()}")
+    distinct = twin.distinct_modules()
+    if distinct != {k: v for k, v in structure.distinct_modules().items() if v}:
+        failures.append(f"generated distinct modules {distinct} != structure {structure.distinct_modules()}")
+    netlist_instances = cost = cost_plain = None
+    if synth:
+        netlist_instances = {}
+        for name, n in results["layer"]["hier_instances"].items():
+            m = re.match(r"(fpgaft_tmr_r\d_(?:smul|add))", name)
+            if m:
+                netlist_instances[m.group(1)] = netlist_instances.get(m.group(1), 0) + n
+        if netlist_instances != instances:
+            failures.append(f"kept instances after synthesis {netlist_instances} != generated {instances}")
+        cost = unit_cost(twin, results["layer"])
+        cost_plain = unit_cost(plain, results["plain"]) if plain is not twin else cost
+        if cost["n_units"] != structure.n_units:
+            failures.append(f"the synthesised layer has {cost['n_units']} MAC units, the structure {structure.n_units}")
+
+    estimate, estimate_note = None, None
+    try:
+        from fpga_ft import resources
+
+        estimate = resources.time_shared_lut_yosys(info, protection)
+    except Exception as exc:  # the estimator is another module's; never fail verification on it
+        estimate_note = f"estimate failed: {exc}"
+
+    def ratio(a, b):
+        return round(float(a) / float(b), 3) if a is not None and b else None
+
+    units_of = None
+    if neuron is not None:
+        units_of = sorted({u for row in structure.schedule() for u, slot in enumerate(row)
+                           if slot is not None and slot[0] == int(neuron)})
+    methods = {k: " + ".join(sorted(v)) for k, v in method_of.items()}
+    est = estimate or {}
+    result = {
+        "layer": info.name,
+        "neuron": None if neuron is None else int(neuron),
+        "time_shared": True,
+        "scheme": scheme.name,
+        "width": arith.width,
+        "protected_msbs": twin.k if twin.protected else None,
+        "reuse_factor": structure.reuse_factor,
+        "n_in": n_in,
+        "n_out": n_out,
+        "n_units": structure.n_units,
+        "units_of_neuron": units_of,
+        "arithmetic": {"input_width": arith.in_width, "input_signed": arith.in_signed,
+                       "weight_width": arith.w_width, "weight_signed": arith.w_signed,
+                       "product_shift": arith.shift, "accum_width": arith.width},
+        "unit": {"steps_proved": twin.steps,
+                 "yosys_lut": cost["unit_lut"] if cost else None,
+                 "yosys_lut_unprotected": cost_plain["unit_lut"] if cost else None,
+                 "protected_over_unprotected": ratio(cost["unit_lut"], cost_plain["unit_lut"]) if cost else None,
+                 "estimate_lut": est.get("unit_lut"),
+                 "estimate_lut_unprotected": est.get("unit_lut_unprotected"),
+                 "estimate_over_yosys": ratio(est.get("unit_lut"), cost["unit_lut"]) if cost else None},
+        "yosys_lut": cost["lut"] if cost else None,
+        "yosys_lut_unprotected": cost_plain["lut"] if cost else None,
+        "yosys_ff": cost["ff"] if cost else None,
+        "yosys_ff_unprotected": cost_plain["ff"] if cost else None,
+        "yosys_carry4": cost["carry4"] if cost else None,
+        "yosys_breakdown": cost,
+        "yosys_breakdown_unprotected": cost_plain,
+        "estimate_lut": est.get("lut"),
+        "estimate_lut_unprotected": est.get("lut_unprotected"),
+        "estimate_over_yosys": ratio(est.get("lut"), cost["lut"]) if cost else None,
+        "estimate": estimate,
+        "protection_lut": (cost["lut"] - cost_plain["lut"]) if cost else None,
+        "estimate_protection_lut": (est["lut"] - est["lut_unprotected"]) if estimate else None,
+        "nodes": n_sites,
+        "faults_tried": n_sites,
+        "faults_masked": n_sites - len(found_unmasked),
+        "unmasked_nodes": found,
+        "csim_unprotected_bits": expected,
+        "csim_exposed_bits": want,
+        "methods": methods,
+        "sat": {k: v for k, v in proof.items() if k not in ("refuted", "timed_out")}
+        | {"refuted": len(proof["refuted"]), "not_settled": len(proof["timed_out"])},
+        "simulation": {"vectors": int(len(x)), "bit_exact_mismatches": mismatches,
+                       "layer_vectors": int(len(xl)), "layer_mismatches": layer_mismatches,
+                       "seconds": round(sim_seconds, 2)},
+        "module_instances": instances,
+        "netlist_instances": netlist_instances,
+        "distinct_modules": distinct,
+        "seconds": round(time.perf_counter() - t_start, 2),
+        "ok": not failures,
+        "failures": failures,
+    }
+    if estimate_note:
+        result["estimate_note"] = estimate_note
+    if synth:
+        result["synth_seconds"] = {k: v["seconds"] for k, v in results.items() if k != "sat"}
+    return result
+
+
 __all__ = ["Arithmetic", "Site", "Twin", "reference_output", "random_inputs", "to_signed", "synthesize",
-           "prove_masked", "simulate", "verify_neuron", "find_tool", "SYNTH", "SAT_TIMEOUT_S"]
+           "prove_masked", "simulate", "verify_neuron", "find_tool", "SYNTH", "SAT_TIMEOUT_S",
+           "SharedArithmetic", "UnitTwin", "simulate_layer", "unit_cost", "verify_time_shared"]

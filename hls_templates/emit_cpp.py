@@ -13,7 +13,12 @@ synthesis kernel that ``fpgaft::DenseFT`` calls) written from
 * a critical neuron (``structure.FullTMR``) calls three kept replicas
   ``fpgaft_tmr_r<r>_dot<J>``, each of which inlines ``fpgaft_dot<J>::dot``: the same tree
   over W-bit words with its own constants;
-* an unprotected neuron of a protected layer is hls4ml's arithmetic (weights array, bias).
+* an unprotected neuron of a protected layer is hls4ml's arithmetic (weights array, bias);
+* a time-shared layer (``Strategy: Resource`` or ``ReuseFactor > 1``, protected or not) is
+  a loop of R pipelined cycles over ``ceil(n_in * n_out / R)`` MAC units, each with its own
+  weight ROM and input index table; protected, every unit is ``fpgaft::tmr_mac`` (three kept
+  generic multiplier replicas ``fpgaft_tmr_r<r>_smul``, three kept lanes) and every
+  accumulator a ``fpgaft::lanes`` word voted once at the output.
 
 The csim build never calls ``fpgaft_dense`` (``FPGAFT_CSIM`` kernels read the same
 structure from the pristine weights at run time).
@@ -103,6 +108,66 @@ def _dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
     return lines
 
 
+def _time_shared(structure: LayerStructure, c: str, protected: bool) -> list[str]:
+    """The body of a time-shared layer (``structure.LayerStructure``): R cycles, each unit
+    one multiply-accumulate per cycle from its own weight ROM and input index table."""
+    r, units = structure.reuse_factor, structure.n_units
+    sched = structure.schedule()
+    k = structure.scheme.k if protected and isinstance(structure.scheme, BitTMR) else 0
+    bits = max(1, (structure.n_in - 1).bit_length())
+    word = f"fpgaft::lanes<W, {k}>" if k else "acc_t"
+    lines = [f"    // time-shared: {structure.n_in * len(structure.neurons)} products on {units} MAC units, {r} cycles"
+             + (f"; bit-level TMR of the top {k} bits of every unit and accumulator" if k else ""),
+             f"    typedef {c}::weight_t w_t;",
+             f"    {word} acc[{c}::n_out];",
+             "    #pragma HLS ARRAY_PARTITION variable=acc complete"]
+    for n in structure.neurons:
+        bias = n.terms[-1].code
+        value = f"fpgaft::from_code<acc_t, {bias}LL>()"
+        lines.append(f"    acc[{n.neuron}] = " + (f"fpgaft::tmr_word<W, {k}>({value});" if k else f"{value};"))
+    codes = [[t.code for t in n.products] for n in structure.neurons]
+    for u in range(units):
+        ins = ", ".join(str(sched[c_][u][1]) if sched[c_][u] else "0" for c_ in range(r))
+        ws = ", ".join(f"{codes[sched[c_][u][0]][sched[c_][u][1]]}" if sched[c_][u] else "0" for c_ in range(r))
+        lines += [f"    static const ap_uint<{bits}> fpgaft_in{u}[{r}] = {{{ins}}};",
+                  f"    static const ap_int<w_t::width + 1> fpgaft_rom{u}[{r}] = {{{ws}}};"]
+    lines += [f"    FpgaftReuse: for (unsigned c = 0; c < {r}; c++) {{",
+              "        #pragma HLS PIPELINE II=1"]
+    for u in range(units):
+        spans: dict[int, list[int]] = {}
+        for c_ in range(r):
+            if sched[c_][u] is not None:
+                spans.setdefault(sched[c_][u][0], []).append(c_)
+        if not spans:
+            continue
+        js = sorted(spans)
+        lines += [f"        {{ // unit {u}: neuron(s) {', '.join(map(str, js))}",
+                  "            w_t w;",
+                  f"            w.range(w_t::width - 1, 0) = (ap_uint<w_t::width>)fpgaft_rom{u}[c];",
+                  f"            data_T x = data[fpgaft_in{u}[c]];"]
+        select = f"acc[{js[-1]}]"
+        for j in reversed(js[:-1]):
+            select = f"(c <= {spans[j][-1]} ? acc[{j}] : {select})"
+        last = max(max(v) for v in spans.values())
+        guard = f"c <= {last}" if last < r - 1 else "true"
+        if k:
+            step = f"fpgaft::tmr_mac<{k}, data_T, {c}>({select}, x, w)"
+        else:
+            step = f"({select}) + fpgaft::shared_product<data_T, {c}>(x, w)"
+        lines.append(f"            if ({guard}) {{")
+        lines.append(f"                {word} s = {step};")
+        for j in js:
+            lo, hi = spans[j][0], spans[j][-1]
+            cond = "true" if len(js) == 1 else " && ".join(([f"c >= {lo}"] if lo > 0 else []) + [f"c <= {hi}"])
+            lines.append(f"                if ({cond}) acc[{j}] = s;")
+        lines += ["            }", "        }"]
+    lines.append("    }")
+    for n in structure.neurons:
+        out = f"fpgaft::tmr_output<acc_t, {k}>(acc[{n.neuron}])" if k else f"acc[{n.neuron}]"
+        lines.append(f"    res[{n.neuron}] = nnet::cast<data_T, res_T, {c}>({out});")
+    return lines
+
+
 def definitions(structure: LayerStructure, c: str, protected: bool) -> str:
     """Out-of-line definitions after the config struct ``c`` (synthesis build only: the
     csim build, ``FPGAFT_CSIM``, does not parse them)."""
@@ -113,6 +178,10 @@ def _definitions(structure: LayerStructure, c: str, protected: bool) -> str:
     head = [f"template <class data_T, class res_T>",
             f"void {c}::fpgaft_dense(data_T data[{c}::n_in], res_T res[{c}::n_out], "
             f"{c}::weight_t weights[{c}::n_in * {c}::n_out], {c}::bias_t biases[{c}::n_out]) {{"]
+    if structure is not None and structure.time_shared:
+        return "\n".join(head + ["    #pragma HLS INLINE", f"    typedef {c}::accum_t acc_t;",
+                                 "    const int W = acc_t::width;", "    (void)W; (void)weights; (void)biases;",
+                                 *_time_shared(structure, c, protected), "}"]) + "\n"
     if not protected:
         return "\n".join(head + ["    #pragma HLS INLINE",
                                  f"    {c}::fpgaft_base_kernel<data_T, res_T, {c}>::dense(data, res, weights, biases);",

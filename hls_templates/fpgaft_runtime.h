@@ -424,13 +424,16 @@ template <class CONFIG_T> struct LayerMemory {
         nz_idx.clear();
         for (unsigned j = 0; j < NO; j++) {
             nz_start[j] = (unsigned)nz_idx.size();
+            // a time-shared layer (fpga_ft/structure.py) computes every product on its shared
+            // MAC units (weights from a ROM, zeros included) into an accumulator that starts
+            // at the bias: every product and every add has hardware
             for (unsigned i = 0; i < NI; i++) {
-                if (pristine_w[i * NO + j] != 0) {
+                if (CONFIG_T::fpgaft_time_shared || pristine_w[i * NO + j] != 0) {
                     present_t[(size_t)j * NI + i] = 1;
                     nz_idx.push_back(i);
                 }
             }
-            bias_on[j] = ((typename CONFIG_T::accum_t)pristine_b[j]) != 0;
+            bias_on[j] = CONFIG_T::fpgaft_time_shared || ((typename CONFIG_T::accum_t)pristine_b[j]) != 0;
         }
         nz_start[NO] = (unsigned)nz_idx.size();
     }

@@ -191,6 +191,62 @@ template <class acc_T, int K> inline acc_T tmr_output(const lanes<acc_T::width, 
     return out;
 }
 
+// ------------------------------------------------------------------------------------------
+// Time-shared layers (Strategy Resource or ReuseFactor > 1; fpga_ft/structure.py
+// LayerStructure): every shared MAC unit multiplies a data word by a weight read from its
+// ROM, so its multipliers are generic (the weight is an operand). Protected: three kept
+// replicas `fpgaft_tmr_r<R>_smul` (replica 0 the whole W-bit product, 1 and 2 its top K bits)
+// and the accumulation a split add (single low adder, three kept lanes that vote the
+// accumulator's lanes they read).
+// ------------------------------------------------------------------------------------------
+template <class data_T, class CONFIG_T>
+inline typename CONFIG_T::accum_t shared_product(data_T x, typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE
+    return (typename CONFIG_T::accum_t)CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(x, w);
+}
+template <class data_T, class CONFIG_T>
+typename CONFIG_T::accum_t fpgaft_tmr_r0_smul(data_T x, typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE off
+    return shared_product<data_T, CONFIG_T>(x, w);
+}
+#define FPGAFT_SMUL_REPLICA(R)                                                                                    \
+    template <int K, class data_T, class CONFIG_T>                                                               \
+    ap_uint<K> fpgaft_tmr_r##R##_smul(data_T x, typename CONFIG_T::weight_t w) {                                 \
+        _Pragma("HLS INLINE off") const int W = CONFIG_T::accum_t::width;                                        \
+        ap_uint<K> top = shared_product<data_T, CONFIG_T>(x, w).range(W - 1, W - K);                             \
+        return top;                                                                                               \
+    }
+FPGAFT_SMUL_REPLICA(1)
+FPGAFT_SMUL_REPLICA(2)
+#undef FPGAFT_SMUL_REPLICA
+
+// A protected word from a value (the bias an accumulator starts at): the same in every lane.
+template <int W, int K, class T> inline lanes<W, K> tmr_word(T v) {
+    #pragma HLS INLINE
+    typedef lanes<W, K> L;
+    ap_uint<W> raw = v.range(W - 1, 0);
+    L out;
+    out.low = W > K ? (ap_uint<L::LW>)raw.range(L::LW - 1, 0) : (ap_uint<L::LW>)0;
+    out.l0 = out.l1 = out.l2 = raw.range(W - 1, W - K);
+    return out;
+}
+
+// One protected MAC step of a shared unit: acc + x * w (acc's lanes voted inside each lane).
+template <int K, class data_T, class CONFIG_T>
+inline lanes<CONFIG_T::accum_t::width, K> tmr_mac(const lanes<CONFIG_T::accum_t::width, K> &acc, data_T x,
+                                                  typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE
+    const int W = CONFIG_T::accum_t::width;
+    typedef lanes<W, K> L;
+    L p;
+    typename CONFIG_T::accum_t p0 = fpgaft_tmr_r0_smul<data_T, CONFIG_T>(x, w);
+    p.low = W > K ? (ap_uint<L::LW>)p0.range(L::LW - 1, 0) : (ap_uint<L::LW>)0;
+    p.l0 = p0.range(W - 1, W - K);
+    p.l1 = fpgaft_tmr_r1_smul<K, data_T, CONFIG_T>(x, w);
+    p.l2 = fpgaft_tmr_r2_smul<K, data_T, CONFIG_T>(x, w);
+    return tmr_add<W, K, true, false>(acc, p);
+}
+
 // Full-TMR replicas of critical neuron J: each a kept module holding the whole dot product
 // with its own constants (CONFIG_T::fpgaft_dot<J>, generated, inlined into each replica).
 #define FPGAFT_DOT_REPLICA(R)                                                                                     \

@@ -27,6 +27,8 @@ INCLUDE = "nnet_utils/fpgaft_tmr.h"
 #: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.
 CONFIG_ID, CONFIG_MSBS, CONFIG_CRITICAL = "FpgaftId", "FpgaftMsbs", "FpgaftCritical"
 ATTR_ID, ATTR_MSBS, ATTR_CRITICAL = "fpgaft_id", "fpgaft_msbs", "fpgaft_critical"
+#: the user's strategy (hls4ml itself is given Latency, for its weight layout)
+CONFIG_STRATEGY, ATTR_STRATEGY = "FpgaftStrategy", "fpgaft_strategy"
 #: set on every other layer of an fpga-ft model (lets the csim use its fast ReLU)
 CONFIG_MODEL, ATTR_MODEL = "FpgaftModel", "fpgaft_model"
 
@@ -53,14 +55,13 @@ def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tu
         f"    static const unsigned protected_msbs = {msbs};\n"
         f"    static const unsigned n_critical = {len(critical)};\n"
         f"    static const bool fpgaft_expose_inputs = {'true' if expose_inputs else 'false'};\n"
-        f"    static const bool critical[{n_out}];\n" + emit_cpp.declarations())
+        f"    static const bool critical[{n_out}];\n")
     after = f"const bool {struct}::critical[{n_out}] = {{{flags}}};\n"
     protection = LayerProtection(protected_msbs=msbs, critical_neurons=critical)
-    if protection.is_protected:
-        info = layer_info(node, node.model.config.get_config_value("IOType"))
-        structure = layer_structure(info, protection)
-    else:
-        structure = None
+    info = layer_info(node, node.model.config.get_config_value("IOType"))
+    structure = layer_structure(info, protection) if protection.is_protected or info.time_shared else None
+    inside += (f"    static const bool fpgaft_time_shared = {'true' if info.time_shared else 'false'};\n"
+               + emit_cpp.declarations())
     return inside, after + emit_cpp.definitions(structure, struct, protection.is_protected)
 
 

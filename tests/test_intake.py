@@ -204,7 +204,13 @@ def test_po2_weights_converted_exactly(capsys, tmp_path):
     assert status == 0, err
     result = json.loads(out.read_text())
     assert result["bit_exact_fraction"] == 1.0 and result["compared_tensor"] == "pre-softmax (layer q_dense_3)"
-    assert "power-of-two (quantized_po2) weights" in err and "'q_dense_2' (Resource, ReuseFactor 112)" in err
+    assert "power-of-two (quantized_po2) weights" in err
+    # the config's Resource strategy / ReuseFactor 112 is honoured: a time-shared layer
+    meta = json.loads((Path(result["project_dir"]) / "fpgaft_design.json").read_text())
+    q2 = next(layer for layer in meta["layers"] if layer["name"] == "q_dense_2")
+    assert q2["strategy"] == "resource" and q2["reuse_factor"] == 112
+    assert "FpgaftReuse: for (unsigned c = 0; c < 112; c++)" in \
+        (Path(result["project_dir"]) / "firmware" / "parameters.h").read_text()
 
 
 def test_po2_activation_refused_up_front(capsys, tmp_path):
@@ -263,7 +269,8 @@ def test_prepare_embedded_softmax_and_input_quantizer():
 
 def test_config_merge_user_values_and_cli_override():
     """User precisions/reuse win over hls4ml's derived config; an explicit reuse factor wins
-    over the YAML; Resource strategy is converted as Latency, with one warning line."""
+    over the YAML; hls4ml is given the Latency layout, the user's strategy is kept as fpga-ft's
+    tag (it selects the time-shared kernel), without warnings."""
     import dataclasses
 
     from fpga_ft.convert import build_hls_config, check_supported
@@ -281,8 +288,8 @@ def test_config_merge_user_values_and_cli_override():
     assert fc2["Precision"]["weight"] == "ap_fixed<6,1>" and fc2["Strategy"] == "Latency"
     assert cfg["LayerName"]["relu1"]["Precision"]["result"] == "ap_fixed<7,1,AP_RND_CONV,AP_SAT>"  # same values
     assert cfg["LayerName"]["fc1"]["FpgaftMsbs"] == 2 and cfg["Model"]["Precision"]["default"] == "ap_fixed<16,6>"
-    assert len(warnings) == 2 and "protection of Resource-strategy layers is not implemented yet" in warnings[0]
-    assert "'fc1' (Resource" in warnings[0] and "'fc2' (Resource, ReuseFactor 4)" in warnings[1]
+    assert warnings == []
+    assert fc2["FpgaftStrategy"] == "resource" and cfg["LayerName"]["fc1"]["FpgaftStrategy"] == "resource"
     cfg, _ = build_hls_config(prepared.model, protectable, ProtectionPlan(), backend_name="Vivado",
                               hls_config=config, reuse_factor=2)
     assert {c["ReuseFactor"] for c in cfg["LayerName"].values() if "ReuseFactor" in c} == {2}

@@ -453,7 +453,9 @@ def test_postgres_two_workers_share_one_study(tmp_path):
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         numbers = [t.number for t in trials]
         assert len(numbers) == len(set(numbers))
-        assert sorted(t.number for t in complete) == list(range(total)), [(t.number, t.state) for t in trials]
+        story = [(t.number, t.state.name, t.user_attrs.get("label"), (t.user_attrs.get("worker") or {}).get("pid"),
+                  t.user_attrs.get("retry_of"), str(t.datetime_start), str(t.datetime_complete)) for t in trials]
+        assert sorted(t.number for t in complete) == list(range(total)), story
         assert len(complete) == total and len(trials) == total  # none surplus, none lost
         assert sum(r["trials"]["run_here"] for r in results) == total
         pids = {t.user_attrs["worker"]["pid"] for t in complete}

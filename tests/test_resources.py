@@ -248,8 +248,8 @@ def test_more_protected_bits_never_cost_less(name):
     kept modules that are not shared, so the sharing's operand registers go away."""
     info = LAYERS[name]()
     w = info.accum_type.width
-    shared = info.reuse_factor > 1 and info.strategy == "latency"
-    for critical in ((), (0,)):
+    shared = False  # R > 1 layers are time-shared units: protection never removes sharing
+    for critical in ((), (0,)) if not info.time_shared else ((),):
         prev = None
         for k in range(0, w + 1):
             e = est(info, k, critical)
@@ -272,10 +272,11 @@ def test_more_critical_neurons_never_cost_less(name):
     operand, full TMR votes once per neuron). The product replicas are the same in both.
     """
     info = LAYERS[name]()
-    # Time-shared DSPs (R > 1): a critical neuron takes its products out of the shared pool
-    # (its kept replicas are not shared); when that ends the sharing, the input muxes and
-    # operand registers go: LUTs and FFs may then fall while DSPs rise.
-    shared = info.reuse_factor > 1 and info.strategy == "latency"
+    if info.time_shared:  # no critical-neuron form on shared MAC units: refused
+        with pytest.raises(FpgaFtError, match="critical_neurons need Strategy: Latency and ReuseFactor 1"):
+            est(info, 0, [0])
+        return
+    shared = False
     prev = est(info)
     for n in range(1, info.n_out + 1):
         cur = est(info, 0, range(n))
@@ -295,13 +296,10 @@ def test_more_critical_neurons_never_cost_less(name):
             assert cur.FF >= prev.FF, (name, n)
         prev = cur
     w = info.accum_type.width
-    # resource strategy (not built by fpga-ft when protected; costed by analogy): at k = W a
-    # protected MAC's lanes are three W-bit adders voting the running sum inside, as full TMR
-    resource = info.strategy == "resource"
     prev = est(info, w)
     for n in range(1, info.n_out + 1):
         cur = est(info, w, range(n))
-        assert cur.LUT <= prev.LUT if resource else cur.LUT < prev.LUT, (name, n)
+        assert cur.LUT < prev.LUT, (name, n)
         assert cur.DSP == prev.DSP, (name, n)
         prev = cur
 
@@ -322,6 +320,10 @@ def test_critical_neuron_replaces_its_bit_level_tmr(name):
     with every neuron critical, protected_msbs adds nothing; BitTMR at k = 1 is cheaper
     than full TMR and at k = W dearer; the crossover lies in between."""
     info = LAYERS[name]()
+    if info.time_shared:  # no critical-neuron form on shared MAC units: refused
+        with pytest.raises(FpgaFtError, match="critical_neurons need"):
+            est(info, 1, [0])
+        return
     w, n = info.accum_type.width, info.n_out
     all_crit = est(info, 0, range(n))
     for k in (1, w // 2, w):
@@ -329,9 +331,6 @@ def test_critical_neuron_replaces_its_bit_level_tmr(name):
         assert (with_k.LUT, with_k.FF, with_k.DSP) == (all_crit.LUT, all_crit.FF, all_crit.DSP)
     bit_w, bit_1 = est(info, w), est(info, 1)
     assert bit_1.LUT < all_crit.LUT
-    if info.strategy == "resource":   # by analogy only (see above): equal at k = W
-        assert all_crit.LUT <= bit_w.LUT
-        return
     assert all_crit.LUT < bit_w.LUT
     assert all_crit.DSP == bit_w.DSP == bit_1.DSP
     assert all_crit.per_layer[0]["voter_LUT"] == w * n
@@ -395,25 +394,25 @@ def test_protected_dsp_products_get_replica_dsps():
     assert est(info, 0, [1]).DSP == 5 + 2 * 3  # neuron 1: 13, 45, 85
 
 
-def test_reuse_factor_does_not_share_protected_products():
-    """ALLOCATION's multiplier limit reaches the unprotected neurons' products only: kept
-    replica modules (BitTMR products, FullTMR dot products) are never time-shared."""
+def test_reuse_factor_shares_protected_units_not_products():
+    """R > 1: ceil(n_in*n_out/R) shared MAC units (generic multipliers, one DSP each here).
+    Bit-level protection triplicates the units' multipliers (3x the units' DSPs, whatever
+    k), so its cost follows the number of units, not the number of products; critical
+    neurons have no time-shared form."""
     info = layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, seed=3)
-    one_copy = est(info).DSP                                  # R = 1: nothing shared
+    one_copy = est(info).DSP                                  # R = 1: a DSP per non-zero product
     info.reuse_factor = 8
+    units = math.ceil(32 * 16 / 8)
     shared = est(info)
-    assert shared.DSP < one_copy / 4 and shared.per_layer[0]["ii"] > 1
+    assert shared.DSP == units and shared.per_layer[0]["ii"] == 8 and shared.DSP < one_copy / 4
     for k in (1, 4):
-        e = est(info, k)
-        assert e.DSP == 3 * one_copy                          # R does not reduce them
-        assert e.per_layer[0]["ii"] == 1                      # nothing left to share
-    # one critical neuron: its three copies unshared, the others still shared
-    crit = est(info, 0, [0])
-    info1 = layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, seed=3)
-    per_neuron = est(layer(n_in=32, n_out=1, wa=16, ww=16, acc=24, wi=6,
-                           weights=np.rint(info1.weights[:, :1] * 2 ** 10).astype(int))).DSP
-    assert crit.DSP >= 3 * per_neuron + 1
-    assert crit.DSP <= shared.DSP + 3 * per_neuron
+        assert est(info, k).DSP == 3 * units
+    prot8 = est(info, 4).per_layer[0]["protection_LUT"]
+    info.reuse_factor = 4
+    prot4 = est(info, 4).per_layer[0]["protection_LUT"]
+    assert 1.7 < prot4 / prot8 < 2.3                          # twice the units, about twice the cost
+    with pytest.raises(FpgaFtError, match="critical_neurons need"):
+        est(info, 0, [0])
 
 
 # DSP binding, reuse, zero weights
@@ -455,22 +454,23 @@ def test_generic_multipliers_use_dsp_from_8x5_bits():
 def test_reuse_factor_reduces_multipliers():
     info = layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, seed=3)
     nz = int(np.count_nonzero(info.weights))
-    zeros = info.n_in * info.n_out - nz
     n_dsp = est(info).DSP
     assert n_dsp > 100
     prev_dsp, prev_lat = None, None
     for r in (1, 2, 4, 8, 16, 64):
         info.reuse_factor = r
         e = est(info)
-        limit = math.ceil(info.n_in * info.n_out / r) - zeros // r
-        assert e.DSP == min(n_dsp, limit), r
+        # R = 1: one DSP per non-zero product; R > 1: one per shared unit (zeros included)
+        assert e.DSP == (n_dsp if r == 1 else math.ceil(info.n_in * info.n_out / r)), r
         if prev_dsp is not None:
             assert e.DSP <= prev_dsp and e.latency_cycles >= prev_lat
         prev_dsp, prev_lat = e.DSP, e.latency_cycles
     assert prev_dsp < n_dsp / 8
     assert est(info).per_layer[0]["ii"] > 1
-    # resource strategy: ceil(n_in*n_out/R) generic multipliers
-    for r in (1, 4, 32):
+    # resource strategy: R = 1 shares nothing (built like Latency), R > 1 shared units
+    assert est(layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, strategy="resource", reuse=1,
+                     seed=3)).DSP == n_dsp
+    for r in (4, 32):
         info = layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, strategy="resource", reuse=r)
         assert est(info).DSP == math.ceil(32 * 16 / r)
     assert est(layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, strategy="resource",

@@ -4,7 +4,6 @@ the structural twin says for the same node class."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -24,29 +23,17 @@ N_IN, N_OUT, INFERENCES = 10, 3, 6
 
 
 @pytest.fixture(scope="module")
-def tiny_design(tmp_path_factory):
+def tiny_design(tmp_path_factory, tiny_qdense):
     """QDense(3) on 10 inputs, linear output (result_t == accum_t: the csim output is the
     accumulator); neuron 0 and 2 bit-level TMR (k = 2), neuron 1 critical."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits
-
     from fpga_ft.design import build_design
 
-    inp = tf.keras.Input((N_IN,))
-    h = QActivation(quantized_bits(8, 0, alpha=1), name="qin")(inp)
-    out = QDense(N_OUT, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1),
-                 name="fc")(h)
-    model = tf.keras.Model(inp, out)
-    rng = np.random.default_rng(7)
-    w = rng.normal(0, 0.4, (N_IN, N_OUT))
-    w[rng.random((N_IN, N_OUT)) < 0.2] = 0.0
-    model.get_layer("fc").set_weights([w, rng.normal(0, 0.3, N_OUT)])
+    model = tiny_qdense(N_IN, N_OUT)
     plan = ProtectionPlan({"fc": LayerProtection(2, [1])})
     design = build_design(model, plan, output_dir=tmp_path_factory.mktemp("tiny") / "prj")
     info = design.layers[0]
     assert info.result_type == info.accum_type
-    x = rng.uniform(-1, 1, (INFERENCES, N_IN))
+    x = np.random.default_rng(8).uniform(-1, 1, (INFERENCES, N_IN))
     return design, x
 
 

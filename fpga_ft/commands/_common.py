@@ -40,6 +40,30 @@ def add_intake_options(parser: argparse.ArgumentParser) -> None:
                              "Precision, else hls4ml's ap_fixed<16,6>")
 
 
+def add_exactness_option(parser: argparse.ArgumentParser) -> None:
+    """--allow-inexact: the commands whose results rest on the C simulation being bit-exact
+    with QKeras (csim, inject, analyze, optimize, compare) refuse a model with float weights
+    (:func:`fpga_ft.bitexact.float_weight_layers`) unless it is given."""
+    parser.add_argument("--allow-inexact", action="store_true",
+                        help="accept a model with float (unquantized) weights, e.g. a Keras Dense or a QDense "
+                             "without kernel_quantizer: hls4ml rounds them, so results are not bit-exact with "
+                             "the model (marked \"inexact\": true); default: refused")
+
+
+def check_exact(args, prepared) -> None:
+    """For a command with ``--allow-inexact``: refuse (or, allowed, warn about and record in
+    ``prepared.inexact_layers`` and ``args.inexact_layers``) a model that is not bit-exact by
+    construction. Commands without the option are not checked."""
+    allow = getattr(args, "allow_inexact", None)
+    if allow is None:
+        return
+    from fpga_ft.bitexact import check_exact as check
+
+    prepared.inexact_layers = [f"{e['layer']}: {e['what']}" for e in
+                               check(prepared.model, bool(allow), label=f"model {args.model}")]
+    args.inexact_layers = list(prepared.inexact_layers)
+
+
 def add_design_options(parser: argparse.ArgumentParser, board_required: bool = False) -> None:
     """--plan, --board, --backend, --io-type, --reuse-factor (given explicitly, each wins
     over an hls4ml config YAML's value)."""
@@ -60,8 +84,10 @@ def open_prepared(args):
     """The :class:`fpga_ft.intake.PreparedModel` named by ``args.model`` (notes printed)."""
     from fpga_ft.intake import open_model
 
-    return open_model(args.model, weights=getattr(args, "weights", None),
-                      input_precision=getattr(args, "input_precision", None))
+    prepared = open_model(args.model, weights=getattr(args, "weights", None),
+                          input_precision=getattr(args, "input_precision", None))
+    check_exact(args, prepared)
+    return prepared
 
 
 def load_common(args, need_data: bool = True):
@@ -102,15 +128,18 @@ def design_kwargs(args, loaded) -> dict:
 
 
 def load_model_and_data(model_path, data_path, train_path=None, *, weights=None, input_precision=None,
-                        with_prepared: bool = False):
+                        with_prepared: bool = False, args=None):
     """(model, x, y, x_train, y_train): the model to convert and compare with, its test data
     and, when given, its training data, each checked against the model's input shape and
     quantized to its input type when the intake inserted one (x_train/y_train None).
-    ``with_prepared``: append the :class:`~fpga_ft.intake.PreparedModel` as a sixth item."""
+    ``with_prepared``: append the :class:`~fpga_ft.intake.PreparedModel` as a sixth item.
+    ``args``: the command's arguments, for :func:`check_exact`."""
     from fpga_ft.intake import open_model
     from fpga_ft.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     prepared = open_model(model_path, weights=weights, input_precision=input_precision)
+    if args is not None:
+        check_exact(args, prepared)
     model = prepared.model
     x, y = load_data(data_path)
     check_input_shape(model, x)

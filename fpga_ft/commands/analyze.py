@@ -37,10 +37,11 @@ def register(subparsers):
         "analyze",
         help="vulnerability analysis: neuron and bit-position rankings, checked against fault injection",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    from fpga_ft.commands._common import add_intake_options, MODEL_HELP
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     add_intake_options(parser)
+    add_exactness_option(parser)
     parser.add_argument("--data", required=True, metavar="D.npz",
                         help="test set (.npz with x, y): fault injection and, without --train, the fast methods")
     parser.add_argument("--train", default=None, metavar="T.npz",
@@ -184,7 +185,7 @@ def run(args) -> dict:
     start = time.perf_counter()
     model, x, y, x_train, y_train, prepared = load_model_and_data(
         args.model, args.data, args.train, weights=args.weights, input_precision=args.input_precision,
-        with_prepared=True)
+        with_prepared=True, args=args)
     seconds["load"] = time.perf_counter() - start
     start = time.perf_counter()
     design = build_design(model, hls_config=prepared.hls_config)
@@ -284,10 +285,13 @@ def run(args) -> dict:
         result["plan"] = {"path": str(args.plan_out), "from": primary, "critical_fraction": args.critical_fraction,
                           "budget": args.budget, "msbs": msbs, **plan.to_dict()}
     if args.plot:
-        V.plot_analysis(args.plot, layers, {m: r.scores for m, r in results.items()}, bits, knees,
-                        title=f"{Path(args.model).name}: vulnerability "
-                              + (f"(injection BER {args.ber:g} on one neuron's products + partial sums)"
-                                 if "injection" in results else f"({primary})"))
+        from fpga_ft.outputs import atomic_path
+
+        with atomic_path(args.plot) as temp:
+            V.plot_analysis(temp, layers, {m: r.scores for m, r in results.items()}, bits, knees,
+                            title=f"{Path(args.model).name}: vulnerability "
+                                  + (f"(injection BER {args.ber:g} on one neuron's products + partial sums)"
+                                     if "injection" in results else f"({primary})"))
         result["plot"] = str(args.plot)
     seconds["total"] = V._clock() - began
     print(_summary(result, layers), file=sys.stderr if args.json == "-" else sys.stdout)

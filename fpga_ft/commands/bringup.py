@@ -32,10 +32,13 @@ def run(args) -> dict:
 
     for ber in args.ber:
         parse_ber(ber)
+    from fpga_ft.outputs import fresh_directory
+
     loaded = load_common(args)
-    summary = generate_bringup(loaded["model"], loaded["board"], loaded["plan"], loaded["x"], loaded["y"],
-                               Path(args.output_dir), bers=args.ber, repeats=args.repeats, n_vectors=args.vectors,
-                               progress=True, hls_config=loaded["prepared"].hls_config)
+    with fresh_directory(args.output_dir):  # a new kit directory is removed again if this fails
+        summary = generate_bringup(loaded["model"], loaded["board"], loaded["plan"], loaded["x"], loaded["y"],
+                                   Path(args.output_dir), bers=args.ber, repeats=args.repeats,
+                                   n_vectors=args.vectors, progress=True, hls_config=loaded["prepared"].hls_config)
     summary["intake"] = loaded["prepared"].describe()
     print(f"bring-up kit for {summary['board']} ({summary['part']}) in {summary['output_dir']}: see BRINGUP.md")
     if not summary["vendor"]["found"]:

@@ -26,10 +26,11 @@ def register(subparsers):
         "compare",
         help="reference experiment: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-ALG, TMR-CL at each BER",
         description=" ".join(__doc__.split("\n\n")[1].split()))
-    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (--board wins over its Part/ClockPeriod/Backend)")
     add_intake_options(parser)
+    add_exactness_option(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help="test set (.npz with x, y) for the campaigns")
     parser.add_argument("--train", default=None, metavar="T.npz",
                         help="training set: enables TMR-ALG and the optimizer's algorithm knobs")
@@ -95,6 +96,11 @@ def run(args) -> dict:
 
         check_storage_url(args.storage)
     ev = make_evaluator(args)
+    from fpga_ft.cli import note_resumable
+    from fpga_ft.optimize import default_storage_url, display_url
+
+    storage = display_url(args.storage or default_storage_url())
+    note_resumable(f"completed TMR-CL trials in the Optuna studies in {storage}")
     log = (lambda message: None) if args.quiet else None
     result = C.run_compare(ev, bers, drops, max_latency_overhead=args.max_latency_overhead, trials=args.trials,
                            storage=args.storage, seed=args.seed, sites=sites, progress=not args.quiet, log=log,
@@ -103,8 +109,11 @@ def run(args) -> dict:
     result["data"] = str(args.data)
     result["train"] = str(args.train) if args.train else None
     if args.plot:
-        C.plot_compare(args.plot, result, title=f"{Path(args.model).name} on {ev.board.name}: LUT overhead per "
-                                                "scheme (annotated: accuracy loss, latency overhead)")
+        from fpga_ft.outputs import atomic_path
+
+        with atomic_path(args.plot) as temp:
+            C.plot_compare(temp, result, title=f"{Path(args.model).name} on {ev.board.name}: LUT overhead per "
+                                               "scheme (annotated: accuracy loss, latency overhead)")
         result["plot"] = str(args.plot)
     print(C.format_table(result, markdown=args.markdown))
     for v in result["verdict"]:

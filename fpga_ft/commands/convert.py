@@ -29,11 +29,15 @@ def run(args) -> dict:
     if x is not None:
         # golden vectors = bit-exact QKeras outputs; the csim below must reproduce them
         golden = loaded["model"].predict(x, verbose=0)
-    design = build_design(loaded["model"], loaded["plan"], output_dir=args.output_dir, x=x, golden=golden,
-                          compile=x is not None, **design_kwargs(args, loaded))
-    if x is not None:
-        csim = design.predict(x)
-        bit_exact = float(np.mean(np.all(csim.reshape(golden.shape) == golden, axis=tuple(range(1, golden.ndim)))))
+    from fpga_ft.outputs import fresh_directory
+
+    with fresh_directory(args.output_dir):  # a new directory is removed again if this fails
+        design = build_design(loaded["model"], loaded["plan"], output_dir=args.output_dir, x=x, golden=golden,
+                              compile=x is not None, **design_kwargs(args, loaded))
+        if x is not None:
+            csim = design.predict(x)
+            bit_exact = float(np.mean(np.all(csim.reshape(golden.shape) == golden,
+                                             axis=tuple(range(1, golden.ndim)))))
     meta = design.meta
     result = {
         "output_dir": str(design.project_dir),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 
-from fpga_ft.commands._common import add_design_options, add_model_argument, design_kwargs, load_common
+from fpga_ft.commands._common import (add_design_options, add_exactness_option, add_model_argument, design_kwargs,
+                                      load_common)
 
 
 def register(sub):
@@ -18,6 +19,7 @@ def register(sub):
     add_model_argument(parser)
     parser.add_argument("--data", metavar="D.npz", required=True, help="npz with arrays x, y")
     add_design_options(parser)
+    add_exactness_option(parser)
     parser.add_argument("--no-head-check", action="store_true",
                         help="skip the hls4ml compile()/predict() run that counts class changes by the model's "
                              "final table softmax/sigmoid/tanh")

@@ -32,13 +32,17 @@ def register(sub):
 
 
 def _run_step(title: str, argv: list[str], out: Path, name: str) -> dict:
-    """Run one CLI command in-process with --json; return its result."""
-    from fpga_ft.cli import main
+    """Run one CLI command in-process with --json; return its result. Its error becomes
+    the demo's one error line (naming the step); an interruption stops the demo."""
+    from fpga_ft.cli import run
     from fpga_ft.errors import FpgaFtError
 
     print(f"\n== {title}\n   $ fpga-ft {' '.join(argv)}", flush=True)
     path = out / f"{name}.json"
-    status = main([*argv, "--json", str(path)])
+    try:
+        status = run([*argv, "--json", str(path)])
+    except FpgaFtError as exc:
+        raise FpgaFtError(f"demo step '{name}' (fpga-ft {argv[0]}) failed: {exc}") from None
     if status != 0:
         raise FpgaFtError(f"demo step '{name}' failed (fpga-ft {argv[0]} exited {status})")
     return json.loads(path.read_text())
@@ -149,9 +153,26 @@ def _report(out: Path, s: dict) -> str:
 
 
 def run(args) -> dict:
-    start = time.perf_counter()
+    from fpga_ft.outputs import fresh_directory
+
     out = Path(args.output_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    existed = out.exists()
+    try:
+        with fresh_directory(out):  # a new demo directory is removed again if the demo fails
+            out.mkdir(parents=True, exist_ok=True)
+            return _run(args, out)
+    except BaseException:
+        if not existed:  # its Optuna studies went with it: nothing there to resume
+            from fpga_ft.cli import forget_resumable
+
+            forget_resumable(str(out))
+        raise
+
+
+def _run(args, out: Path) -> dict:
+    from fpga_ft.outputs import atomic_path, write_text_atomic
+
+    start = time.perf_counter()
     model, data, train = str(DEMO_MODEL), str(DEMO_DATA), str(DEMO_TRAIN)
     s: dict = {"model": model, "data": data, "board": DEMO_BOARD}
 
@@ -181,7 +202,8 @@ def run(args) -> dict:
             ["inject", model, "--data", data, "--ber", *SWEEP_BERS, "--repeats", "3",
              "--plan", str(out / "best_plan.yml")], out, "inject_best")
     s["sweeps"] = sweeps
-    _sweep_plot(out / "accuracy_vs_ber.png", sweeps)
+    with atomic_path(out / "accuracy_vs_ber.png") as temp:
+        _sweep_plot(temp, sweeps)
     s["compare"] = _run_step(
         "5. reference comparison: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-CL",
         ["compare", model, "--data", data, "--ber", "1e-4", "2e-4", "--board", DEMO_BOARD,
@@ -193,7 +215,7 @@ def run(args) -> dict:
          "-o", str(out / "project")], out, "convert")
     s["seconds"] = time.perf_counter() - start
     report = out / "report.md"
-    report.write_text(_report(out, s))
+    write_text_atomic(report, _report(out, s))
     print(f"\ndemo finished in {s['seconds']:.0f} s: {report}")
     return {"output_dir": str(out), "report": str(report), "seconds": round(s["seconds"], 1),
             "steps": {k: v for k, v in s.items() if k not in ("model", "data", "board", "seconds")}}

@@ -26,10 +26,11 @@ def register(subparsers):
         "inject",
         help="fault-injection campaign: accuracy vs bit error rate",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + "; or an fpga-ft project directory")
     add_intake_options(parser)
+    add_exactness_option(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help=".npz with arrays x (inputs) and y (labels)")
     parser.add_argument("--ber", required=True, nargs="+", metavar="B",
                         help=f"bit error rate(s) in [0, 1] ({BER_UNITS})")
@@ -93,7 +94,10 @@ def run(args) -> dict:
                         checkpoint=checkpoint, progress=args.progress or sys.stderr.isatty())
     print(_table(results), file=out)
     if args.plot:
-        plot_accuracy(results, args.plot, title=f"{model_name} - plan: {plan_label}")
+        from fpga_ft.outputs import atomic_path
+
+        with atomic_path(args.plot) as temp:
+            plot_accuracy(results, temp, title=f"{model_name} - plan: {plan_label}")
         print(f"plot written to {args.plot}", file=out)
     fault_model = template.to_dict()
     fault_model.pop("ber")

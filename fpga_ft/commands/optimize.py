@@ -27,10 +27,11 @@ def register(subparsers):
         "optimize",
         help="cross-layer optimizer: fewest LUTs meeting an accuracy-under-faults target (Optuna)",
         description=" ".join(__doc__.split("\n\n")[1].split()))
-    from fpga_ft.commands._common import MODEL_HELP, add_intake_options
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (--board wins over its Part/ClockPeriod/Backend)")
     add_intake_options(parser)
+    add_exactness_option(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help="test set (.npz with x, y) for the campaigns")
     parser.add_argument("--train", default=None, metavar="T.npz",
                         help="training set: enables the algorithm knobs (fine-tuning) and feeds the ranking")
@@ -120,7 +121,7 @@ def make_evaluator(args, progress: bool = False):
     board = get_board(args.board)
     model, x, y, x_train, y_train, prepared = load_model_and_data(
         args.model, args.data, args.train, weights=getattr(args, "weights", None),
-        input_precision=getattr(args, "input_precision", None), with_prepared=True)
+        input_precision=getattr(args, "input_precision", None), with_prepared=True, args=args)
     return Evaluator(model, x, y, board=board, x_train=x_train, y_train=y_train, repeats=args.repeats,
                      seed=args.seed, workers=args.workers, epochs=args.epochs, ranking=args.ranking,
                      ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress,
@@ -129,12 +130,15 @@ def make_evaluator(args, progress: bool = False):
 
 def run(args) -> dict:
     from fpga_ft import optimize as O
+    from fpga_ft.cli import note_resumable
+    from fpga_ft.outputs import atomic_path
 
     ber, sites = check_args(args)
     ev = make_evaluator(args)
     target = O.Target(ber=ber, max_accuracy_drop=args.max_accuracy_drop,
                       max_latency_overhead=args.max_latency_overhead, sites=sites)
     storage = args.storage or O.default_storage_url()
+    note_resumable(f"completed trials in the Optuna study in {O.display_url(storage)}")
     result = O.optimize(ev, target, trials=args.trials, storage=storage, study_name=args.study,
                         multi_objective=args.multi_objective, seed=args.seed, progress=not args.quiet,
                         use_default_seeds=not args.no_seed_trials)
@@ -152,10 +156,12 @@ def run(args) -> dict:
             out["plan_out"] = str(args.plan_out)
             if best.get("knobs", {}).get("layers") and best.get("model_file"):
                 model_out = Path(args.plan_out).with_suffix(".model.h5")
-                shutil.copyfile(best["model_file"], model_out)
+                with atomic_path(model_out) as temp:
+                    shutil.copyfile(best["model_file"], temp)
                 out["model_out"] = str(model_out)
     if args.plot:
-        O.plot_pareto(args.plot, result)
+        with atomic_path(args.plot) as temp:
+            O.plot_pareto(temp, result)
         out["plot"] = str(args.plot)
     print(summary(out))
     return out

@@ -12,6 +12,15 @@ Verilog (Debian ``yosys`` and ``iverilog``; no Xilinx tool needed):
 * synthesises the twin (``synth_xilinx -family xc7 -nodsp -noiopad``) with the kept
   replica modules (``yosys_lut``), flattened without keep (``yosys_lut_no_keep``) and the
   unprotected twin of the same products (``yosys_lut_unprotected``), in LUT cells.
+
+A *time-shared* layer (``LayerInfo.time_shared``: ``ReuseFactor > 1``, from the model's
+config or ``--reuse-factor``) has no per-neuron dot product: its ``n_units`` shared MAC
+units serve every neuron (``--neuron`` only picks which units are listed). The command
+then verifies the MAC unit (:func:`fpga_ft.twin.verify_time_shared`): the SAT proof on a
+chain of two MAC steps and the output voter, the witnesses of the unmasked node bits,
+and the cost of the whole layer twin (``n_units`` x the unit + the units' weight ROMs
+and input selects + the accumulators' start muxes and output voters), protected and
+unprotected, with the estimate's figure for the layer (Yosys scale) and their ratio.
 """
 
 from __future__ import annotations
@@ -35,7 +44,10 @@ def register(subparsers):
                         help="seconds per SAT run before falling back to simulation (default 300)")
     parser.add_argument("--vectors", type=int, default=64, metavar="N",
                         help="random input vectors for the simulation checks (default 64)")
-    parser.add_argument("--no-synth", action="store_true", help="skip the three LUT syntheses")
+    parser.add_argument("--reuse-factor", type=int, default=None, metavar="R",
+                        help="hls4ml reuse factor of every layer (default: the config YAML's, else 1); R > 1 "
+                             "makes a layer time-shared: its MAC unit is verified")
+    parser.add_argument("--no-synth", action="store_true", help="skip the LUT syntheses")
     parser.set_defaults(func=run)
     return parser
 
@@ -51,12 +63,14 @@ def run(args) -> dict:
         raise FpgaFtError(f"--vectors must be >= 4, got {args.vectors}")
     if not args.sat_timeout > 0:
         raise FpgaFtError(f"--sat-timeout must be positive, got {args.sat_timeout}")
+    if args.reuse_factor is not None and args.reuse_factor < 1:
+        raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
     plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()
     prepared = open_prepared(args)
     names = [layer.name for layer in prepared.model.layers]
     if args.layer not in names:
         raise FpgaFtError(f"unknown layer '{args.layer}' (layers: {', '.join(names)})")
-    info = _layer_info(prepared, plan, args.layer)
+    info = _layer_info(prepared, plan, args.layer, args.reuse_factor)
     if not 0 <= args.neuron < info.n_out:
         unit = "channel" if info.kind.startswith("Conv") else "neuron"
         raise FpgaFtError(f"{unit} {args.neuron} out of range 0..{info.n_out - 1} of layer '{args.layer}'")
@@ -80,15 +94,15 @@ def run(args) -> dict:
     return result
 
 
-def _layer_info(prepared, plan, name):
+def _layer_info(prepared, plan, name, reuse_factor=None):
     """The LayerInfo of ``name`` of a :class:`~fpga_ft.intake.PreparedModel` (hls4ml
-    conversion with the model's own config, no C compilation)."""
+    conversion with the model's own config, ``reuse_factor`` over it, no C compilation)."""
     import tempfile
 
     from fpga_ft.convert import convert_model
 
     with tempfile.TemporaryDirectory(prefix="fpgaft_verify_") as tmp:
-        layers = convert_model(prepared, plan, output_dir=tmp).layers
+        layers = convert_model(prepared, plan, output_dir=tmp, reuse_factor=reuse_factor).layers
     plan.validate(layers)
     for info in layers:
         if info.name == name:
@@ -98,6 +112,8 @@ def _layer_info(prepared, plan, name):
 
 
 def _summary(r: dict) -> str:
+    if r.get("time_shared"):
+        return _summary_time_shared(r)
     lines = [f"{r['layer']}[{r['neuron']}]: {r['scheme']}, W={r['width']}"
              + (f", k={r['protected_msbs']}" if r.get("protected_msbs") else "")
              + f", {r['n_products']} products, {r['n_sums']} adds"]
@@ -118,3 +134,56 @@ def _summary(r: dict) -> str:
     lines.append(f"  {'OK' if r['ok'] else 'FAILED'}: unmasked node bits {'equal' if same else 'differ from'} "
                  f"the structure's; twin {exact} on {r['simulation']['vectors']} vectors; {r['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _summary_time_shared(r: dict) -> str:
+    def num(v, fmt=",.0f"):
+        return format(v, fmt) if isinstance(v, (int, float)) else "n/a"
+
+    unit = r["unit"]
+    lines = [f"{r['layer']}: time-shared, {r['n_in']}x{r['n_out']} products on {r['n_units']} MAC units "
+             f"(R={r['reuse_factor']}), {r['scheme']}, W={r['width']}"
+             + (f", k={r['protected_msbs']}" if r.get("protected_msbs") else "")
+             + (f"; neuron {r['neuron']} on units {_ranges(r['units_of_neuron'])}" if r.get("units_of_neuron") else "")]
+    if r.get("yosys_lut") is not None:
+        lines.append(f"  MAC unit, Yosys LUT: {num(unit['yosys_lut'])} ({num(unit['yosys_lut_unprotected'])} "
+                     f"unprotected, x{num(unit['protected_over_unprotected'], '.2f')}); "
+                     "estimate "
+                     f"{num(unit['estimate_lut'])} (x{num(unit['estimate_over_yosys'], '.2f')})")
+        b = r["yosys_breakdown"]
+        lines.append(f"  layer, Yosys LUT: {num(r['yosys_lut'])} = {b['n_units']} x {num(b['unit_lut'])} + feeds "
+                     f"{num(b['feed_lut'])} + glue {num(b['glue_lut'])}; unprotected "
+                     f"{num(r['yosys_lut_unprotected'])}; FF {num(r['yosys_ff'])} "
+                     f"({num(r['yosys_ff_unprotected'])} unprotected)")
+        lines.append(f"  estimate (Yosys scale, all fabric): {num(r['estimate_lut'])} LUT "
+                     f"(x{num(r['estimate_over_yosys'], '.2f')} of Yosys), unprotected "
+                     f"{num(r['estimate_lut_unprotected'])}; protection {num(r['protection_lut'])} LUT by Yosys, "
+                     f"{num(r['estimate_protection_lut'])} estimated")
+    lines.append(f"  MAC chain ({unit['steps_proved']} steps + output voter): node bits {r['nodes']:,}, masked "
+                 f"{r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} (structure: "
+                 f"{len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} in {r['sat']['seconds']:.1f} s")
+    for cls, method in sorted(r["methods"].items()):
+        lines.append(f"    {cls:<16} {method}")
+    inst = ", ".join(f"{k} x{v}" for k, v in sorted(r["module_instances"].items())) or "none"
+    lines.append(f"  kept instances: {inst}")
+    same = not any("unmasked" in f for f in r["failures"])
+    sim = r["simulation"]
+    exact = sim["bit_exact_mismatches"] == 0 and not any(sim["layer_mismatches"].values())
+    lines.append(f"  {'OK' if r['ok'] else 'FAILED'}: unmasked node bits {'equal' if same else 'differ from'} the "
+                 f"structure's; MAC chain {'bit-exact' if sim['bit_exact_mismatches'] == 0 else 'NOT bit-exact'} on "
+                 f"{sim['vectors']} vectors, layer twin{'s' if len(sim['layer_mismatches']) > 1 else ''} "
+                 f"{'bit-exact' if exact else 'NOT bit-exact'} on {sim['layer_vectors']}; {r['seconds']:.0f} s")
+    return "\n".join(lines)
+
+
+def _ranges(units) -> str:
+    """``[0, 1, 2, 5]`` -> ``0-2, 5``."""
+    out, start, prev = [], None, None
+    for u in list(units) + [None]:
+        if start is not None and (u is None or u != prev + 1):
+            out.append(f"{start}-{prev}" if prev != start else f"{start}")
+            start = None
+        if u is not None and start is None:
+            start = u
+        prev = u
+    return ", ".join(out)
