@@ -1580,6 +1580,25 @@ def _classify_sites(twin, proof: dict, sim: dict, cross: dict, fallback: dict, n
     return found_unmasked, method_of
 
 
+def _site_verdict(twin, proof, sim, cross, fallback, x, ref, what: str):
+    """Compare a twin's clean simulation with ``ref`` and its masked / unmasked sites with
+    the structure's claim. Returns ``(mismatches, found_unmasked, method_of, expected labels,
+    found labels, failures)``."""
+    mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
+    found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
+    expected = sorted(s.label for s in twin.sites if not s.cls.masked)
+    found = sorted(s.label for s in found_unmasked)
+    failures = []
+    if found != expected:
+        extra = sorted(set(found) - set(expected))
+        missing = sorted(set(expected) - set(found))
+        failures.append(f"unmasked nodes differ from the structure's: {len(extra)} unexpected "
+                        f"({', '.join(extra[:5])}), {len(missing)} not witnessed ({', '.join(missing[:5])})")
+    if mismatches:
+        failures.append(f"{what} differs from the reference arithmetic on {mismatches}/{len(x)} vectors")
+    return mismatches, found_unmasked, method_of, expected, found, failures
+
+
 def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike | None = None,
                   sat_timeout: float = SAT_TIMEOUT_S, vectors: int = 64, seed: int = 0,
                   synth: bool = True, progress: Callable[[str], None] | None = None,
@@ -1649,23 +1668,10 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
     proof = results["sat"]
     fallback = _fallback(twin, x, proof, sat_timeout, workdir, iverilog, say)
 
-    # -- bit-exactness of the clean twin
+    # -- bit-exactness of the clean twin; masked / unmasked per site and the method that settled it
     ref = reference_output(structure, arith, x)
-    mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
-
-    # -- masked / unmasked per site, and the method that settled it
-    found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
-    expected = sorted(s.label for s in twin.sites if not s.cls.masked)
-    found = sorted(s.label for s in found_unmasked)
-
-    failures = []
-    if found != expected:
-        extra = sorted(set(found) - set(expected))
-        missing = sorted(set(expected) - set(found))
-        failures.append(f"unmasked nodes differ from the structure's: {len(extra)} unexpected "
-                        f"({', '.join(extra[:5])}), {len(missing)} not witnessed ({', '.join(missing[:5])})")
-    if mismatches:
-        failures.append(f"twin output differs from the reference arithmetic on {mismatches}/{len(x)} vectors")
+    mismatches, found_unmasked, method_of, expected, found, failures = _site_verdict(
+        twin, proof, sim, cross, fallback, x, ref, "twin output")
     instances = twin.module_instances()
     if instances != {k: v for k, v in structure.instances().items() if v}:
         failures.append(f"generated instances {instances} != structure {structure.instances()}")
@@ -1839,19 +1845,8 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     fallback = _fallback(twin, x, proof, sat_timeout, workdir, iverilog, say)
 
     ref = twin.reference(x)
-    mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
-    found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
-    expected = sorted(s.label for s in twin.sites if not s.cls.masked)
-    found = sorted(s.label for s in found_unmasked)
-
-    failures = []
-    if found != expected:
-        extra = sorted(set(found) - set(expected))
-        missing = sorted(set(expected) - set(found))
-        failures.append(f"unmasked nodes differ from the structure's: {len(extra)} unexpected "
-                        f"({', '.join(extra[:5])}), {len(missing)} not witnessed ({', '.join(missing[:5])})")
-    if mismatches:
-        failures.append(f"MAC chain output differs from the reference arithmetic on {mismatches}/{len(x)} vectors")
+    mismatches, found_unmasked, method_of, expected, found, failures = _site_verdict(
+        twin, proof, sim, cross, fallback, x, ref, "MAC chain output")
     for top, bad in layer_mismatches.items():
         if bad:
             failures.append(f"layer twin {top} differs from the reference on {bad}/{ref_layer.size} words")
