@@ -414,11 +414,12 @@ class LayerStructure:
     def time_shared(self) -> bool:
         return self.reuse_factor > 0
 
-    @property
+    @cached_property
     def n_in(self) -> int:
-        return max((t.input for n in self.neurons for t in n.products), default=-1) + 1
+        """Inputs per neuron of a time-shared layer (every product exists there)."""
+        return len(self.neurons[0].products) if self.neurons else 0
 
-    @property
+    @cached_property
     def n_units(self) -> int:
         """Shared MAC units of a time-shared layer: ``ceil(n_in * n_out / R)``."""
         if not self.time_shared:
@@ -427,8 +428,8 @@ class LayerStructure:
 
     def schedule(self) -> list[list[tuple[int, int] | None]]:
         """Time-shared layer: ``[cycle][unit] -> (neuron, input)`` or ``None`` (idle)."""
-        n_in, n_out, r = self.n_in, len(self.neurons), self.reuse_factor
-        return [[divmod(u * r + c, n_in) if u * r + c < n_in * n_out else None for u in range(self.n_units)]
+        n_in, n_out, r, units = self.n_in, len(self.neurons), self.reuse_factor, self.n_units
+        return [[divmod(u * r + c, n_in) if u * r + c < n_in * n_out else None for u in range(units)]
                 for c in range(r)]
 
     @property

@@ -124,6 +124,13 @@ CROSS_CHECK_SITES = 512
 # ---------------------------------------------------------------------------------------
 # Arithmetic and its Python reference
 # ---------------------------------------------------------------------------------------
+def _int_range(width: int, signed: bool) -> tuple[int, int]:
+    """Smallest and largest raw integer of a ``width``-bit word."""
+    if signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
 @dataclass(frozen=True)
 class Arithmetic:
     """Fixed-point arithmetic of one layer's dot products (all widths in bits).
@@ -151,9 +158,7 @@ class Arithmetic:
     @property
     def input_range(self) -> tuple[int, int]:
         """Smallest and largest raw input integer."""
-        if self.in_signed:
-            return -(1 << (self.in_width - 1)), (1 << (self.in_width - 1)) - 1
-        return 0, (1 << self.in_width) - 1
+        return _int_range(self.in_width, self.in_signed)
 
     def rescale(self, exact):
         """Exact product(s) -> accumulator units (not yet wrapped); Python ints or object arrays."""
@@ -706,9 +711,7 @@ class SharedArithmetic(Arithmetic):
     @property
     def weight_range(self) -> tuple[int, int]:
         """Smallest and largest raw weight integer."""
-        if self.w_signed:
-            return -(1 << (self.w_width - 1)), (1 << (self.w_width - 1)) - 1
-        return 0, (1 << self.w_width) - 1
+        return _int_range(self.w_width, self.w_signed)
 
 
 def _generic_product_lines(p: str, xexpr: str, wexpr: str, a: SharedArithmetic) -> list[str]:
@@ -1083,7 +1086,7 @@ class UnitTwin(_FaultSites):
         st, a = self.structure, self.arith
         r_, units, cb = st.reuse_factor, st.n_units, self.counter_bits
         sched = st.schedule()
-        n_out, wd, k = len(st.neurons), self.width, self.k
+        n_out, wd = len(st.neurons), self.width
         parts = self._parts()
         codes = [[t.code for t in n.products] for n in st.neurons]
         mods = self._operator_modules()
@@ -1156,12 +1159,7 @@ class UnitTwin(_FaultSites):
         return {stem: n * self.structure.n_units for stem, n in per_unit.items()}
 
     def distinct_modules(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for name in self._operator_modules():
-            m = re.match(r"(fpgaft_tmr_r\d_(?:smul|add))", name)
-            if m:
-                counts[m.group(1)] = counts.get(m.group(1), 0) + 1
-        return counts
+        return _count_stems({name: 1 for name in self._operator_modules()}, (KIND_SMUL, KIND_ADD))
 
 
 def simulate_layer(twin: UnitTwin, x: np.ndarray, *, workdir: str | os.PathLike | None = None,
@@ -1171,7 +1169,6 @@ def simulate_layer(twin: UnitTwin, x: np.ndarray, *, workdir: str | os.PathLike 
     st, a = twin.structure, twin.arith
     x = np.asarray(x, dtype=np.int64).reshape(-1, st.n_in)
     n_out, wd = len(st.neurons), twin.width
-    vvp = shutil.which("vvp", path=os.path.dirname(iverilog) or None) or "vvp"
     nx, ny = st.n_in * a.in_width, n_out * wd
     tb = ["module fpgaft_tb;", "  reg clk = 1'b0;", f"  reg [{nx - 1}:0] vec [0:{len(x) - 1}];",
           f"  reg [{nx - 1}:0] x;", f"  wire [{ny - 1}:0] y;", f"  {twin.layer_top} u_layer (.clk(clk), .x(x), .y(y));",
@@ -1180,19 +1177,11 @@ def simulate_layer(twin: UnitTwin, x: np.ndarray, *, workdir: str | os.PathLike 
           "      x = vec[i];",
           f"      for (t = 0; t < {st.reuse_factor}; t = t + 1) begin #1 clk = 1'b1; #1 clk = 1'b0; end",
           '      #1 $display("Y %h", y);', "    end", "    $finish;", "  end", "endmodule"]
-    with tempfile.TemporaryDirectory(prefix="fpgaft_twin_lsim_", dir=workdir) as tmp:
-        tmp = Path(tmp)
-        (tmp / "twin.v").write_text(twin.layer_verilog(), encoding="utf-8")
-        (tmp / "tb.v").write_text("\n".join(tb) + "\n", encoding="utf-8")
-        (tmp / "vec.hex").write_text("".join(f"{_pack(r, a.in_width):x}\n" for r in x), encoding="utf-8")
-        proc = _run([iverilog, "-g2005", "-o", "sim.vvp", "-s", "fpgaft_tb", "twin.v", "tb.v"], tmp, timeout)
-        if proc.returncode != 0:
-            raise FpgaFtError(f"iverilog failed on {twin.layer_top}: {(proc.stderr or proc.stdout).strip()[:500]}")
-        proc = _run([vvp, "-n", "sim.vvp"], tmp, timeout)
-        if proc.returncode != 0:
-            raise FpgaFtError(f"vvp failed on {twin.layer_top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+    stdout = _run_icarus({"twin.v": twin.layer_verilog(), "tb.v": "\n".join(tb) + "\n",
+                          "vec.hex": "".join(f"{_pack(r, a.in_width):x}\n" for r in x)},
+                         twin.layer_top, "fpgaft_twin_lsim_", workdir, iverilog, timeout)
     rows = []
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if parts[:1] == ["Y"]:
             if re.search(r"[xXzZ]", parts[1]):
@@ -1202,6 +1191,24 @@ def simulate_layer(twin: UnitTwin, x: np.ndarray, *, workdir: str | os.PathLike 
     if len(rows) != len(x):
         raise FpgaFtError(f"simulation of {twin.layer_top} printed {len(rows)} outputs for {len(x)} vectors")
     return np.asarray(rows, dtype=object).reshape(len(x), n_out)
+
+
+def _run_icarus(files: dict[str, str], top: str, prefix: str, workdir, iverilog: str,
+                timeout: float | None) -> str:
+    """Write ``files`` (``twin.v``, testbench ``tb.v`` with module ``fpgaft_tb``, data) into a
+    temporary directory, compile with Icarus and run; returns the simulation's stdout."""
+    vvp = shutil.which("vvp", path=os.path.dirname(iverilog) or None) or "vvp"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=workdir) as tmp:
+        tmp = Path(tmp)
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+        proc = _run([iverilog, "-g2005", "-o", "sim.vvp", "-s", "fpgaft_tb", "twin.v", "tb.v"], tmp, timeout)
+        if proc.returncode != 0:
+            raise FpgaFtError(f"iverilog failed on {top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+        proc = _run([vvp, "-n", "sim.vvp"], tmp, timeout)
+        if proc.returncode != 0:
+            raise FpgaFtError(f"vvp failed on {top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+    return proc.stdout
 
 
 def unit_cost(twin: UnitTwin, synth: dict) -> dict:
@@ -1456,11 +1463,10 @@ def simulate(twin: Twin, x: np.ndarray, fault_ids: Sequence[int] = (), *, stop_a
     clean twin}, "tried": {site id: vectors tried}}``; with ``stop_at_first`` a site's
     vectors stop at its first differing one (a witness)."""
     x = np.asarray(x, dtype=np.int64).reshape(-1, twin.n_in)
-    vvp = shutil.which("vvp", path=os.path.dirname(iverilog) or None) or "vvp"
     nx, w, fs = twin.bus_width, twin.width, twin.fsel_width
     ids = [int(i) for i in fault_ids]
     fault = bool(ids)
-    tb = [f"module fpgaft_tb;",
+    tb = ["module fpgaft_tb;",
           f"  reg [{nx - 1}:0] vec [0:{len(x) - 1}];",
           f"  reg [{nx - 1}:0] x;",
           f"  wire [{w - 1}:0] yg;",
@@ -1482,22 +1488,14 @@ def simulate(twin: Twin, x: np.ndarray, fault_ids: Sequence[int] = (), *, stop_a
                '      $display("S %0d %0d %0d", sel[j], nd, nt);',
                "    end"]
     tb += ["    $finish;", "  end", "endmodule"]
-    with tempfile.TemporaryDirectory(prefix="fpgaft_twin_sim_", dir=workdir) as tmp:
-        tmp = Path(tmp)
-        (tmp / "twin.v").write_text(twin.verilog_both() if fault else twin.verilog(False), encoding="utf-8")
-        (tmp / "tb.v").write_text("\n".join(tb) + "\n", encoding="utf-8")
-        pack = getattr(twin, "pack", None) or (lambda row: _pack(row, twin.arith.in_width))
-        (tmp / "vec.hex").write_text("".join(f"{pack(r):x}\n" for r in x), encoding="utf-8")
-        if fault:
-            (tmp / "sel.hex").write_text("".join(f"{i:x}\n" for i in ids), encoding="utf-8")
-        proc = _run([iverilog, "-g2005", "-o", "sim.vvp", "-s", "fpgaft_tb", "twin.v", "tb.v"], tmp, timeout)
-        if proc.returncode != 0:
-            raise FpgaFtError(f"iverilog failed on {twin.top}: {(proc.stderr or proc.stdout).strip()[:500]}")
-        proc = _run([vvp, "-n", "sim.vvp"], tmp, timeout)
-        if proc.returncode != 0:
-            raise FpgaFtError(f"vvp failed on {twin.top}: {(proc.stderr or proc.stdout).strip()[:500]}")
+    pack = getattr(twin, "pack", None) or (lambda row: _pack(row, twin.arith.in_width))
+    files = {"twin.v": twin.verilog_both() if fault else twin.verilog(False), "tb.v": "\n".join(tb) + "\n",
+             "vec.hex": "".join(f"{pack(r):x}\n" for r in x)}
+    if fault:
+        files["sel.hex"] = "".join(f"{i:x}\n" for i in ids)
+    stdout = _run_icarus(files, twin.top, "fpgaft_twin_sim_", workdir, iverilog, timeout)
     outputs, differs, tried = [], {}, {}
-    for line in proc.stdout.splitlines():
+    for line in stdout.splitlines():
         parts = line.split()
         if parts[:1] == ["Y"]:
             if re.search(r"[xXzZ]", parts[1]):
@@ -1580,10 +1578,76 @@ def _classify_sites(twin, proof: dict, sim: dict, cross: dict, fallback: dict, n
     return found_unmasked, method_of
 
 
-def _site_verdict(twin, proof, sim, cross, fallback, x, ref, what: str):
+def _count_stems(counts: dict[str, int], kinds: Sequence[str]) -> dict[str, int]:
+    """Counts of module names (``fpgaft_tmr_r1_add_10`` -> n) summed per replica-module stem
+    of ``kinds`` (``fpgaft_tmr_r1_add``); other names are left out."""
+    stem = re.compile(rf"(fpgaft_tmr_r\d_(?:{'|'.join(kinds)}))")
+    out: dict[str, int] = {}
+    for name, n in counts.items():
+        m = stem.match(name)
+        if m:
+            out[m.group(1)] = out.get(m.group(1), 0) + n
+    return out
+
+
+@dataclass
+class _Verdict:
+    """What one verification found: the clean twin against the reference arithmetic, the
+    sites found unmasked against the structure's claim, and every failure so far."""
+
+    twin: object
+    mismatches: int
+    found_unmasked: list
+    method_of: dict
+    expected: list
+    found: list
+    failures: list
+
+    def check_modules(self, structure_instances: dict, structure_distinct: dict) -> tuple[dict, dict]:
+        """Generated kept instances / distinct modules against the structure's (non-zero
+        entries); returns the generated ones."""
+        instances, distinct = self.twin.module_instances(), self.twin.distinct_modules()
+        if instances != {k: v for k, v in structure_instances.items() if v}:
+            self.failures.append(f"generated instances {instances} != structure {structure_instances}")
+        if distinct != {k: v for k, v in structure_distinct.items() if v}:
+            self.failures.append(f"generated distinct modules {distinct} != structure {structure_distinct}")
+        return instances, distinct
+
+    def check_netlist(self, netlist_counts: dict, kinds: Sequence[str], instances: dict) -> dict:
+        """Kept replica instances that survived synthesis (``netlist_counts``: Yosys's
+        instances per module name), summed per stem of ``kinds``, against ``instances``."""
+        found = _count_stems(netlist_counts, kinds)
+        if found != instances:
+            self.failures.append(f"kept instances after synthesis {found} != generated {instances}")
+        return found
+
+    def report(self, proof: dict, exposed: dict, simulation: dict, instances: dict, netlist_instances,
+               distinct: dict, t_start: float) -> dict:
+        """The fields every ``fpga-ft verify`` result shares (from ``nodes`` to ``failures``)."""
+        n_sites = len(self.twin.sites)
+        return {
+            "nodes": n_sites,
+            "faults_tried": n_sites,
+            "faults_masked": n_sites - len(self.found_unmasked),
+            "unmasked_nodes": self.found,
+            "csim_unprotected_bits": self.expected,
+            "csim_exposed_bits": exposed,
+            "methods": {k: " + ".join(sorted(v)) for k, v in self.method_of.items()},
+            "sat": {k: v for k, v in proof.items() if k not in ("refuted", "timed_out")}
+            | {"refuted": len(proof["refuted"]), "not_settled": len(proof["timed_out"])},
+            "simulation": simulation,
+            "module_instances": instances,
+            "netlist_instances": netlist_instances,
+            "distinct_modules": distinct,
+            "seconds": round(time.perf_counter() - t_start, 2),
+            "ok": not self.failures,
+            "failures": self.failures,
+        }
+
+
+def _site_verdict(twin, proof, sim, cross, fallback, x, ref, what: str) -> _Verdict:
     """Compare a twin's clean simulation with ``ref`` and its masked / unmasked sites with
-    the structure's claim. Returns ``(mismatches, found_unmasked, method_of, expected labels,
-    found labels, failures)``."""
+    the structure's claim."""
     mismatches = int(sum(1 for a, b in zip(sim["outputs"], ref) if int(a) != int(b)))
     found_unmasked, method_of = _classify_sites(twin, proof, sim, cross, fallback, len(x))
     expected = sorted(s.label for s in twin.sites if not s.cls.masked)
@@ -1596,7 +1660,7 @@ def _site_verdict(twin, proof, sim, cross, fallback, x, ref, what: str):
                         f"({', '.join(extra[:5])}), {len(missing)} not witnessed ({', '.join(missing[:5])})")
     if mismatches:
         failures.append(f"{what} differs from the reference arithmetic on {mismatches}/{len(x)} vectors")
-    return mismatches, found_unmasked, method_of, expected, found, failures
+    return _Verdict(twin, mismatches, found_unmasked, method_of, expected, found, failures)
 
 
 def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike | None = None,
@@ -1670,26 +1734,17 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
 
     # -- bit-exactness of the clean twin; masked / unmasked per site and the method that settled it
     ref = reference_output(structure, arith, x)
-    mismatches, found_unmasked, method_of, expected, found, failures = _site_verdict(
-        twin, proof, sim, cross, fallback, x, ref, "twin output")
-    instances = twin.module_instances()
-    if instances != {k: v for k, v in structure.instances().items() if v}:
-        failures.append(f"generated instances {instances} != structure {structure.instances()}")
+    verdict = _site_verdict(twin, proof, sim, cross, fallback, x, ref, "twin output")
+    failures = verdict.failures
+    instances, distinct = verdict.check_modules(structure.instances(),
+                                                {k: len(v) for k, v in structure.distinct_modules().items()})
     exposed = structure.exposed_bits()
     if sum(exposed.values()) != n_sites:
         failures.append(f"structure exposes {sum(exposed.values())} bits to the csim but lists {n_sites} node bits")
-    distinct = twin.distinct_modules()
-    if distinct != {k: len(v) for k, v in structure.distinct_modules().items() if v}:
-        failures.append(f"generated distinct modules {distinct} != structure {structure.distinct_modules()}")
     netlist_instances = None
     if synth:
-        netlist_instances = {}
-        for name, n in results["keep"]["instances"].items():
-            m = re.match(r"(fpgaft_tmr_r\d_(?:mul|add|dot))", name)
-            if m:
-                netlist_instances[m.group(1)] = netlist_instances.get(m.group(1), 0) + n
-        if netlist_instances != instances:
-            failures.append(f"kept instances after synthesis {netlist_instances} != generated {instances}")
+        netlist_instances = verdict.check_netlist(results["keep"]["instances"], (KIND_MUL, KIND_ADD, KIND_DOT),
+                                                  instances)
 
     estimate, estimate_note = None, None
     try:
@@ -1703,7 +1758,6 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
     except Exception as exc:  # the estimator is another module's; never fail verification on it
         estimate_note = f"estimate failed: {exc}"
 
-    methods = {k: " + ".join(sorted(v)) for k, v in method_of.items()}
     result = {
         "layer": info.name,
         "neuron": int(neuron),
@@ -1719,23 +1773,9 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
         "yosys_lut_unprotected": results["plain"]["lut"] if synth else None,
         "yosys_carry4": results["keep"]["carry4"] if synth else None,
         "estimate_lut": estimate,
-        "nodes": n_sites,
-        "faults_tried": n_sites,
-        "faults_masked": n_sites - len(found_unmasked),
-        "unmasked_nodes": found,
-        "csim_unprotected_bits": expected,
-        "csim_exposed_bits": exposed,
-        "methods": methods,
-        "sat": {k: v for k, v in proof.items() if k not in ("refuted", "timed_out")}
-        | {"refuted": len(proof["refuted"]), "not_settled": len(proof["timed_out"])},
-        "simulation": {"vectors": int(len(x)), "bit_exact_mismatches": mismatches,
-                       "seconds": round(sim_seconds, 2)},
-        "module_instances": instances,
-        "netlist_instances": netlist_instances,
-        "distinct_modules": distinct,
-        "seconds": round(time.perf_counter() - t_start, 2),
-        "ok": not failures,
-        "failures": failures,
+        **verdict.report(proof, exposed, {"vectors": int(len(x)), "bit_exact_mismatches": verdict.mismatches,
+                                          "seconds": round(sim_seconds, 2)},
+                         instances, netlist_instances, distinct, t_start),
     }
     if estimate_note:
         result["estimate_note"] = estimate_note
@@ -1845,8 +1885,8 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     fallback = _fallback(twin, x, proof, sat_timeout, workdir, iverilog, say)
 
     ref = twin.reference(x)
-    mismatches, found_unmasked, method_of, expected, found, failures = _site_verdict(
-        twin, proof, sim, cross, fallback, x, ref, "MAC chain output")
+    verdict = _site_verdict(twin, proof, sim, cross, fallback, x, ref, "MAC chain output")
+    failures = verdict.failures
     for top, bad in layer_mismatches.items():
         if bad:
             failures.append(f"layer twin {top} differs from the reference on {bad}/{ref_layer.size} words")
@@ -1860,21 +1900,11 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     off = [n.neuron for n in structure.neurons if n.exposed_bits() != want]
     if off:
         failures.append(f"neurons {off[:5]} expose other bits than n_in MAC steps + the output voter ({want})")
-    instances = twin.module_instances()
-    if instances != {k: v for k, v in structure.instances().items() if v}:
-        failures.append(f"generated instances {instances} != structure {structure.instances()}")
-    distinct = twin.distinct_modules()
-    if distinct != {k: v for k, v in structure.distinct_modules().items() if v}:
-        failures.append(f"generated distinct modules {distinct} != structure {structure.distinct_modules()}")
+    instances, distinct = verdict.check_modules(structure.instances(), structure.distinct_modules())
     netlist_instances = cost = cost_plain = None
     if synth:
-        netlist_instances = {}
-        for name, n in results["layer"]["hier_instances"].items():
-            m = re.match(r"(fpgaft_tmr_r\d_(?:smul|add))", name)
-            if m:
-                netlist_instances[m.group(1)] = netlist_instances.get(m.group(1), 0) + n
-        if netlist_instances != instances:
-            failures.append(f"kept instances after synthesis {netlist_instances} != generated {instances}")
+        netlist_instances = verdict.check_netlist(results["layer"]["hier_instances"], (KIND_SMUL, KIND_ADD),
+                                                  instances)
         cost = unit_cost(twin, results["layer"])
         cost_plain = unit_cost(plain, results["plain"]) if plain is not twin else cost
         if cost["n_units"] != structure.n_units:
@@ -1895,7 +1925,6 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     if neuron is not None:
         units_of = sorted({u for row in structure.schedule() for u, slot in enumerate(row)
                            if slot is not None and slot[0] == int(neuron)})
-    methods = {k: " + ".join(sorted(v)) for k, v in method_of.items()}
     est = estimate or {}
     result = {
         "layer": info.name,
@@ -1932,24 +1961,10 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
         "estimate": estimate,
         "protection_lut": (cost["lut"] - cost_plain["lut"]) if cost else None,
         "estimate_protection_lut": (est["lut"] - est["lut_unprotected"]) if estimate else None,
-        "nodes": n_sites,
-        "faults_tried": n_sites,
-        "faults_masked": n_sites - len(found_unmasked),
-        "unmasked_nodes": found,
-        "csim_unprotected_bits": expected,
-        "csim_exposed_bits": want,
-        "methods": methods,
-        "sat": {k: v for k, v in proof.items() if k not in ("refuted", "timed_out")}
-        | {"refuted": len(proof["refuted"]), "not_settled": len(proof["timed_out"])},
-        "simulation": {"vectors": int(len(x)), "bit_exact_mismatches": mismatches,
-                       "layer_vectors": int(len(xl)), "layer_mismatches": layer_mismatches,
-                       "seconds": round(sim_seconds, 2)},
-        "module_instances": instances,
-        "netlist_instances": netlist_instances,
-        "distinct_modules": distinct,
-        "seconds": round(time.perf_counter() - t_start, 2),
-        "ok": not failures,
-        "failures": failures,
+        **verdict.report(proof, want, {"vectors": int(len(x)), "bit_exact_mismatches": verdict.mismatches,
+                                       "layer_vectors": int(len(xl)), "layer_mismatches": layer_mismatches,
+                                       "seconds": round(sim_seconds, 2)},
+                         instances, netlist_instances, distinct, t_start),
     }
     if estimate_note:
         result["estimate_note"] = estimate_note

@@ -14,7 +14,7 @@ synthesis kernel that ``fpgaft::DenseFT`` calls) written from
   ``fpgaft_tmr_r<r>_dot<J>``, each of which inlines ``fpgaft_dot<J>::dot``: the same tree
   over W-bit words with its own constants;
 * an unprotected neuron of a protected layer is hls4ml's arithmetic (weights array, bias);
-* a time-shared layer (``Strategy: Resource`` or ``ReuseFactor > 1``, protected or not) is
+* a time-shared layer (``ReuseFactor > 1``, either strategy, protected or not) is
   a loop of R pipelined cycles over ``ceil(n_in * n_out / R)`` MAC units, each with its own
   weight ROM and input index table; protected, every unit is ``fpgaft::tmr_mac`` (three kept
   generic multiplier replicas ``fpgaft_tmr_r<r>_smul``, three kept lanes) and every
@@ -123,8 +123,8 @@ def _time_shared(structure: LayerStructure, c: str, protected: bool) -> list[str
              "    #pragma HLS ARRAY_PARTITION variable=acc complete"]
     for n in structure.neurons:
         bias = n.terms[-1].code
-        value = f"fpgaft::from_code<acc_t, {bias}LL>()"
-        lines.append(f"    acc[{n.neuron}] = " + (f"fpgaft::tmr_word<W, {k}>({value});" if k else f"{value};"))
+        start = f"fpgaft::tmr_const<W, {k}, {bias}LL>()" if k else f"fpgaft::from_code<acc_t, {bias}LL>()"
+        lines.append(f"    acc[{n.neuron}] = {start};")
     codes = [[t.code for t in n.products] for n in structure.neurons]
     for u in range(units):
         ins = ", ".join(str(sched[c_][u][1]) if sched[c_][u] else "0" for c_ in range(r))

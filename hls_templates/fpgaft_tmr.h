@@ -80,11 +80,17 @@ template <class T, long long CODE> inline T from_code() {
     return v;
 }
 
-// product(x, w) for the constant weight code CODE, into accum_t (hls4ml's product functor).
+// product(x, w) into accum_t (hls4ml's product functor): a time-shared unit's generic product.
+template <class data_T, class CONFIG_T>
+inline typename CONFIG_T::accum_t shared_product(data_T x, typename CONFIG_T::weight_t w) {
+    #pragma HLS INLINE
+    return (typename CONFIG_T::accum_t)CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(x, w);
+}
+
+// product(x, w) for the constant weight code CODE.
 template <int CODE, class data_T, class CONFIG_T> inline typename CONFIG_T::accum_t const_product(data_T x) {
     #pragma HLS INLINE
-    typedef typename CONFIG_T::weight_t w_t;
-    return (typename CONFIG_T::accum_t)CONFIG_T::template product<data_T, w_t>::product(x, from_code<w_t, CODE>());
+    return shared_product<data_T, CONFIG_T>(x, from_code<typename CONFIG_T::weight_t, CODE>());
 }
 
 // Product replicas. Replica 0 computes the whole W-bit word, replicas 1 and 2 the top K bits
@@ -192,18 +198,13 @@ template <class acc_T, int K> inline acc_T tmr_output(const lanes<acc_T::width, 
 }
 
 // ------------------------------------------------------------------------------------------
-// Time-shared layers (Strategy Resource or ReuseFactor > 1; fpga_ft/structure.py
+// Time-shared layers (ReuseFactor > 1, either strategy; fpga_ft/structure.py
 // LayerStructure): every shared MAC unit multiplies a data word by a weight read from its
 // ROM, so its multipliers are generic (the weight is an operand). Protected: three kept
 // replicas `fpgaft_tmr_r<R>_smul` (replica 0 the whole W-bit product, 1 and 2 its top K bits)
 // and the accumulation a split add (single low adder, three kept lanes that vote the
 // accumulator's lanes they read).
 // ------------------------------------------------------------------------------------------
-template <class data_T, class CONFIG_T>
-inline typename CONFIG_T::accum_t shared_product(data_T x, typename CONFIG_T::weight_t w) {
-    #pragma HLS INLINE
-    return (typename CONFIG_T::accum_t)CONFIG_T::template product<data_T, typename CONFIG_T::weight_t>::product(x, w);
-}
 template <class data_T, class CONFIG_T>
 typename CONFIG_T::accum_t fpgaft_tmr_r0_smul(data_T x, typename CONFIG_T::weight_t w) {
     #pragma HLS INLINE off
@@ -219,17 +220,6 @@ typename CONFIG_T::accum_t fpgaft_tmr_r0_smul(data_T x, typename CONFIG_T::weigh
 FPGAFT_SMUL_REPLICA(1)
 FPGAFT_SMUL_REPLICA(2)
 #undef FPGAFT_SMUL_REPLICA
-
-// A protected word from a value (the bias an accumulator starts at): the same in every lane.
-template <int W, int K, class T> inline lanes<W, K> tmr_word(T v) {
-    #pragma HLS INLINE
-    typedef lanes<W, K> L;
-    ap_uint<W> raw = v.range(W - 1, 0);
-    L out;
-    out.low = W > K ? (ap_uint<L::LW>)raw.range(L::LW - 1, 0) : (ap_uint<L::LW>)0;
-    out.l0 = out.l1 = out.l2 = raw.range(W - 1, W - K);
-    return out;
-}
 
 // One protected MAC step of a shared unit: acc + x * w (acc's lanes voted inside each lane).
 template <int K, class data_T, class CONFIG_T>

@@ -55,7 +55,10 @@ def build_tiny_qdense(n_in: int = 10, n_out: int = 3, zero_fraction: float = 0.2
     return model
 
 
-@pytest.fixture(scope="session")
-def tiny_qdense():
-    """:func:`build_tiny_qdense` as a fixture (call it with the same arguments)."""
-    return build_tiny_qdense
+def needs_yosys_tools(fn):
+    """Mark a test ``yosys`` and skip it unless yosys and iverilog are on PATH."""
+    import shutil
+
+    have = bool(shutil.which("yosys") and shutil.which("iverilog"))
+    fn = pytest.mark.yosys(fn)
+    return pytest.mark.skipif(not have, reason="needs yosys and iverilog on PATH")(fn)

@@ -4,11 +4,10 @@ the structural twin says for the same node class."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
+from conftest import build_tiny_qdense, needs_yosys_tools
 from fpga_ft.exposure import node_offset
 from fpga_ft.faults import exposed_bits
 from fpga_ft.plan import LayerProtection, ProtectionPlan
@@ -16,19 +15,16 @@ from fpga_ft.structure import design_structures
 
 pytestmark = pytest.mark.yosys
 
-needs_tools = pytest.mark.skipif(shutil.which("yosys") is None or shutil.which("iverilog") is None,
-                                 reason="needs yosys and iverilog")
-
 N_IN, N_OUT, INFERENCES = 10, 3, 6
 
 
 @pytest.fixture(scope="module")
-def tiny_design(tmp_path_factory, tiny_qdense):
+def tiny_design(tmp_path_factory):
     """QDense(3) on 10 inputs, linear output (result_t == accum_t: the csim output is the
     accumulator); neuron 0 and 2 bit-level TMR (k = 2), neuron 1 critical."""
     from fpga_ft.design import build_design
 
-    model = tiny_qdense(N_IN, N_OUT)
+    model = build_tiny_qdense(N_IN, N_OUT)
     plan = ProtectionPlan({"fc": LayerProtection(2, [1])})
     design = build_design(model, plan, output_dir=tmp_path_factory.mktemp("tiny") / "prj")
     info = design.layers[0]
@@ -72,7 +68,7 @@ def _class_of(label: str) -> str:
     return f"{word}.{role}"
 
 
-@needs_tools
+@needs_yosys_tools
 @pytest.mark.parametrize("neuron", [0, 1])
 def test_csim_flips_agree_with_the_sat_proof(tiny_design, neuron, tmp_path):
     from fpga_ft.twin import verify_neuron

@@ -1,4 +1,4 @@
-"""Time-shared layers (hls4ml ``Strategy: Resource`` or ``ReuseFactor > 1``): fpga-ft builds
+"""Time-shared layers (hls4ml ``ReuseFactor > 1``, either strategy): fpga-ft builds
 them as shared MAC units (fpga_ft/structure.py ``LayerStructure``), protected or not.
 
 The csim stays bit-exact and exposes exactly the structure's words (every product, zeros

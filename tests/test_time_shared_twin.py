@@ -13,11 +13,11 @@ the estimate.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 
 import numpy as np
 import pytest
 
+from conftest import needs_yosys_tools as _tools
 from fpga_ft import resources
 from fpga_ft.errors import FpgaFtError
 from fpga_ft.layers import FixedType, LayerInfo
@@ -27,14 +27,6 @@ from fpga_ft.structure import (KIND_ADD, KIND_SMUL, REPLICAS, BitTMR, LayerStruc
 from fpga_ft.twin import (SharedArithmetic, UnitTwin, prove_masked, simulate, simulate_layer, synthesize, unit_cost,
                          verify_time_shared)
 
-HAVE_TOOLS = bool(shutil.which("yosys") and shutil.which("iverilog"))
-tools = [pytest.mark.yosys, pytest.mark.skipif(not HAVE_TOOLS, reason="needs yosys and iverilog on PATH")]
-
-
-def _tools(fn):
-    for mark in tools:
-        fn = mark(fn)
-    return fn
 
 
 def ts_layer(n_in=16, n_out=8, reuse=4, it=FixedType(8, 1), wt=FixedType(8, 1), acc=FixedType(20, 6),

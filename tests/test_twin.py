@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fpga_ft import structure as structure_module
+from conftest import needs_yosys_tools as _tools
 from fpga_ft.cli import main
 from fpga_ft.layers import FixedType, LayerInfo
 from fpga_ft.paths import MODELS_DIR
@@ -22,14 +21,6 @@ from fpga_ft.plan import LayerProtection
 from fpga_ft.structure import BitTMR, NeuronStructure, layer_structure
 from fpga_ft.twin import Arithmetic, Twin, prove_masked, random_inputs, reference_output, simulate, verify_neuron
 
-HAVE_TOOLS = bool(shutil.which("yosys") and shutil.which("iverilog"))
-tools = [pytest.mark.yosys, pytest.mark.skipif(not HAVE_TOOLS, reason="needs yosys and iverilog on PATH")]
-
-
-def _tools(fn):
-    for mark in tools:
-        fn = mark(fn)
-    return fn
 
 
 # ---------------------------------------------------------------------------------------

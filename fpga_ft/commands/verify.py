@@ -124,16 +124,19 @@ def _summary(r: dict) -> str:
     lines.append(f"  node bits: {r['nodes']:,}, masked {r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} "
                  f"(structure: {len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} "
                  f"in {r['sat']['seconds']:.1f} s ({r['sat']['method']})")
-    for cls, method in sorted(r["methods"].items()):
-        lines.append(f"    {cls:<16} {method}")
-    inst = ", ".join(f"{k} x{v}" for k, v in sorted(r["module_instances"].items())) or "none"
-    lines.append(f"  kept instances: {inst}")
+    lines += _methods_and_instances(r)
     same = not any("unmasked" in f for f in r["failures"])
     mismatches = r["simulation"]["bit_exact_mismatches"]
     exact = "bit-exact" if not mismatches else f"NOT bit-exact ({mismatches} mismatches)"
     lines.append(f"  {'OK' if r['ok'] else 'FAILED'}: unmasked node bits {'equal' if same else 'differ from'} "
                  f"the structure's; twin {exact} on {r['simulation']['vectors']} vectors; {r['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _methods_and_instances(r: dict) -> list[str]:
+    """How each node class was settled, and the kept replica instances."""
+    inst = ", ".join(f"{k} x{v}" for k, v in sorted(r["module_instances"].items())) or "none"
+    return [f"    {cls:<16} {method}" for cls, method in sorted(r["methods"].items())] + [f"  kept instances: {inst}"]
 
 
 def _summary_time_shared(r: dict) -> str:
@@ -162,10 +165,7 @@ def _summary_time_shared(r: dict) -> str:
     lines.append(f"  MAC chain ({unit['steps_proved']} steps + output voter): node bits {r['nodes']:,}, masked "
                  f"{r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} (structure: "
                  f"{len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} in {r['sat']['seconds']:.1f} s")
-    for cls, method in sorted(r["methods"].items()):
-        lines.append(f"    {cls:<16} {method}")
-    inst = ", ".join(f"{k} x{v}" for k, v in sorted(r["module_instances"].items())) or "none"
-    lines.append(f"  kept instances: {inst}")
+    lines += _methods_and_instances(r)
     same = not any("unmasked" in f for f in r["failures"])
     sim = r["simulation"]
     exact = sim["bit_exact_mismatches"] == 0 and not any(sim["layer_mismatches"].values())
