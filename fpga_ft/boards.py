@@ -1,4 +1,11 @@
-"""The board catalogue: one YAML file per board in ``boards/`` at the repository root.
+"""The board catalogue: one YAML file per board, from three places (first one wins a key):
+
+1. the directories in ``$FPGA_FT_BOARDS`` (``os.pathsep``-separated, in order): your own
+   boards, or a changed copy of a packaged one;
+2. directories offered by installed packages through the entry-point group
+   ``fpga_ft.boards`` (see :func:`entry_point_dirs`);
+3. the boards packaged with fpga-ft (``boards/`` at the repository root; in an installed
+   wheel ``fpga_ft/_bundled/boards``, see :mod:`fpga_ft.paths`).
 
 Each file (``boards/<key>.yml``, key lower-case) holds exactly these keys::
 
@@ -22,13 +29,18 @@ Look-ups are case-insensitive on the file key and on ``name``.
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-
 from fpga_ft.errors import FpgaFtError
 from fpga_ft.paths import BOARDS_DIR
+
+#: Environment variable: extra board directories, searched before the packaged ones.
+BOARDS_ENV = "FPGA_FT_BOARDS"
+#: Entry-point group through which installed packages offer board directories.
+ENTRY_POINT_GROUP = "fpga_ft.boards"
 
 #: Resource kinds every board states, in display order.
 RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
@@ -136,13 +148,65 @@ def load_board_file(path) -> Board:
     )
 
 
-def list_boards(boards_dir=None) -> list[Board]:
-    """Every board in ``boards_dir`` (default: the repository's ``boards/``), sorted by key."""
-    directory = Path(boards_dir) if boards_dir is not None else BOARDS_DIR
+def env_dirs() -> list[Path]:
+    """The directories named in ``$FPGA_FT_BOARDS`` (empty entries skipped); each must exist."""
+    dirs = [Path(p).expanduser() for p in os.environ.get(BOARDS_ENV, "").split(os.pathsep) if p.strip()]
+    for directory in dirs:
+        if not directory.is_dir():
+            raise FpgaFtError(f"{BOARDS_ENV}: board directory {directory} not found")
+    return dirs
+
+
+def entry_point_dirs() -> list[Path]:
+    """Board directories offered by installed packages, in entry-point name order.
+
+    A package declares, in its ``pyproject.toml``::
+
+        [project.entry-points."fpga_ft.boards"]
+        my_boards = "my_package:BOARDS_DIR"
+
+    where the object is a directory of ``*.yml`` board files (``str``, ``os.PathLike`` or an
+    ``importlib.resources`` path such as ``files("my_package") / "boards"``), or a callable
+    without arguments returning one.
+    """
+    from importlib.metadata import entry_points
+
+    dirs = []
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            value = ep.load()
+            if callable(value):
+                value = value()
+            directory = Path(str(value))
+        except Exception as exc:  # a broken plugin is named, not a traceback
+            raise FpgaFtError(f"board entry point '{ep.name}' ({ep.value}) failed: {exc}") from None
+        if not directory.is_dir():
+            raise FpgaFtError(f"board entry point '{ep.name}' ({ep.value}): {directory} is not a directory")
+        dirs.append(directory)
+    return dirs
+
+
+def board_dirs() -> list[Path]:
+    """Where boards are looked up, in precedence order: ``$FPGA_FT_BOARDS``, entry points,
+    the packaged boards."""
+    return [*env_dirs(), *entry_point_dirs(), BOARDS_DIR]
+
+
+def _boards_in(directory: Path) -> list[Board]:
     if not directory.is_dir():
         raise FpgaFtError(f"board directory {directory} not found")
-    boards = [load_board_file(p) for p in directory.glob("*.yml") if p.is_file()]
-    return sorted(boards, key=lambda b: b.key)
+    return [load_board_file(p) for p in sorted(directory.glob("*.yml")) if p.is_file()]
+
+
+def list_boards(boards_dir=None) -> list[Board]:
+    """Every board, sorted by key: those in ``boards_dir`` alone when given, otherwise those
+    of :func:`board_dirs` (a key found in an earlier directory hides later files of that key)."""
+    directories = [Path(boards_dir)] if boards_dir is not None else board_dirs()
+    found: dict[str, Board] = {}
+    for directory in directories:
+        for board in _boards_in(directory):
+            found.setdefault(board.key, board)
+    return sorted(found.values(), key=lambda b: b.key)
 
 
 def get_board(name: str, boards_dir=None) -> Board:
@@ -162,4 +226,5 @@ def get_board(name: str, boards_dir=None) -> Board:
     raise FpgaFtError(f"unknown board '{name}' (known: {known})")
 
 
-__all__ = ["BACKENDS", "BOARD_KEYS", "RESOURCE_KEYS", "Board", "get_board", "list_boards", "load_board_file"]
+__all__ = ["BACKENDS", "BOARDS_ENV", "BOARD_KEYS", "ENTRY_POINT_GROUP", "RESOURCE_KEYS", "Board", "board_dirs",
+           "entry_point_dirs", "env_dirs", "get_board", "list_boards", "load_board_file"]

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from fpga_ft.errors import FpgaFtError
-from fpga_ft.layers import PROTECTABLE_KINDS, FixedType, LayerInfo
+from fpga_ft.layers import FixedType, LayerInfo
+from fpga_ft.paths import HLS_TEMPLATES_DIR
 from fpga_ft.plan import ProtectionPlan
 from hls_templates.templates import ATTR_STRATEGY, CONFIG_STRATEGY
 
@@ -100,6 +101,20 @@ def _precision(p) -> FixedType:
     return FixedType(width=width, integer=integer, signed=bool(p.signed))
 
 
+def _on_grid(values: np.ndarray, t: FixedType) -> np.ndarray:
+    """``values`` as the C++ type ``t`` holds them: unchanged when already on its grid (a
+    quantized model), else truncated and wrapped as an ``ap_fixed`` initialiser does
+    (AP_TRN, AP_WRAP): float weights allowed with ``--allow-inexact``."""
+    scaled = values * 2.0 ** t.fractional
+    if np.array_equal(scaled, np.rint(scaled)):
+        return values
+    codes = np.floor(scaled)
+    span = 2.0 ** t.width
+    low = -(span / 2) if t.signed else 0.0
+    codes = np.mod(codes - low, span) + low
+    return codes / 2.0 ** t.fractional
+
+
 def layer_info(node, io_type: str) -> LayerInfo:
     """The :class:`LayerInfo` of one tagged hls4ml Dense/Conv node (real C++ types, weights
     in the order of the generated weight array: ``weights[i * n_out + j]``)."""
@@ -112,14 +127,15 @@ def layer_info(node, io_type: str) -> LayerInfo:
         n_in = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
         n_out = node.get_attr("n_filt")
         positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
-    weights = np.asarray(node.get_weights("weight").data, dtype=float).reshape(n_in, n_out)
-    biases = np.asarray(node.get_weights("bias").data, dtype=float).reshape(n_out)
+    weight_type = _precision(node.get_weights("weight").type.precision)
+    bias_type = _precision(node.get_weights("bias").type.precision)
+    weights = _on_grid(np.asarray(node.get_weights("weight").data, dtype=float).reshape(n_in, n_out), weight_type)
+    biases = _on_grid(np.asarray(node.get_weights("bias").data, dtype=float).reshape(n_out), bias_type)
     return LayerInfo(
         name=node.name, kind=kind, index=node.index, n_in=int(n_in), n_out=int(n_out),
         n_positions=int(positions), n_input_words=int(node.get_input_variable().size()),
         input_type=_precision(node.get_input_variable().type.precision),
-        weight_type=_precision(node.get_weights("weight").type.precision),
-        bias_type=_precision(node.get_weights("bias").type.precision),
+        weight_type=weight_type, bias_type=bias_type,
         accum_type=_precision(node.get_attr("accum_t").precision),
         result_type=_precision(node.get_output_variable().type.precision),
         reuse_factor=int(node.get_attr("reuse_factor", 1)),
@@ -382,7 +398,7 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
     with _quiet():
         converted.hls_model.write()
     out = Path(converted.output_dir)
-    template = (Path(__file__).resolve().parent.parent / "hls_templates" / "fpgaft_bridge.cpp.in").read_text()
+    template = (HLS_TEMPLATES_DIR / "fpgaft_bridge.cpp.in").read_text()
     bridge = (template.replace("@PROJECT@", PROJECT_NAME)
               .replace("@N_IN@", str(converted.n_inputs)).replace("@N_OUT@", str(converted.n_outputs)))
     (out / "fpgaft_bridge.cpp").write_text(bridge)

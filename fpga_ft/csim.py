@@ -41,6 +41,8 @@ def _source_hash(project_dir: Path, extra_flags=()) -> str:
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
     digest.update(repr([p.name for p in _sources(project_dir)]).encode())
     digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
+    # the library reads its weights from this directory (WEIGHTS_DIR): a moved project recompiles
+    digest.update(str(project_dir.resolve()).encode())
     return digest.hexdigest()[:16]
 
 

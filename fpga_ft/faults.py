@@ -114,7 +114,7 @@ class FaultModel:
     def persistent(self) -> bool:
         return self.mode == "persistent"
 
-    def bers(self) -> tuple[float, float, float, float]:
+    def bers(self) -> tuple[float, ...]:
         """Per-site BERs in the order of :data:`SITES` (0 for sites not exposed), the
         argument of :meth:`fpga_ft.csim.CsimLibrary.configure`."""
         return tuple(self.ber if site in self.sites else 0.0 for site in SITES)

@@ -9,15 +9,21 @@ creatable or writable. The checks create nothing.
 
 Result files are written under a temporary name in their own directory and renamed into
 place (:func:`atomic_path`, :func:`write_text_atomic`): an error or an interruption leaves
-no partial file. Output directories are removed again when the command that created them
-fails (:func:`fresh_directory`).
+no partial file. Commands that write a whole directory (``convert -o``, ``bringup -o``,
+``demo -o``) build it in a hidden temporary sibling, ``.NAME.fpgaft-tmp-PID``, and move it
+into place at the end (:func:`staged_directory`): a failure, a signal or even SIGKILL
+leaves no partial ``NAME`` (an existing ``NAME`` is untouched until the new content is
+complete). What a killed run leaves (hidden ``.fpgaft-tmp-PID`` names whose process is
+gone) is removed by the next run writing the same output (:func:`remove_stale_temps`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from fpga_ft.errors import FpgaFtError
@@ -26,7 +32,7 @@ from fpga_ft.errors import FpgaFtError
 PROJECT_MARKER = "fpgaft_design.json"
 
 __all__ = ["check_output_file", "check_output_dir", "check_sqlite_url", "check_args", "atomic_path",
-           "write_text_atomic", "fresh_directory", "PROJECT_MARKER"]
+           "write_text_atomic", "staged_directory", "Staging", "remove_stale_temps", "PROJECT_MARKER"]
 
 
 def _existing_ancestor(path: Path, option: str, shown: str) -> Path:
@@ -146,9 +152,78 @@ def check_args(args) -> None:
             check_sqlite_url(str(value), option)
 
 
+#: what marks a temporary name (followed by the writer's process id)
+TEMP_MARK = ".fpgaft-tmp-"
+#: an entry of an existing output directory moved aside while its replacement moves in
+ASIDE_MARK = ".fpgaft-old-"
+
+
 def _temp_name(target: Path) -> Path:
     """A hidden sibling of ``target`` with the same suffix (matplotlib picks the format by it)."""
-    return target.with_name(f".{target.stem}.fpgaft-tmp-{os.getpid()}{target.suffix}")
+    return target.with_name(f".{target.stem}{TEMP_MARK}{os.getpid()}{target.suffix}")
+
+
+def _temp_dir_name(target: Path) -> Path:
+    """A hidden sibling of ``target``; inside ``target`` when that is an existing directory
+    whose parent cannot be written (the project is then assembled within it)."""
+    name = f".{target.name}{TEMP_MARK}{os.getpid()}"
+    if target.is_dir() and not os.access(target.parent, os.W_OK | os.X_OK):
+        return target / name
+    return target.with_name(name)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists (another user's)
+        return True
+    return True
+
+
+def _stale_pid(name: str, pattern: re.Pattern) -> bool:
+    """``name`` matches ``pattern`` and the process id it carries is not running (ours is)."""
+    match = pattern.match(name)
+    if match is None:
+        return False
+    pid = int(match.group(1))
+    return pid != os.getpid() and not _process_alive(pid)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink()
+
+
+def remove_stale_temps(target) -> list[Path]:
+    """Remove what runs killed while writing ``target`` left, once process PID is gone:
+    next to it ``.NAME.fpgaft-tmp-PID`` (a directory) or ``.STEM.fpgaft-tmp-PID.SUFFIX`` (a
+    file); inside an existing directory ``target``, a staging directory of that name (see
+    :func:`_temp_dir_name`) and entries moved aside (``.ENTRY.fpgaft-old-PID``). A name
+    whose process still runs (a concurrent writer) is left alone; none of these names is
+    ever read as output. Returns what was removed."""
+    target = Path(target)
+    name, stem, suffix = (re.escape(part) for part in (target.name, target.stem, target.suffix))
+    mark = re.escape(TEMP_MARK)
+    patterns = [(target.parent, re.compile(rf"^\.{name}{mark}(\d+)$")),
+                (target.parent, re.compile(rf"^\.{stem}{mark}(\d+){suffix}$"))]
+    if target.is_dir():
+        patterns.append((target, re.compile(rf"^\.(?:.+{re.escape(ASIDE_MARK)}|{name}{mark})(\d+)$")))
+    removed = []
+    for directory, pattern in patterns:
+        try:
+            names = [entry.name for entry in os.scandir(directory)]
+        except OSError:
+            continue
+        for entry in names:
+            if _stale_pid(entry, pattern):
+                _remove(directory / entry)
+                removed.append(directory / entry)
+    return removed
 
 
 @contextlib.contextmanager
@@ -158,6 +233,7 @@ def atomic_path(path):
     directories are created (and removed again when the write fails)."""
     target = Path(path)
     created = _make_parents(target.parent)
+    remove_stale_temps(target)
     temp = _temp_name(target)
     try:
         yield temp
@@ -198,22 +274,93 @@ def _remove_dirs(created: list[Path]) -> None:
             directory.rmdir()
 
 
+#: text files whose content may name the directory they were written in (hls4ml_config.yml's
+#: OutputDir, the JSON results and report of ``demo``)
+_TEXT_SUFFIXES = (".yml", ".yaml", ".json", ".md", ".tcl", ".sh")
+_MAX_TEXT_BYTES = 20_000_000
+#: compiled C simulations: they read their weights from the absolute path they were built in
+_PATH_BOUND_BINARIES = ("fpgaft_csim-*.so",)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A directory being written (``path``, hidden) that becomes ``target`` on success."""
+
+    path: Path
+    target: Path
+
+    def retarget(self, value):
+        """``value`` (a result: dicts, lists, strings) with the staging path replaced by the target."""
+        if isinstance(value, str):
+            return value.replace(str(self.path), str(self.target))
+        if isinstance(value, Path):
+            return Path(self.retarget(str(value)))
+        if isinstance(value, dict):
+            return {key: self.retarget(item) for key, item in value.items()}
+        if isinstance(value, (list, tuple)):
+            return type(value)(self.retarget(item) for item in value)
+        return value
+
+    def _relocate(self) -> None:
+        """Make the staged content name its final place: text files that recorded the
+        staging path are rewritten; compiled C simulations bound to it are removed (the
+        next csim compiles one for the final place)."""
+        old, new = str(self.path), str(self.target)
+        for dirpath, _, filenames in os.walk(self.path):
+            for filename in filenames:
+                path = Path(dirpath) / filename
+                if any(path.match(pattern) for pattern in _PATH_BOUND_BINARIES):
+                    path.unlink()
+                    continue
+                if path.suffix not in _TEXT_SUFFIXES or path.is_symlink() or \
+                        path.stat().st_size > _MAX_TEXT_BYTES:
+                    continue
+                data = path.read_bytes()
+                if old.encode() in data:
+                    path.write_bytes(data.replace(old.encode(), new.encode()))
+
+    def _install(self) -> None:
+        """Move the staged directory into place: one rename for a new target; into an
+        existing one, entry by entry (each a rename; a replaced directory is moved aside
+        first), so files of the old directory that were not rewritten are kept, as when
+        writing in place."""
+        if not self.target.exists():
+            os.rename(self.path, self.target)
+            return
+        for entry in sorted(os.listdir(self.path)):
+            new, old = self.path / entry, self.target / entry
+            if new.is_dir() and not new.is_symlink() and (old.exists() or old.is_symlink()):
+                aside = self.target / f".{entry}{ASIDE_MARK}{os.getpid()}"
+                _remove(aside)
+                os.rename(old, aside)
+                os.rename(new, old)
+                _remove(aside)
+            else:
+                if old.is_dir() and not old.is_symlink():
+                    shutil.rmtree(old)
+                os.replace(new, old)
+        self.path.rmdir()
+
+
 @contextlib.contextmanager
-def fresh_directory(path):
-    """For a command that writes a whole directory: when ``path`` did not exist before and
-    the block fails or is interrupted, remove what was written (the directory and the
-    parents created for it); an existing directory is left as it is."""
-    target = Path(os.path.abspath(path))
-    existed = target.exists()
-    missing = []
-    current = target.parent
-    while not current.exists() and current.parent != current:
-        missing.append(current)
-        current = current.parent
+def staged_directory(path):
+    """For a command that writes a whole directory: yield a :class:`Staging` whose ``path``
+    (a hidden temporary sibling of ``path``) is written instead; when the block ends
+    normally, what it wrote is moved to ``path`` (see ``Staging._install``). An error or
+    an interruption removes the staging directory (and the parents created for it) and
+    leaves ``path`` as it was; a SIGKILL leaves only the hidden staging directory, which
+    the next run removes (:func:`remove_stale_temps`)."""
+    target = Path(os.path.realpath(os.path.abspath(os.path.expanduser(str(path)))))
+    created = _make_parents(target.parent)
+    remove_stale_temps(target)
+    staging = Staging(_temp_dir_name(target), target)
     try:
-        yield target
+        _remove(staging.path)  # an earlier run's, with our process id
+        staging.path.mkdir()
+        yield staging
+        staging._relocate()
+        staging._install()
     except BaseException:
-        if not existed:
-            shutil.rmtree(target, ignore_errors=True)
-            _remove_dirs(missing)
+        _remove(staging.path)
+        _remove_dirs(created)
         raise

@@ -347,7 +347,7 @@ def _int_or_none(text: str | None, path: Path, tag: str) -> int | None:
         except ValueError:
             raise FpgaFtError(f"csynth report {path}: <{tag}> is not a number ({value[:40]!r})") from None
         if not number.is_integer():
-            raise FpgaFtError(f"csynth report {path}: <{tag}> is not a whole number ({value[:40]!r})")
+            raise FpgaFtError(f"csynth report {path}: <{tag}> is not a whole number ({value[:40]!r})") from None
         return int(number)
 
 

@@ -33,7 +33,10 @@ The model (every constant below names its origin; ``docs/estimator.md`` has the 
   goes to a DSP when ``Wa >= 8`` and ``Ww >= 5``. Products wider than 25x18 bits use
   several DSP48s.
 * **Unprotected neuron** (hls4ml's arithmetic): its constant products and ``terms - 1``
-  W-bit adds (W = ``accum_type.width``).
+  adds of up to W bits (W = ``accum_type.width``), each costed by the columns it spans
+  (:func:`_add_span`: operand ranges from the input type and the weight codes; products
+  of an unsigned input by positive constants and their sums are zero-extended, so their
+  adds are narrower; a power-of-two product is a shift, its add is not free).
 * **BitTMR neuron** (``protected_msbs = k``): every non-zero product is three kept
   constant multipliers (replica 0 the W-bit word, replicas 1 and 2 its top k bits, whose
   cone is the whole multiplier; a DSP-bound product: one DSP per replica); every add is a
@@ -225,6 +228,10 @@ class _Costs:
 
     def adder(self, w: int) -> float:
         return max(0.0, self.add_a * w + self.add_b)
+
+    def adders(self, bits: float, n: int) -> float:
+        """``n`` adds spanning ``bits`` columns in all (``adder`` summed over them)."""
+        return max(0.0, self.add_a * bits + self.add_b * n) if n else 0.0
 
     def lane(self, k: int, voted: int) -> float:
         """One lane of a protected add: a k-bit adder with carry-in whose ``voted`` operands
@@ -496,39 +503,131 @@ def _structure(info: LayerInfo, prot: LayerProtection) -> LayerStructure | None:
 
 @dataclass(frozen=True)
 class _Tree:
-    """The adds of a neuron's tree by number of partial-sum (voted) operands, and its depth."""
+    """The adds of a neuron's tree by number of partial-sum (voted) operands, its depth,
+    and ``add_bits``: the bits (columns) the tree's plain adds span, summed over its adds
+    (see :func:`_add_span`)."""
 
     adds_by_voted: tuple[int, int, int]
     depth: int
+    add_bits: float = 0.0
 
     @property
     def n_adds(self) -> int:
         return sum(self.adds_by_voted)
 
 
-def _read_tree(ns: NeuronStructure) -> _Tree:
-    """Count the adds of ``ns.tree`` by how many of their operands are partial sums, and
-    its depth in adds."""
-    counts = [0, 0, 0]
-    for a in ns.adds():
-        counts[isinstance(a.left, Add) + isinstance(a.right, Add)] += 1
+@dataclass(frozen=True)
+class _Operand:
+    """What is known of an add operand, in ``accum_t`` LSB units: the integer range of its
+    value and how many of its low bits are constant zero (``tz``)."""
 
-    def depth(node) -> int:
-        return 1 + max(depth(node.left), depth(node.right)) if isinstance(node, Add) else 0
-    return _Tree(tuple(counts), depth(ns.tree) if ns.tree is not None else 0)
+    lo: int
+    hi: int
+    tz: int
+
+    def width(self) -> int:
+        """Significant bits: unsigned when the range is non-negative, else two's complement
+        (the bits above are zero or sign extension)."""
+        if self.lo >= 0:
+            return max(1, int(self.hi).bit_length())
+        return max(int(-self.lo - 1).bit_length(), int(self.hi).bit_length()) + 1
+
+
+def _trailing_zeros(code: int) -> int:
+    code = abs(int(code))
+    return (code & -code).bit_length() - 1 if code else 0
+
+
+def _wrapped(op: _Operand, w: int) -> _Operand:
+    """``op`` as a W-bit word: a range that does not fit wraps, so every bit is live."""
+    top = (1 << w) - 1 if op.lo >= 0 else (1 << (w - 1)) - 1
+    if op.lo < -(1 << (w - 1)) or op.hi > top:
+        return _Operand(-(1 << (w - 1)), (1 << (w - 1)) - 1, min(op.tz, w))
+    return op
+
+
+def _leaf(t: Term, x_lo: int, x_hi: int, shift: int, w: int) -> _Operand:
+    """The operand a term feeds into the tree: the bias constant, or ``x * code`` aligned to
+    ``accum_t`` (shifted left, or right with truncation as hls4ml's cast), for inputs
+    ``x`` in ``[x_lo, x_hi]`` (input codes)."""
+    c = int(t.code)
+    if t.is_bias:
+        return _wrapped(_Operand(c, c, _trailing_zeros(c)), w)
+    a, b = x_lo * c, x_hi * c
+    lo, hi = min(a, b), max(a, b)
+    if shift >= 0:
+        lo, hi = lo << shift, hi << shift
+    else:
+        lo, hi = lo >> -shift, hi >> -shift
+    return _wrapped(_Operand(lo, hi, max(0, _trailing_zeros(c) + shift)), w)
+
+
+def _add_span(a: _Operand, b: _Operand, w: int) -> tuple[int, _Operand]:
+    """(columns, sum) of one plain W-bit add ``a + b`` of a neuron's tree: the columns its
+    carry chain keeps, each about one LUT (``_Costs.adders``).
+
+    Columns run from the lowest bit either operand may set (below it both are constant 0)
+    up to one above the wider operand's significant bits when both operands are
+    non-negative (the rest is constant 0), else up to W: in whole adder trees Yosys does
+    not trim sign-extension columns. Chosen against Yosys 0.23 ``synth_xilinx`` of twins
+    (flattened, W = 17): trees of 16 and 64 products of 2-bit unsigned or 8-bit signed
+    inputs by codes +-1, +-4, alternating signs and generic constants, estimate / Yosys
+    0.71-1.46 except alternating +-1 on 2-bit inputs (2.06 at 64 products: sums near zero,
+    which Yosys trims further); a 784-product po2 neuron of ``qkeras_mnist_dense``
+    (q_dense_2 neuron 0) 1.17, its codes all made positive 1.32, all negative 0.89. The
+    full-width rule before (every add W columns) gave 1.58 on that neuron and 3.5 on the
+    positive one; trimming sign extension as single adds allow measured 0.35-0.45."""
+    top_a = a.width() + 1 if a.lo >= 0 else w
+    top_b = b.width() + 1 if b.lo >= 0 else w
+    bits = max(0, min(w, max(top_a, top_b)) - min(a.tz, b.tz))
+    return bits, _wrapped(_Operand(a.lo + b.lo, a.hi + b.hi, min(a.tz, b.tz)), w)
+
+
+def _code_range(width: int, signed: bool) -> tuple[int, int]:
+    """Integer range of the codes of a ``width``-bit fixed-point type."""
+    if signed:
+        return -(1 << (width - 1)), (1 << (width - 1)) - 1
+    return 0, (1 << width) - 1
+
+
+def _input_range(info: LayerInfo) -> tuple[int, int]:
+    """Integer range of the layer's input codes (``input_t``)."""
+    return _code_range(info.input_type.width, bool(info.input_type.signed))
+
+
+def _read_tree(ns: NeuronStructure, x_range: tuple[int, int] | None = None, shift: int = 0) -> _Tree:
+    """Count the adds of ``ns.tree`` by how many of their operands are partial sums, its
+    depth in adds, and the bits its plain adds span for inputs in ``x_range`` (input codes;
+    ``None``: every add full width), products aligned by ``shift`` bits."""
+    counts = [0, 0, 0]
+    w = ns.scheme.width
+    bits = 0
+
+    def walk(node) -> tuple[int, _Operand | None]:
+        nonlocal bits
+        if not isinstance(node, Add):
+            return 0, (_leaf(node, x_range[0], x_range[1], shift, w) if x_range is not None else None)
+        dl, left = walk(node.left)
+        dr, right = walk(node.right)
+        counts[isinstance(node.left, Add) + isinstance(node.right, Add)] += 1
+        if left is None or right is None:
+            bits += w
+            return 1 + max(dl, dr), None
+        b, total = _add_span(left, right, w)
+        bits += b
+        return 1 + max(dl, dr), total
+    depth = walk(ns.tree)[0] if ns.tree is not None else 0
+    return _Tree(tuple(counts), depth, float(bits))
 
 
 @functools.lru_cache(maxsize=4096)
-def _tree_of_size(n_terms: int) -> _Tree:
-    """:func:`_read_tree` of a neuron with ``n_terms`` terms. The structure's balanced tree
-    depends only on the number of terms (a bias is a leaf like a product, never voted), so
-    the reading is cached by that number; it is still the structure's own tree."""
-    terms = tuple(Term(i, 1) for i in range(max(0, int(n_terms))))
-    return _read_tree(NeuronStructure("", 0, Unprotected(1), terms))
-
-
-def _neuron_tree(ns: NeuronStructure) -> _Tree:
-    return _tree_of_size(len(ns.terms))
+def _tree_of_size(n_terms: int, width: int, x_range: tuple[int, int], code: int, shift: int) -> _Tree:
+    """:func:`_read_tree` of a neuron of ``n_terms`` terms whose weights are unknown: every
+    product ``x * code`` (the caller passes the weight type's largest magnitude: the widest
+    operands). The structure's balanced tree depends only on the number of terms, so the
+    reading is cached by it; it is still the structure's own tree."""
+    terms = tuple(Term(i, code) for i in range(max(0, int(n_terms))))
+    return _read_tree(NeuronStructure("", 0, Unprotected(width), terms), x_range, shift)
 
 
 # ---------------------------------------------------------------------------------------
@@ -556,7 +655,7 @@ def _neuron_lut(scheme, tree: _Tree, n_products: float, product_lut: float, cost
     by the caller when they go to DSPs); ``replica_lut``: those of one top-k replica
     (BitTMR replicas 1 and 2; default the whole products: the measured cone)."""
     w = scheme.width
-    base = product_lut + tree.n_adds * costs.adder(w)
+    base = product_lut + costs.adders(tree.add_bits, tree.n_adds)
     if n_products <= 0:  # a constant: no hardware, no voter
         return _NeuronLut(0.0, 0.0, 0.0)
     if isinstance(scheme, FullTMR):
@@ -589,7 +688,8 @@ def structure_lut_yosys(ns: NeuronStructure, input_width: int, weight_width: int
         cone = costs.mult_cone_fraction(input_width, weight_width, w, k)
         live = _top_zero_from(codes, input_width, input_signed, product_shift) > (w - k)
         replica = cone * float(lut[live].sum())
-    return _neuron_lut(ns.scheme, _neuron_tree(ns), ns.n_products, float(lut.sum()), costs, replica).total
+    tree = _read_tree(ns, _code_range(input_width, input_signed), product_shift)
+    return _neuron_lut(ns.scheme, tree, ns.n_products, float(lut.sum()), costs, replica).total
 
 
 def neuron_lut_yosys(info: LayerInfo, protection: LayerProtection | None, neuron: int) -> float:
@@ -597,7 +697,7 @@ def neuron_lut_yosys(info: LayerInfo, protection: LayerProtection | None, neuron
     ``SCALE_SYNTH``), all fabric (every product in LUTs, as ``synth_xilinx -nodsp``).
 
     Reads the neuron's structure (``fpga_ft.structure.layer_structure(info, protection)``):
-    Unprotected = its constant products + ``terms - 1`` W-bit adders; BitTMR = three
+    Unprotected = its constant products + ``terms - 1`` adds (their columns); BitTMR = three
     copies of every product + per add a (W-k)-bit low adder and three lanes (voters of the
     partial-sum operands inside) + a k-bit output voter; FullTMR = three plain copies + a
     W-bit voter. A neuron without non-zero products is a constant: 0. ``fpga-ft verify``
@@ -700,11 +800,14 @@ def _neurons(info: LayerInfo, prot: LayerProtection, pr: _Products) -> _Neurons:
             if ns.n_products != int(nz):
                 raise FpgaFtError(f"layer '{info.name}' neuron {ns.neuron}: the structure has "
                                   f"{ns.n_products} products, the weights {int(nz)} non-zero")
-        return _Neurons([ns.scheme for ns in ls.neurons], [_neuron_tree(ns) for ns in ls.neurons])
+        x_range, shift = _input_range(info), _product_shift(info)
+        return _Neurons([ns.scheme for ns in ls.neurons], [_read_tree(ns, x_range, shift) for ns in ls.neurons])
     # Unknown weights: the expected non-zero products, plus a bias taken as non-zero.
     crit = set(prot.critical_neurons)
     schemes = [scheme_for(info.accum_type.width, prot.protected_msbs, j in crit) for j in range(info.n_out)]
-    trees = [_tree_of_size(int(round(float(nz))) + 1) for nz in pr.nonzero]
+    widest = max(1, _code_range(info.weight_type.width, bool(info.weight_type.signed))[1])
+    trees = [_tree_of_size(int(round(float(nz))) + 1, info.accum_type.width, _input_range(info), widest,
+                           _product_shift(info)) for nz in pr.nonzero]
     return _Neurons(schemes, trees)
 
 

@@ -175,7 +175,7 @@ def definitions(structure: LayerStructure, c: str, protected: bool) -> str:
 
 
 def _definitions(structure: LayerStructure, c: str, protected: bool) -> str:
-    head = [f"template <class data_T, class res_T>",
+    head = ["template <class data_T, class res_T>",
             f"void {c}::fpgaft_dense(data_T data[{c}::n_in], res_T res[{c}::n_out], "
             f"{c}::weight_t weights[{c}::n_in * {c}::n_out], {c}::bias_t biases[{c}::n_out]) {{"]
     if structure is not None and structure.time_shared:

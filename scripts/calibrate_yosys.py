@@ -73,7 +73,6 @@ import concurrent.futures as cf
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import shutil
 import subprocess

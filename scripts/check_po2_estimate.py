@@ -1,18 +1,21 @@
 """Power-of-two weights: is the estimate of a quantized_po2 layer what Yosys builds?
 
 Issue 11 asks that ``estimate`` of a po2 layer be within 1.5x of "the same layer written with
-quantized_bits of equal values minus its multipliers' cost". This script measures both parts
-on hls4ml's published ``qkeras_mnist_dense`` (layer ``q_dense_2``, quantized_po2 weights),
-converted with ReuseFactor 1 (constant weights, so a po2 product is a shift):
+quantized_bits of equal values minus its multipliers' cost". Measured on hls4ml's published
+``qkeras_mnist_dense`` (layer ``q_dense_2``, quantized_po2 weights, 2-bit unsigned inputs),
+converted with ReuseFactor 1 (constant weights, so a po2 product is a shift), per sampled
+neuron (all at Yosys scale: ``resources.neuron_lut_yosys`` against Yosys ``synth_xilinx`` of
+the structural twin ``fpga_ft.twin``, flattened):
 
-1. per sampled neuron, the estimate of its dot product (``resources.neuron_lut_yosys``,
-   Yosys scale) against Yosys ``synth_xilinx`` of its structural twin (``fpga_ft.twin``):
-   po2 products as constant shifts, the adder tree as built;
-2. the same neuron with generic ``quantized_bits`` weights of the same width and sparsity
-   (random values on the same grid): its estimate and Yosys figure, and the difference of the
-   two neurons (the multipliers' cost the po2 layer does not pay);
-3. the po2 neuron against the adders-only figure: the quantized_bits neuron minus its
-   multipliers (Yosys of the same tree with every product replaced by a plain input).
+1. the po2 neuron: estimate and Yosys of its twin. The same values written as
+   ``quantized_bits`` are the same weight codes, hence the same structure, twin and estimate
+   (the estimator sees codes, not quantizers);
+2. its multipliers' cost: Yosys of the po2 twin minus Yosys of the same tree with every
+   product ``x * (+-2^s)`` replaced by ``+-x`` (sign kept, shift dropped); the criterion's
+   reference "equal values minus multipliers" is that second figure, and the ratio printed
+   is estimate / it;
+3. for contrast, the neuron with generic ``quantized_bits`` weights of the same width and
+   sparsity (random values on the same grid): estimate and Yosys.
 
 Prints measured numbers only. Needs yosys. Usage:
     python scripts/check_po2_estimate.py [--neurons 4] [--json OUT]
@@ -64,30 +67,31 @@ def main() -> int:
     for j in rng.choice(info.n_out, size=min(args.neurons, info.n_out), replace=False):
         j = int(j)
         row = {"neuron": j}
-        for label, layer in (("po2", info), ("quantized_bits", qbits)):
+        for label, layer in (("po2", info), ("generic_quantized_bits", qbits)):
             ns = layer_structure(layer, LayerProtection()).neurons[j]
             twin = Twin(ns, arith, info.n_in)
             syn = synthesize(twin.verilog(), twin.top, keep=False)
             row[label] = {"products": ns.n_products, "estimate_yosys_lut": round(neuron_lut_yosys(layer, None, j), 1),
                           "yosys_lut": syn["lut"]}
-        # adders only: the same tree with each product replaced by an input word (no multiplier)
-        ns = layer_structure(qbits, LayerProtection()).neurons[j]
+        # adders only: the same tree with each product x * (+-2^s) replaced by +-x (no shift)
+        ns = layer_structure(info, LayerProtection()).neurons[j]
         ones = NeuronStructure(ns.layer, ns.neuron, Unprotected(arith.width),
-                               tuple(Term(t.input, 1) if not t.is_bias else t for t in ns.terms))
+                               tuple(Term(t.input, 1 if t.code > 0 else -1) if not t.is_bias else t for t in ns.terms))
         twin = Twin(ones, dataclasses.replace(arith, shift=0), info.n_in)
         row["adders_only_yosys_lut"] = synthesize(twin.verilog(), twin.top,
                                                   keep=False)["lut"]
-        p, q = row["po2"], row["quantized_bits"]
+        p, q = row["po2"], row["generic_quantized_bits"]
         row["po2_estimate_over_yosys"] = round(p["estimate_yosys_lut"] / max(1, p["yosys_lut"]), 3)
-        row["multipliers_yosys_lut"] = q["yosys_lut"] - row["adders_only_yosys_lut"]
-        row["po2_estimate_over_qbits_minus_multipliers"] = round(
-            p["estimate_yosys_lut"] / max(1, q["yosys_lut"] - row["multipliers_yosys_lut"]), 3)
+        row["multipliers_yosys_lut"] = p["yosys_lut"] - row["adders_only_yosys_lut"]
+        row["po2_estimate_over_equal_values_minus_multipliers"] = round(
+            p["estimate_yosys_lut"] / max(1, row["adders_only_yosys_lut"]), 3)
         rows.append(row)
         print(f"neuron {j:3d}: {p['products']} products | po2: estimate {p['estimate_yosys_lut']:8.1f} "
-              f"Yosys {p['yosys_lut']:6d} (x{row['po2_estimate_over_yosys']}) | quantized_bits: estimate "
-              f"{q['estimate_yosys_lut']:8.1f} Yosys {q['yosys_lut']:6d} | adders only (Yosys) "
-              f"{row['adders_only_yosys_lut']:6d} | po2 estimate / (qbits - multipliers) "
-              f"{row['po2_estimate_over_qbits_minus_multipliers']}")
+              f"Yosys {p['yosys_lut']:6d} (x{row['po2_estimate_over_yosys']}) | multipliers (shifts) "
+              f"{row['multipliers_yosys_lut']:5d} | equal values minus multipliers (Yosys) "
+              f"{row['adders_only_yosys_lut']:6d}: estimate / it "
+              f"{row['po2_estimate_over_equal_values_minus_multipliers']} | generic quantized_bits: estimate "
+              f"{q['estimate_yosys_lut']:8.1f} Yosys {q['yosys_lut']:6d}")
     if args.json:
         Path(args.json).write_text(json.dumps({"layer": info.name, "neurons": rows}, indent=2) + "\n")
     return 0

@@ -10,10 +10,15 @@ before and after: nothing may be created, changed or removed.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
+import pwd
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +40,9 @@ def _env() -> dict:
     return env
 
 
-def _cli(args, cwd, timeout=300):
-    return subprocess.run([sys.executable, "-m", "fpga_ft.cli", *map(str, args)], capture_output=True, text=True,
-                          env=_env(), cwd=cwd, timeout=timeout)
+def _cli(args, cwd, timeout=300, prefix=(), env=None):
+    return subprocess.run([*prefix, sys.executable, "-m", "fpga_ft.cli", *map(str, args)], capture_output=True,
+                          text=True, env=env or _env(), cwd=cwd, timeout=timeout)
 
 
 # ----------------------------------------------------------------------------- inputs
@@ -120,7 +125,13 @@ def build_float_models(out: Path) -> dict:
     h = QActivation(quantized_relu(6, 2), name="relu")(h)
     logits = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1),
                     name="fc_out")(h)
-    tf.keras.Model(inputs, logits).save(out / "float_qdense.h5")
+    model = tf.keras.Model(inputs, logits)
+    rng = np.random.default_rng(1)
+    kernel, bias = model.get_layer("fc_float").get_weights()
+    kernel = rng.uniform(-1, 1, kernel.shape).astype(np.float32)
+    kernel[0, 0] = 1e-3   # below hls4ml's weight LSB: truncated in the hardware (--allow-inexact)
+    model.get_layer("fc_float").set_weights([kernel, rng.uniform(-0.5, 0.5, bias.shape).astype(np.float32)])
+    model.save(out / "float_qdense.h5")
     inputs = tf.keras.Input((8,), name="inp")
     h = QActivation(quantized_bits(8, 3, alpha=1), name="in_q")(inputs)
     logits = tf.keras.layers.Dense(4, name="dense_plain")(h)
@@ -146,7 +157,12 @@ CASES = [
      ["--json", "is a directory"], False),
     ("convert-plan-bomb", ["convert", M, "--board", BOARD, "--plan", "{tmp}/bomb.yml", "-o", "{tmp}/new_prj"],
      ["bomb.yml", "alias"], False),
-    ("convert-o-read-only", ["convert", M, "--board", BOARD, "-o", "{tmp}/ro/prj"], ["not writable"], True),
+    ("convert-o-read-only", ["convert", M, "--board", BOARD, "-o", "{tmp}/ro/prj"],
+     ["-o/--output-dir", "not writable"], True),
+    ("convert-o-is-read-only-dir", ["convert", M, "--board", BOARD, "-o", "{tmp}/ro"],
+     ["-o/--output-dir", "not writable"], True),
+    ("convert-json-read-only", ["convert", M, "--board", BOARD, "-o", "{tmp}/new_prj", "--json", "{tmp}/ro/c.json"],
+     ["--json", "not writable"], True),
     # csim
     ("csim-json-below-file", ["csim", M, "--data", D, "--json", "{tmp}/afile/out.json"], ["--json", "afile"], False),
     ("csim-json-read-only", ["csim", M, "--data", D, "--json", "{tmp}/ro/out.json"], ["--json", "not writable"], True),
@@ -182,6 +198,10 @@ CASES = [
      ["--plan-out", "afile"], False),
     ("analyze-plot-is-dir", ["analyze", M, "--data", D, "--plot", "{tmp}/adir.png"], ["--plot", "is a directory"],
      False),
+    ("analyze-plot-read-only", ["analyze", M, "--data", D, "--plot", "{tmp}/ro/a.png"], ["--plot", "not writable"],
+     True),
+    ("analyze-plan-out-read-only", ["analyze", M, "--data", D, "--plan-out", "{tmp}/ro/plan.yml"],
+     ["--plan-out", "not writable"], True),
     ("analyze-float-qdense", ["analyze", "{FLOATQ}", "--data", "{FDATA}", "--no-bits"],
      ["layer 'fc_float'", "float weights", "--allow-inexact"], False),
     # estimate
@@ -194,6 +214,8 @@ CASES = [
                                      "--storage", "sqlite:///{tmp}/afile/o.db"], ["--storage", "is a file"], False),
     ("optimize-plan-out-is-dir", ["optimize", M, "--data", D, *OPT, "--trials", "1", "--plan-out", "{tmp}/adir"],
      ["--plan-out", "is a directory"], False),
+    ("optimize-storage-read-only", ["optimize", M, "--data", D, *OPT, "--trials", "1",
+                                    "--storage", "sqlite:///{tmp}/ro/o.db"], ["--storage", "not writable"], True),
     ("optimize-float-qdense", ["optimize", "{FLOATQ}", "--data", "{FDATA}", *OPT, "--trials", "1",
                                "--storage", "sqlite:///{tmp}/new.db"], ["layer 'fc_float'", "--allow-inexact"], False),
     # compare
@@ -210,7 +232,10 @@ CASES = [
      ["--json", "is a directory"], False),
     ("bringup-plan-non-utf8", ["bringup", M, "--board", BOARD, "--data", D, "--plan", "{tmp}/latin1.yml",
                                "-o", "{tmp}/kit"], ["latin1.yml", "UTF-8"], False),
+    ("bringup-o-read-only", ["bringup", M, "--board", BOARD, "--data", D, "-o", "{tmp}/ro/kit"],
+     ["-o/--output-dir", "not writable"], True),
     # demo
+    ("demo-o-read-only", ["demo", "-o", "{tmp}/ro/demo"], ["-o/--output-dir", "not writable"], True),
     ("demo-o-is-file", ["demo", "-o", "{tmp}/afile"], ["-o/--output-dir", "is a file"], False),
     ("demo-o-below-file", ["demo", "-o", "{tmp}/afile/demo"], ["-o/--output-dir", "afile"], False),
     # verify
@@ -236,44 +261,80 @@ def _snapshot(root: Path) -> dict:
     return out
 
 
-def _read_only_dir(tmp: Path) -> None:
-    """A directory the user cannot write to; skip when permissions do not stop writes (root)."""
-    ro = tmp / "ro"
-    ro.mkdir()
-    ro.chmod(0o500)
-    probe = ro / ".probe"
+@functools.lru_cache(maxsize=None)
+def _root_switch() -> tuple[str, ...] | None:
+    """Root ignores file permissions: the prefix (``setpriv`` or ``runuser``) that runs a
+    command as ``nobody``, the first that imports fpga_ft and is refused a write into a
+    0o555 directory; None when neither does."""
     try:
-        probe.write_text("x")
-    except OSError:
-        return
-    probe.unlink()
-    ro.chmod(0o700)
-    pytest.skip("a 0o500 directory is writable here (running as root): read-only case not testable")
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        return None
+    candidates = [["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}", "--clear-groups"],
+                  ["runuser", "-u", nobody.pw_name, "--"]]
+    code = "\n".join(["import sys, fpga_ft.cli", "try:", "    open(sys.argv[1], 'w')", "except PermissionError:",
+                      "    sys.exit(0)", "sys.exit(3)"])
+    probe = Path(tempfile.mkdtemp(prefix="fpgaft-ro-probe-"))
+    probe.chmod(0o555)
+    try:
+        for prefix in candidates:
+            if shutil.which(prefix[0]) and subprocess.run([*prefix, sys.executable, "-c", code, str(probe / "x")],
+                                                          env=_env(), cwd="/", capture_output=True,
+                                                          timeout=120).returncode == 0:
+                return tuple(prefix)
+    finally:
+        shutil.rmtree(probe)
+    return None
 
 
-def run_case(argv, tmp: Path, substitutions: dict) -> subprocess.CompletedProcess:
+@contextlib.contextmanager
+def _case_dir(tmp_path: Path, read_only: bool):
+    """(directory, command prefix, environment) for a case. A read-only case gets ``ro``,
+    a 0o555 directory its command cannot write to: as root the command runs as ``nobody``
+    (see :func:`_root_switch`) in a world-readable directory outside pytest's private
+    one, with its own writable HOME and design cache; skipped when that is not possible."""
+    prefix: tuple[str, ...] = ()
+    if read_only and os.geteuid() == 0:
+        prefix = _root_switch()
+        if prefix is None:
+            pytest.skip("running as root and cannot run the command as 'nobody' (setpriv/runuser): "
+                        "read-only case not testable")
+    env = _env()
+    extra = [Path(tempfile.mkdtemp(prefix=f"fpgaft-ro-{name}-")) for name in ("case", "home")] if prefix else []
+    work = extra[0] if extra else tmp_path
+    if extra:
+        work.chmod(0o755)
+        extra[1].chmod(0o777)
+        env.update(HOME=str(extra[1]), FPGA_FT_CACHE=str(extra[1] / "cache"), MPLCONFIGDIR=str(extra[1] / "mpl"))
+    if read_only:
+        (work / "ro").mkdir(mode=0o555)
+    try:
+        yield work, list(prefix), env
+    finally:
+        if read_only:
+            (work / "ro").chmod(0o755)
+        for directory in extra:
+            shutil.rmtree(directory)
+
+
+def run_case(argv, tmp: Path, substitutions: dict, prefix=(), env=None) -> subprocess.CompletedProcess:
     args = [a.format(tmp=tmp, **substitutions) for a in argv]
-    return _cli(args, cwd=tmp)
+    return _cli(args, cwd=tmp, prefix=prefix, env=env)
 
 
 @pytest.mark.parametrize("case_id, argv, words, read_only", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_is_one_error_line(case_id, argv, words, read_only, tmp_path, float_models):
-    _setup(tmp_path)
-    if read_only:
-        _read_only_dir(tmp_path)
-    before = _snapshot(tmp_path)
-    try:
-        proc = run_case(argv, tmp_path, float_models)
-    finally:
-        if read_only:
-            (tmp_path / "ro").chmod(0o700)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert proc.returncode == 2, f"exit {proc.returncode}; stderr:\n{proc.stderr[-3000:]}"
-    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
-    assert len(lines) == 1 and lines[0].startswith("error: "), lines
-    for word in words:
-        assert word in lines[0], lines[0]
-    assert _snapshot(tmp_path) == before, "the failed command created, changed or removed files"
+    with _case_dir(tmp_path, read_only) as (work, prefix, env):
+        _setup(work)
+        before = _snapshot(work)
+        proc = run_case(argv, work, float_models, prefix, env)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2, f"exit {proc.returncode}; stderr:\n{proc.stderr[-3000:]}"
+        assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+        for word in words:
+            assert word in lines[0], lines[0]
+        assert _snapshot(work) == before, "the failed command created, changed or removed files"
 
 
 def test_case_table_covers_every_command():
@@ -365,6 +426,62 @@ def test_result_files_are_written_whole_or_not_at_all(tmp_path):
             raise RuntimeError("disk full")
     assert json.loads(old.read_text()) == {"ok": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+
+
+def test_output_directories_are_staged_then_moved(tmp_path, monkeypatch):
+    """A whole output directory is written in a hidden sibling and moved into place: a
+    failure leaves neither it nor a partial target; into an existing directory only the
+    entries written are replaced (others are kept); text naming the staging path is made
+    to name the target and path-bound csim libraries are dropped; a killed run's leftover
+    (its process gone) is removed by the next run, a live writer's is left alone."""
+    from fpga_ft.outputs import remove_stale_temps, staged_directory
+
+    target = tmp_path / "new" / "prj"
+    with pytest.raises(KeyboardInterrupt):
+        with staged_directory(target) as staging:
+            assert staging.path.parent == target.parent and staging.path.name.startswith(".prj.fpgaft-tmp-")
+            (staging.path / "half.txt").write_text("half")
+            raise KeyboardInterrupt
+    assert sorted(tmp_path.iterdir()) == []
+
+    dead = subprocess.Popen([sys.executable, "-c", ""])
+    dead.wait()
+    stale = tmp_path / f".prj.fpgaft-tmp-{dead.pid}"
+    live = tmp_path / f".prj.fpgaft-tmp-{os.getppid()}"
+    stale_file = tmp_path / f".out.fpgaft-tmp-{dead.pid}.json"
+    for leftover in (stale, live):
+        leftover.mkdir()
+        (leftover / "fpgaft_design.json").write_text("{}")
+    stale_file.write_text("{")
+    assert remove_stale_temps(tmp_path / "out.json") == [stale_file]
+
+    target = tmp_path / "prj"
+    target.mkdir()
+    (target / "keep.txt").write_text("user file")
+    (target / "firmware").mkdir()
+    (target / "firmware" / "old.h").write_text("old")
+    with staged_directory(target) as staging:
+        assert not stale.exists() and live.is_dir()
+        (staging.path / "firmware").mkdir()
+        (staging.path / "firmware" / "new.h").write_text("new")
+        (staging.path / "hls4ml_config.yml").write_text(f"OutputDir: {staging.path}\n")
+        (staging.path / "fpgaft_csim-0123.so").write_bytes(str(staging.path).encode())
+        result = staging.retarget({"output_dir": str(staging.path), "files": [str(staging.path / "a")]})
+    assert result == {"output_dir": str(target), "files": [str(target / "a")]}
+    assert sorted(p.name for p in target.rglob("*")) == ["firmware", "hls4ml_config.yml", "keep.txt", "new.h"]
+    assert (target / "hls4ml_config.yml").read_text() == f"OutputDir: {target}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "prj"]
+
+    # an existing directory whose parent is read-only: assembled inside it, then moved up
+    import fpga_ft.outputs as outputs
+
+    real_access = os.access
+    monkeypatch.setattr(outputs.os, "access",
+                        lambda path, mode: False if Path(path) == tmp_path else real_access(path, mode))
+    with staged_directory(target) as staging:
+        assert staging.path.parent == target
+        (staging.path / "keep.txt").write_text("rewritten")
+    assert (target / "keep.txt").read_text() == "rewritten" and not list(target.glob(".*"))
 
 
 def test_demo_step_error_is_the_demo_s_one_line(tmp_path, capsys):

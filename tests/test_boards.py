@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -185,3 +186,68 @@ def test_cli_unknown_board_exits_2(capsys):
     assert main(["boards", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown board 'nope' (known: ")
+
+
+# --- where boards come from: $FPGA_FT_BOARDS, entry points, the packaged boards
+
+
+def test_packaged_boards_come_from_the_data_folder():
+    from fpga_ft.boards import board_dirs
+    from fpga_ft.paths import data_dir
+
+    assert BOARDS_DIR == data_dir("boards") and BOARDS_DIR.is_dir()
+    assert board_dirs()[-1] == BOARDS_DIR
+
+
+def test_env_search_path_adds_and_overrides_boards(tmp_path, monkeypatch):
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir(), second.mkdir()
+    _write(first, VALID, "my-board.yml")
+    _write(first, VALID.replace("name: Test Board", "name: My ZCU102").replace("DSP: 3", "DSP: 7"), "zcu102.yml")
+    _write(second, VALID.replace("DSP: 3", "DSP: 9"), "my-board.yml")  # hidden by the first directory
+    monkeypatch.setenv("FPGA_FT_BOARDS", f"{first}{os.pathsep}{os.pathsep}{second}")
+    boards = {b.key: b for b in list_boards()}
+    assert boards["my-board"].resources["DSP"] == 3
+    assert boards["zcu102"].resources["DSP"] == 7  # the user's copy wins over the packaged file
+    assert set(REQUIRED) <= set(boards)
+    assert get_board("test board").key == "my-board"
+
+
+def test_env_search_path_names_a_missing_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("FPGA_FT_BOARDS", str(tmp_path / "absent"))
+    with pytest.raises(FpgaFtError, match=r"FPGA_FT_BOARDS: board directory .*absent not found"):
+        list_boards()
+
+
+def _fake_distribution(site, module_text, entry_value):
+    """An installed package (importable module + dist-info with a fpga_ft.boards entry point)."""
+    (site / "myboards.py").write_text(module_text)
+    info = site / "myboards-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myboards\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[fpga_ft.boards]\nmine = {entry_value}\n")
+
+
+def test_entry_point_offers_a_board_directory(tmp_path, monkeypatch):
+    site, shelf = tmp_path / "site", tmp_path / "shelf"
+    site.mkdir(), shelf.mkdir()
+    _write(shelf, VALID, "plugin-board.yml")
+    _fake_distribution(site, f"from pathlib import Path\ndef boards():\n    return Path({str(shelf)!r})\n",
+                       "myboards:boards")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "myboards", raising=False)
+    from fpga_ft.boards import board_dirs
+
+    assert shelf in board_dirs()
+    assert get_board("plugin-board").name == "Test Board"
+    assert set(REQUIRED) <= {b.key for b in list_boards()}
+
+
+def test_broken_entry_point_is_one_line_error(tmp_path, monkeypatch):
+    site = tmp_path / "site"
+    site.mkdir()
+    _fake_distribution(site, "raise ImportError('no such thing')\n", "myboards:BOARDS")
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.delitem(sys.modules, "myboards", raising=False)
+    with pytest.raises(FpgaFtError, match=r"^board entry point 'mine' \(myboards:BOARDS\) failed: no such thing$"):
+        list_boards()

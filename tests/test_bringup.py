@@ -27,6 +27,10 @@ def test_bringup_kit_structure(tmp_path, board, part, mhz, script, backend):
                  "--ber", "1e-3", "--repeats", "1", "--vectors", "40", "--json", str(tmp_path / "b.json")]) == 0
     summary = json.loads((tmp_path / "b.json").read_text())
     assert summary["board"] == board and summary["part"] == part and summary["backend"] == backend
+    # written in a hidden sibling and moved into place: the results name the final place
+    assert summary["output_dir"] == str(out.resolve()) and summary["hls_project"] == str(out.resolve() / "hls")
+    assert not list(tmp_path.glob(".*fpgaft-tmp*"))
+    assert "fpgaft-tmp" not in (out / "hls" / "hls4ml_config.yml").read_text()
     for name in ("BRINGUP.md", script, "check_outputs.py", "vectors/inputs.dat", "vectors/golden_outputs.dat",
                  "hls/fpgaft_tb.cpp", "hls/fpgaft_csim_faults.tcl", "hls/fpgaft_keep_replicas.xdc",
                  "hls/fpgaft_check_replicas.tcl", "hls/tb_data/tb_input_features.dat"):

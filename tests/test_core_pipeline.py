@@ -345,7 +345,7 @@ def test_unsupported_layer_is_named(tmp_path, capsys):
 
 
 def test_cli_errors_exit_2(tmp_path, capsys):
-    model, data = "models/digits_mlp.h5", "models/digits_test.npz"
+    model = "models/digits_mlp.h5"
     root = Path(__file__).resolve().parent.parent
     cases = [
         (["convert", str(root / model), "--board", "nope", "-o", str(tmp_path / "p")], "unknown board 'nope'"),

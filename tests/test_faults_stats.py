@@ -3,6 +3,7 @@ sample size), including the injector's flip counts against the fault model's the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -78,7 +79,7 @@ def test_fault_model_fields():
     assert "unknown fault mode" in _err(FaultModel, 1e-3, mode="sticky")
     assert "scrub interval" in _err(FaultModel, 1e-3, scrub_interval=-1)
     assert "unknown key" in _err(FaultModel.from_dict, {"ber": 0.1, "rate": 2})
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         model.ber = 0.5  # frozen
 
 

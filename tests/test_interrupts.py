@@ -191,3 +191,57 @@ def test_interrupted_inject_resumes_with_same_numbers(signum, status, group, ref
     data = json.loads(out.read_text())
     assert data["results"][0]["resumed_chunks"] > 0
     assert _numbers(out) == reference
+
+
+def _tree(root: Path) -> dict:
+    """Every path below ``root`` with its size and modification time (empty: no ``root``)."""
+    return {str(path.relative_to(root)): (path.is_dir(), path.stat().st_size, path.stat().st_mtime_ns)
+            for path in sorted(root.rglob("*"))} if root.exists() else {}
+
+
+def _convert(target: Path) -> list[str]:
+    return [sys.executable, "-m", "fpga_ft.cli", "convert", str(MLP), "--board", "zcu102", "--data", str(DATA),
+            "-o", str(target)]
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-dir", "existing-project"])
+def test_sigkilled_convert_leaves_no_partial_project(existing, tmp_path):
+    """``convert -o DIR`` builds the project in a hidden sibling (``.DIR.fpgaft-tmp-PID``)
+    and moves it into place at the end: SIGKILLed while that sibling is being written, it
+    leaves no ``DIR`` (or the existing project exactly as it was); the rerun removes the
+    leftover and succeeds."""
+    target = tmp_path / "prj"
+    if existing:
+        first = subprocess.run(_convert(target), cwd=tmp_path, env=_env(), capture_output=True, text=True,
+                               timeout=600)
+        assert first.returncode == 0, first.stderr[-3000:]
+    before = _tree(target)
+    proc = subprocess.Popen(_convert(target), cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        staged: list[Path] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            staged = [p for p in tmp_path.glob(".prj.fpgaft-tmp-*") if p.is_dir() and any(p.iterdir())]
+            if staged:
+                break
+            time.sleep(0.01)
+        assert proc.poll() is None and staged, \
+            f"no staging directory seen: {proc.stderr.read()[-2000:] if proc.poll() is not None else ''}"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert staged[0].is_dir(), "the killed run's staging directory should be what it left"
+    assert _tree(target) == before, "a SIGKILLed convert changed (or left a partial) project directory"
+    assert target.exists() == existing
+
+    rerun = subprocess.run(_convert(target), cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert (target / "fpgaft_design.json").is_file() and (target / "tb_data").is_dir()
+    assert not list(tmp_path.glob(".*fpgaft-tmp*")), "the killed run's leftover was not removed"
+    assert str(target) in (target / "hls4ml_config.yml").read_text()
+    assert "fpgaft-tmp" not in (target / "hls4ml_config.yml").read_text()

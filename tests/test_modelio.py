@@ -247,6 +247,7 @@ def test_hostile_lambda_runs_no_code(tmp_path, capsys, form):
 @pytest.mark.parametrize("labels, expected", [
     (np.array([0, 1, 10]), "outside 0..9"),
     (np.array([0, 1, 12]), "outside 0..9"),
+    (np.array([0, -1, 2]), "non-negative"),
     (np.eye(5)[[0, 1, 2]], "one-hot with 5 columns"),
     (np.eye(12)[[0, 1, 2]], "one-hot with 12 columns"),
 ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -181,9 +182,10 @@ def test_stored_neuron_twins_are_rebuilt_by_the_model():
 # one neuron as built (Yosys scale)
 # ---------------------------------------------------------------------------------------
 def test_neuron_lut_yosys_composition():
-    """Unprotected = products + (terms-1) W-bit adders; BitTMR = 3 x products + per add a
-    (W-k)-bit low adder and three lanes (voting the partial-sum operands) + k output voter
-    bits; FullTMR = 3 x unprotected + W voter bits."""
+    """Unprotected = products + (terms-1) adds of the columns they span (W for a signed
+    input); BitTMR = 3 x products + per add a (W-k)-bit low adder and three lanes (voting
+    the partial-sum operands) + k output voter bits; FullTMR = 3 x unprotected + W voter
+    bits."""
     info = layer(n_in=16, n_out=3, wa=8, ww=6, acc=17, seed=4)
     info.biases = np.array([0.0, 0.5, 0.0])           # neuron 1 has a bias term
     costs = resources._costs()
@@ -192,7 +194,10 @@ def test_neuron_lut_yosys_composition():
         ns0 = structure_of(info).neurons[j]
         codes = [t.code for t in ns0.products]
         prod = sum(float(costs.const_mult(8, csd_digits(c))) for c in codes)
-        plain = prod + ns0.n_sums * costs.adder(w)
+        # signed inputs: every operand is sign-extended, every add spans its W columns less
+        # the low columns both operands hold at zero (even weight codes)
+        low_zero = [min(_tz(a.left), _tz(a.right)) for a in ns0.adds()]
+        plain = prod + costs.adders(ns0.n_sums * w - sum(low_zero), ns0.n_sums)
         assert ns0.n_sums == len(ns0.terms) - 1
         assert neuron_lut_yosys(info, LayerProtection(), j) == pytest.approx(plain)
         assert neuron_lut_yosys(info, LayerProtection(0, [j]), j) == pytest.approx(3 * plain + w)
@@ -203,6 +208,37 @@ def test_neuron_lut_yosys_composition():
             assert neuron_lut_yosys(info, LayerProtection(k), j) == pytest.approx(3 * prod + adds + k)
     # the bias is a term: one add more than the zero-bias neurons of the same weights
     assert structure_of(info).neurons[1].n_sums == structure_of(info).neurons[1].n_products
+
+
+def _tz(node) -> int:
+    """Constant-zero low bits of a tree node of a shift-0 layer: a term's code's trailing
+    zeros, an add's the smaller of its operands'."""
+    from fpga_ft.structure import Add
+    if isinstance(node, Add):
+        return min(_tz(node.left), _tz(node.right))
+    c = abs(int(node.code))
+    return (c & -c).bit_length() - 1 if c else 0
+
+
+def test_add_columns_follow_operand_ranges():
+    """An add of the tree spans the columns where its operands may be live: zero-extended
+    (non-negative) operands to one above the wider one's bits, sign-extended ones to W;
+    low columns where both are constant 0 are not built."""
+    op, span = resources._Operand, resources._add_span
+    assert span(op(0, 3, 0), op(0, 3, 0), 17)[0] == 3                # 2-bit unsigned: 2 bits + carry
+    assert span(op(0, 255, 0), op(0, 3, 0), 17)[0] == 9
+    assert span(op(-4, 3, 0), op(0, 3, 0), 17)[0] == 17              # sign extension to W
+    assert span(op(0, 3 << 4, 4), op(0, 3 << 6, 6), 17)[0] == 9 - 4  # low 4 columns both zero
+    bits, total = span(op(0, 3, 0), op(-8, 0, 3), 17)
+    assert (total.lo, total.hi, total.tz) == (-8, 3, 0)
+    assert span(op(0, (1 << 17) - 1, 0), op(0, 1, 0), 17)[1].lo < 0      # out of range: wraps
+    # a po2 neuron of unsigned 2-bit inputs: positive codes cost fewer add columns than
+    # negative ones (sign extension), and both fewer than W per add
+    pos = layer(n_in=64, n_out=1, wa=2, weights=np.full((64, 1), 4), acc=17)
+    pos.input_type = FixedType(2, 0, signed=False)
+    neg = dataclasses.replace(pos, weights=-pos.weights)
+    lut_pos, lut_neg = (neuron_lut_yosys(x, LayerProtection(), 0) for x in (pos, neg))
+    assert lut_pos < lut_neg < 63 * resources._costs().adder(17)
 
 
 def test_neuron_lut_yosys_edge_cases():
@@ -453,7 +489,6 @@ def test_generic_multipliers_use_dsp_from_8x5_bits():
 
 def test_reuse_factor_reduces_multipliers():
     info = layer(n_in=32, n_out=16, wa=16, ww=16, acc=24, wi=6, seed=3)
-    nz = int(np.count_nonzero(info.weights))
     n_dsp = est(info).DSP
     assert n_dsp > 100
     prev_dsp, prev_lat = None, None

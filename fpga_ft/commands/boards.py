@@ -11,8 +11,9 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "boards",
         help="list the supported FPGA boards or show one",
-        description="List the board catalogue (boards/*.yml) or show one board's part, "
-                    "default clock, resources and radiation notes.")
+        description="List the board catalogue (the packaged boards, plus board files in the "
+                    "directories of $FPGA_FT_BOARDS and of installed fpga_ft.boards entry points) "
+                    "or show one board's part, default clock, resources and radiation notes.")
     parser.add_argument("name", nargs="?", default=None,
                         help="board key or name, case-insensitive (e.g. pynq-z2)")
     parser.set_defaults(func=run)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fpga_ft.commands._common import add_model_argument, load_common, positive_int
 
 
@@ -32,13 +30,15 @@ def run(args) -> dict:
 
     for ber in args.ber:
         parse_ber(ber)
-    from fpga_ft.outputs import fresh_directory
+    from fpga_ft.outputs import staged_directory
 
     loaded = load_common(args)
-    with fresh_directory(args.output_dir):  # a new kit directory is removed again if this fails
+    # the kit is written in a hidden sibling and moved into place at the end: never a partial kit
+    with staged_directory(args.output_dir) as staging:
         summary = generate_bringup(loaded["model"], loaded["board"], loaded["plan"], loaded["x"], loaded["y"],
-                                   Path(args.output_dir), bers=args.ber, repeats=args.repeats,
+                                   staging.path, bers=args.ber, repeats=args.repeats,
                                    n_vectors=args.vectors, progress=True, hls_config=loaded["prepared"].hls_config)
+    summary = staging.retarget(summary)
     summary["intake"] = loaded["prepared"].describe()
     print(f"bring-up kit for {summary['board']} ({summary['part']}) in {summary['output_dir']}: see BRINGUP.md")
     if not summary["vendor"]["found"]:

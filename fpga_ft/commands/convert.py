@@ -29,10 +29,11 @@ def run(args) -> dict:
     if x is not None:
         # golden vectors = bit-exact QKeras outputs; the csim below must reproduce them
         golden = loaded["model"].predict(x, verbose=0)
-    from fpga_ft.outputs import fresh_directory
+    from fpga_ft.outputs import staged_directory
 
-    with fresh_directory(args.output_dir):  # a new directory is removed again if this fails
-        design = build_design(loaded["model"], loaded["plan"], output_dir=args.output_dir, x=x, golden=golden,
+    # built in a hidden sibling and moved into place at the end: never a partial project
+    with staged_directory(args.output_dir) as staging:
+        design = build_design(loaded["model"], loaded["plan"], output_dir=staging.path, x=x, golden=golden,
                               compile=x is not None, **design_kwargs(args, loaded))
         if x is not None:
             csim = design.predict(x)
@@ -40,7 +41,7 @@ def run(args) -> dict:
                                              axis=tuple(range(1, golden.ndim)))))
     meta = design.meta
     result = {
-        "output_dir": str(design.project_dir),
+        "output_dir": str(staging.target),
         "board": loaded["board"].key,
         "part": meta["part"],
         "backend": meta["backend"],

@@ -153,26 +153,31 @@ def _report(out: Path, s: dict) -> str:
 
 
 def run(args) -> dict:
-    from fpga_ft.outputs import fresh_directory
+    from fpga_ft.cli import forget_resumable
+    from fpga_ft.outputs import staged_directory
 
     out = Path(args.output_dir).resolve()
-    existed = out.exists()
+    if out.is_dir():  # a previous demo's directory is updated in place: its Optuna studies resume
+        return _run(args, out, out)
+    staging = None
     try:
-        with fresh_directory(out):  # a new demo directory is removed again if the demo fails
-            out.mkdir(parents=True, exist_ok=True)
-            return _run(args, out)
+        # a new demo directory is written in a hidden sibling and moved into place at the end
+        with staged_directory(out) as staging:
+            result = _run(args, staging.path, staging.target)
     except BaseException:
-        if not existed:  # its Optuna studies went with it: nothing there to resume
-            from fpga_ft.cli import forget_resumable
-
-            forget_resumable(str(out))
+        if staging is not None:  # its Optuna studies went with it: nothing there to resume
+            forget_resumable(str(staging.path))
         raise
+    return staging.retarget(result)
 
 
-def _run(args, out: Path) -> dict:
+def _run(args, out: Path, shown: Path) -> dict:
+    """The demo, writing into ``out``; ``shown``: where its results end up (messages)."""
     from fpga_ft.outputs import atomic_path, write_text_atomic
 
     start = time.perf_counter()
+    if out != shown:
+        print(f"writing to {out}; it becomes {shown} when the demo has finished", flush=True)
     model, data, train = str(DEMO_MODEL), str(DEMO_DATA), str(DEMO_TRAIN)
     s: dict = {"model": model, "data": data, "board": DEMO_BOARD}
 
@@ -216,6 +221,6 @@ def _run(args, out: Path) -> dict:
     s["seconds"] = time.perf_counter() - start
     report = out / "report.md"
     write_text_atomic(report, _report(out, s))
-    print(f"\ndemo finished in {s['seconds']:.0f} s: {report}")
+    print(f"\ndemo finished in {s['seconds']:.0f} s: {shown / report.name}")
     return {"output_dir": str(out), "report": str(report), "seconds": round(s["seconds"], 1),
             "steps": {k: v for k, v in s.items() if k not in ("model", "data", "board", "seconds")}}
