@@ -113,6 +113,25 @@ class CsimLibrary:
         self._lib.fpgaft_run_batch.restype = ctypes.c_int
         self.configure()
 
+    def clone(self) -> "CsimLibrary":
+        """A second, independent handle on the same design (its own fault state), for a
+        second thread: the library file is copied to a private temporary name and loaded
+        from there (``dlopen`` of the same path would share the globals), then the copy's
+        name is removed (the mapping stays). ctypes releases the GIL during calls, so two
+        clones run in parallel."""
+        import shutil
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix="fpgaft_clone_", suffix=self.path.suffix)
+        os.close(fd)
+        try:
+            shutil.copyfile(self.path, name)
+            twin = CsimLibrary(name, self.n_inputs, self.n_outputs)
+        finally:
+            os.unlink(name)
+        twin.path = self.path
+        return twin
+
     def configure(self, bers=(0.0, 0.0, 0.0, 0.0), persistent: bool = False, seed: int = 0,
                   scrub_interval: int = 0) -> None:
         """Set BER per site (faults per bit per inference; order of :data:`SITES`), mode and

@@ -23,10 +23,12 @@ bit first, refined while time remains; what could not be done is reported. Progr
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
 
+from fpga_ft.commands._common import positive_int
 from fpga_ft.errors import FpgaFtError
 
 
@@ -87,6 +89,10 @@ def register(subparsers):
                              f"(default {V.KNEE_THRESHOLD:g})")
     parser.add_argument("--hutchinson-samples", type=int, default=V.DEFAULT_HUTCHINSON_SAMPLES, metavar="N",
                         help=f"hessian: Rademacher vectors (default {V.DEFAULT_HUTCHINSON_SAMPLES})")
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                        help="threads measuring the injection and bit estimates at once, each with its "
+                             "own copy of the csim library (default: the CPUs this process may use); "
+                             "results do not depend on it")
     parser.add_argument("--batch-size", type=int, default=V.DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"TensorFlow batch size (default {V.DEFAULT_BATCH_SIZE})")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
@@ -169,6 +175,13 @@ def _check(args):
     return msbs
 
 
+def _usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; the machine's count elsewhere)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def run(args) -> dict:
     import sys
 
@@ -195,11 +208,13 @@ def run(args) -> dict:
         raise FpgaFtError(f"model {args.model} has no Dense/Conv layer to analyse")
 
     progress = False if args.quiet else progress_wanted(args.progress, args.json)
+    threads = args.threads or _usable_cpus()
     inj_sampling = V.Sampling(repeats=args.repeats, max_repeats=args.max_repeats, rel_tol=args.tolerance_pair[0],
-                              abs_tol=args.tolerance_pair[1], confidence=args.confidence, resolve_ranks=True)
+                              abs_tol=args.tolerance_pair[1], confidence=args.confidence, resolve_ranks=True,
+                              threads=threads)
     bit_sampling = V.Sampling(repeats=args.bit_repeats, max_repeats=args.bit_max_repeats,
                               rel_tol=args.bit_tolerance_pair[0], abs_tol=args.bit_tolerance_pair[1],
-                              confidence=args.confidence)
+                              confidence=args.confidence, threads=threads)
     inputs = V.AnalysisInputs(design=design, x=x, y=y, model=model, x_train=x_train, y_train=y_train,
                               ber=args.ber, repeats=args.repeats, seed=args.seed, batch_size=args.batch_size,
                               hutchinson_samples=args.hutchinson_samples, progress=progress,
