@@ -24,6 +24,7 @@ import sys
 import warnings
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.outputs import check_args, write_text_atomic
 
 #: Sub-command modules under fpga_ft.commands, in the order ``--help`` lists them.
 COMMANDS = (
@@ -72,7 +73,6 @@ def write_json(result: dict, out: str) -> None:
     """Write ``result`` as indented JSON to ``out`` ('-' = stdout), through a temporary
     file in the same directory and a rename: never a partial file."""
     from fpga_ft.core.jsonio import json_default
-    from fpga_ft.core.outputs import write_text_atomic
 
     text = json.dumps(result, indent=2, sort_keys=False, default=json_default)
     if out == "-":
@@ -161,7 +161,6 @@ def run(argv: list[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from fpga_ft.core.outputs import check_args
 
     check_args(args)  # every output location, before any work
     result = args.func(args)

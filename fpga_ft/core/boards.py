@@ -31,11 +31,13 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Mapping
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import BOARDS_DIR
+from fpga_ft.core.safeyaml import load_yaml
 
 #: Environment variable: extra board directories, searched before the packaged ones.
 BOARDS_ENV = "FPGA_FT_BOARDS"
@@ -95,8 +97,6 @@ def load_board_file(path) -> Board:
     unreadable or malformed YAML, missing or unknown keys, wrong types, negative counts
     or a non-positive clock.
     """
-    from fpga_ft.core.safeyaml import load_yaml
-
     path = Path(path)
     data = load_yaml(path, "board file")
 
@@ -169,8 +169,6 @@ def entry_point_dirs() -> list[Path]:
     ``importlib.resources`` path such as ``files("my_package") / "boards"``), or a callable
     without arguments returning one.
     """
-    from importlib.metadata import entry_points
-
     dirs = []
     for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
         try:

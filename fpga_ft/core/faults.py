@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.exposure import exposed_bits as count_bits
 
 __all__ = [
     "SITES", "MODES", "FaultModel", "parse_sites", "parse_ber", "protected_bit_failure_probability",
@@ -164,8 +165,6 @@ def exposed_bits(layers: Iterable, plan=None) -> dict[str, int]:
     """Bits exposed to faults per inference at each site (see :mod:`fpga_ft.core.exposure`,
     which mirrors the exposure order of the C++ runtime). The expected number of flips at
     a site over ``n`` inferences is BER * bits * n."""
-    from fpga_ft.core.exposure import exposed_bits as count_bits
-
     return count_bits(list(layers), plan)
 
 

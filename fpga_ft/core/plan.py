@@ -23,6 +23,8 @@ import yaml
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.layers import LayerInfo
+from fpga_ft.core.outputs import write_text_atomic
+from fpga_ft.core.safeyaml import load_yaml
 
 
 @dataclass
@@ -68,8 +70,6 @@ class ProtectionPlan:
     @classmethod
     def load(cls, path: str | Path) -> "ProtectionPlan":
         """Read a plan file (bounded YAML: no aliases, no repeated layer, see fpga_ft.core.safeyaml)."""
-        from fpga_ft.core.safeyaml import load_yaml
-
         path = Path(path)
         return cls.from_dict(load_yaml(path, "plan"), source=f"plan {path}")
 
@@ -93,8 +93,6 @@ class ProtectionPlan:
 
     def save(self, path: str | Path) -> None:
         """Write the plan (through a temporary file and a rename: never a partial file)."""
-        from fpga_ft.core.outputs import write_text_atomic
-
         write_text_atomic(path, self.to_yaml())
 
     # ---- queries -------------------------------------------------------------------

@@ -23,6 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import FaultModel
+from fpga_ft.generate.design import build_design
+from fpga_ft.measure.resources import estimate_resources
+from fpga_ft.simulate.campaign import run_campaign
 
 HLS4ML_ACCELERATOR_BOARDS = ("pynq-z2", "zcu102", "alveo-u50", "alveo-u250", "alveo-u280")
 
@@ -240,11 +244,6 @@ def generate_bringup(model, board, plan, x, y, out: Path, bers=(1e-4, 1e-3), rep
     ``x``: the model's input words (quantized to its input type when the intake inserted an
     input quantizer); ``hls_config``: the user's hls4ml config (the board wins over its
     part, clock and backend)."""
-    from fpga_ft.core.faults import FaultModel
-    from fpga_ft.generate.design import build_design
-    from fpga_ft.measure.resources import estimate_resources
-    from fpga_ft.simulate.campaign import run_campaign
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     backend = "vivadoaccelerator" if board.key in HLS4ML_ACCELERATOR_BOARDS else "vitis"

@@ -13,10 +13,15 @@ and :func:`check_exact` refuses such a model unless the user allows inexact resu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
+import tempfile
+import time
 
 import numpy as np
 
+from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
 
 #: Keras layers whose weights are always float (hls4ml rounds them; QKeras does not)
@@ -131,14 +136,8 @@ def head_class_changes(prepared, x: np.ndarray, pre_head: np.ndarray, labels: np
     (already quantized). Returns None when the model has no such head. The result is
     cached by model, config, conversion settings and data.
     """
-    import hashlib
-    import json
-    import tempfile
-    import time
-
     if prepared.head is None or prepared.full_model is None:
         return None
-    from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
     from fpga_ft.generate.convert import HLS_CONFIG_MERGE_VERSION, convert_model
 
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))

@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.fixedpoint import parse_type
 from fpga_ft.core.layers import FixedType, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
 from fpga_ft.core.plan import ProtectionPlan
-from hls_templates.templates import ATTR_STRATEGY, CONFIG_STRATEGY
+from fpga_ft.generate import keep_replicas
+from hls_templates.templates import ATTR_ID, ATTR_STRATEGY, CONFIG_STRATEGY
 
 PROJECT_NAME = "myproject"
 WEIGHTS_FILE = "fpgaft_weights.npz"
@@ -146,8 +148,6 @@ def layer_info(node, io_type: str) -> LayerInfo:
 
 def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:
     """The protectable layers of a converted (tagged) hls4ml model, in dataflow order."""
-    from hls_templates.templates import ATTR_ID
-
     io_type = hls_model.config.get_config_value("IOType")
     infos = [layer_info(node, io_type) for node in hls_model.get_layers() if node.get_attr(ATTR_ID, None) is not None]
     infos.sort(key=lambda info: int(info.index))
@@ -203,8 +203,6 @@ def _same_values(config_type: str, quantizer_type: str) -> bool:
     """Whether a config result type gives a quantized activation the same outputs as the
     type hls4ml derives from its QKeras quantizer: same LSB, rounding and largest value,
     both saturating, and no smaller lowest value."""
-    from fpga_ft.core.fixedpoint import parse_type
-
     try:
         user, quant = parse_type(config_type), parse_type(quantizer_type)
     except FpgaFtError:
@@ -393,8 +391,6 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
     """Write the HLS project: hls4ml's files, fpga-ft's headers (copied by hls4ml as
     registered sources), the keep-replicas constraints, the csim bridge, the plan, and test
     vectors (``tb_data/``) when ``x`` is given (``golden``: expected outputs)."""
-    from fpga_ft.generate import keep_replicas
-
     with _quiet():
         converted.hls_model.write()
     out = Path(converted.output_dir)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,11 @@ import numpy as np
 from fpga_ft.core import structure
 from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.core.layers import LayerInfo
+from fpga_ft.core.fixedpoint import parse_type, quantize_float32
+from fpga_ft.core.layers import PROTECTABLE_KINDS, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
 from fpga_ft.core.plan import ProtectionPlan
+from fpga_ft.core.safeyaml import read_bounded
 from fpga_ft.simulate.csim import CsimLibrary, build_library
 
 DESIGN_FILE = "fpgaft_design.json"
@@ -75,7 +78,6 @@ class Design:
         input_type = self.meta.get("input_quantization")
         if not input_type:
             return np.asarray(x, dtype=np.float32)
-        from fpga_ft.core.fixedpoint import parse_type, quantize_float32
 
         return quantize_float32(x, parse_type(input_type), "input")
 
@@ -99,9 +101,6 @@ def read_design_meta(path: Path) -> dict:
     """The validated content of a project's ``fpgaft_design.json``: one-line errors naming
     the file and the field for a file that is not JSON or whose fields are missing or of
     the wrong kind (what :func:`open_design` and the commands on a project read)."""
-    from fpga_ft.core.layers import PROTECTABLE_KINDS
-    from fpga_ft.core.safeyaml import read_bounded
-
     raw = read_bounded(path, MAX_DESIGN_BYTES, "design file", "; not an fpga-ft design file")
     try:
         meta = json.loads(raw.decode("utf-8"))
@@ -217,8 +216,6 @@ def announce_warnings(design: "Design", stream=None) -> None:
     """Print the design's conversion warnings (stderr), each message once per command (see
     :func:`reset_announcements`): the same lines whether the design was just converted or
     came from the cache."""
-    import sys
-
     from fpga_ft.generate.convert import NOT_BIT_EXACT_WARNING
 
     lines = list(design.meta.get("conversion_warnings", []))

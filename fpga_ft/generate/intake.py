@@ -42,6 +42,7 @@ import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.fixedpoint import FixedSpec, _qkeras_bits, parse_type, quantize_float32, quantized_bits_repr
+from fpga_ft.core.safeyaml import load_yaml, read_bounded
 
 __all__ = ["ModelSource", "UserHlsConfig", "PreparedModel", "resolve_source", "read_hls_config",
            "load_keras_model", "prepare_model", "open_model", "check_quantizers", "HLS_DEFAULT_PRECISION"]
@@ -142,8 +143,6 @@ def _merge(base: dict, extra: dict) -> dict:
 
 def read_yaml_config(path: Path) -> dict:
     """Size-bounded, alias-free ``safe_load`` of an hls4ml config file (a mapping)."""
-    from fpga_ft.core.safeyaml import load_yaml
-
     data = load_yaml(path, "config", max_bytes=MAX_CONFIG_BYTES)
     if not isinstance(data, dict):
         raise FpgaFtError(f"config {path} must be a YAML mapping (hls4ml config), got {type(data).__name__}")
@@ -386,7 +385,6 @@ def resolve_source(path, weights=None) -> ModelSource:
 # --------------------------------------------------------------------------- loading
 def load_keras_model(source: ModelSource):
     """The Keras model a :class:`ModelSource` names (uncompiled, QKeras objects registered)."""
-    from fpga_ft.core.safeyaml import read_bounded
     from fpga_ft.generate.modelio import (_first_line, _load_model_file, _quiet_tensorflow, custom_objects,
                                           refuse_code_layers)
 

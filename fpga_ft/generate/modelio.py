@@ -10,6 +10,7 @@ batch dimension, e.g. ``(64,)`` or ``(8, 8, 1)``. Labels are class indices 0..C-
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from pathlib import Path
@@ -84,8 +85,6 @@ def stored_model_config(path: Path):
     deserialised code runs): ``.h5`` (``model_config`` attribute), ``.keras`` (``config.json``),
     ``.json``; for a SavedModel directory the raw ``keras_metadata.pb`` bytes. ``None`` when
     there is nothing to read (Keras will then say what is wrong)."""
-    import json
-
     p = Path(path)
     try:
         if p.is_dir():

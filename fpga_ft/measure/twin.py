@@ -106,9 +106,11 @@ from fpga_ft.core.structure import (
     REPLICAS,
     BitTMR,
     FullTMR,
+    LayerStructure,
     NeuronStructure,
     NodeClass,
     Unprotected,
+    layer_structure,
     module_stem,
 )
 
@@ -1686,8 +1688,6 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
     Returns the JSON dict of ``fpga-ft verify`` (LUT counts in LUT1..LUT6 cells, times in
     seconds); ``ok`` is False (with ``failures``) when the unmasked sites found differ
     from the structure's, the twin is not bit-exact, or kept instances did not survive."""
-    from fpga_ft.core.structure import layer_structure
-
     if structure is None and getattr(info, "time_shared", False):
         # a time-shared layer has no per-neuron dot product: its shared MAC unit is verified
         return verify_time_shared(info, protection, neuron, workdir=workdir, sat_timeout=sat_timeout,
@@ -1789,8 +1789,6 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
 # ---------------------------------------------------------------------------------------
 def _plain_layer(structure):
     """The same time-shared layer unprotected (the base cost)."""
-    from fpga_ft.core.structure import LayerStructure
-
     neurons = tuple(NeuronStructure(n.layer, n.neuron, Unprotected(n.scheme.width), n.terms) for n in structure.neurons)
     return LayerStructure(structure.name, neurons, structure.n_positions, structure.reuse_factor)
 
@@ -1827,8 +1825,6 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     Returns the JSON dict of ``fpga-ft verify`` for a time-shared layer (``time_shared``
     true); ``ok`` is False (with ``failures``) when the unmasked sites differ from the
     structure's, a twin is not bit-exact, or kept instances do not match the structure's."""
-    from fpga_ft.core.structure import layer_structure
-
     say = progress or (lambda msg: None)
     t_start = time.perf_counter()
     yosys = find_tool("yosys")

@@ -46,7 +46,7 @@ import numpy as np
 
 from fpga_ft.core.cache import cache_root, data_hash, file_lock, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.generate.modelio import custom_objects
+from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects, load_model
 
 __all__ = [
     "LayerKnobs", "AlgorithmKnobs", "KnobInfo", "describe_knobs", "apply_knobs", "retrain_key",
@@ -156,8 +156,6 @@ class KnobInfo:
 
 
 def _import_keras():
-    from fpga_ft.generate.modelio import _quiet_tensorflow
-
     tf = _quiet_tensorflow()
     return tf
 
@@ -446,8 +444,6 @@ def apply_knobs(model, knobs: AlgorithmKnobs, x_train, y_train, *, epochs: int =
         :class:`RetrainResult` with the plain QKeras model, its cached file and ``info``
         (``train_accuracy`` after fine-tuning, ``sparsity`` per layer as achieved, ``seconds``).
     """
-    from fpga_ft.generate.modelio import load_model
-
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     if not isinstance(knobs, AlgorithmKnobs):

@@ -35,7 +35,11 @@ import time
 from typing import Callable, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import SITES, FaultModel
+from fpga_ft.generate.design import open_design
+from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
 from fpga_ft.search.optimize import Evaluator, ProtectionSpec, Target, fmt_ber, optimize
+from fpga_ft.simulate.campaign import run_campaign
 
 SCHEMES = ("Base", "TMR-CRT1", "TMR-CRT2", "TMR-CRT3", "TMR-FULL", "TMR-ARCH", "TMR-ALG", "TMR-CL")
 #: Fractions of critical neurons per layer tried by TMR-ARCH, ascending.
@@ -100,8 +104,6 @@ def _row(scheme: str, target: Target, entry: dict | None, note: str = "", second
 
 
 def _alg_knobs(ev: Evaluator, rung: dict):
-    from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
-
     knobs = {}
     for info in ev.layers0:
         k = ev.knob_infos[info.name]
@@ -158,9 +160,6 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
     ``accuracy_ok`` and ``meets_target`` are the validation figures; ``search_accuracy``
     and ``search_meets_target`` those the choice was made on (``validation_repeats=0``: no
     re-measurement)."""
-    from fpga_ft.core.faults import SITES
-    from fpga_ft.search.algorithm import AlgorithmKnobs
-
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     start = time.perf_counter()
     drops = drops_for(bers, drops)
@@ -264,10 +263,6 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
 
 def _validate(rows: list[dict], ev: Evaluator, target: Target, repeats: int) -> None:
     """Re-measure each row's design with an independent campaign (in place)."""
-    from fpga_ft.core.faults import FaultModel
-    from fpga_ft.generate.design import open_design
-    from fpga_ft.simulate.campaign import run_campaign
-
     base_clean = ev.clean_accuracy
     for row in rows:
         if row.get("skipped") or not row.get("design"):

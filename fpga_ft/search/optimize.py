@@ -40,7 +40,10 @@ can be read back from the storage alone (:func:`load_result`).
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
+import importlib.util
+import inspect
 import json
 import math
 import os
@@ -55,10 +58,21 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from fpga_ft import __version__
+from fpga_ft.core.boards import get_board
 from fpga_ft.core.cache import cache_root, data_hash, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import FaultModel, parse_ber, parse_sites
 from fpga_ft.core.jsonio import json_default
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.generate.design import build_design
+from fpga_ft.generate.modelio import check_input_shape, load_model
+from fpga_ft.measure import vulnerability as V
+from fpga_ft.measure.reports import read_project_report
+from fpga_ft.measure.resources import estimate_resources
+from fpga_ft.search.algorithm import (DEFAULT_EPOCHS, AlgorithmKnobs, LayerKnobs, apply_knobs, describe_knobs,
+                                      layers_with_weights)
+from fpga_ft.simulate.campaign import run_campaign
 
 __all__ = [
     "Target", "ProtectionSpec", "Evaluator", "SearchSpace", "OptimizeResult", "optimize", "load_result",
@@ -109,8 +123,6 @@ class Target:
     sites: tuple = ("weights", "activations", "products", "accumulators")
 
     def __post_init__(self):
-        from fpga_ft.core.faults import parse_ber, parse_sites
-
         object.__setattr__(self, "ber", parse_ber(self.ber))
         object.__setattr__(self, "sites", parse_sites(self.sites))
         if not 0.0 <= float(self.max_accuracy_drop) <= 1.0:
@@ -187,11 +199,6 @@ class Evaluator:
                  seed: int = 0, workers: int = 1, epochs: int | None = None, ranking: str = DEFAULT_RANKING,
                  ranking_repeats: int = DEFAULT_RANKING_REPEATS, model_path: str | None = None,
                  progress: bool = False, hls_config=None):
-        from fpga_ft.core.boards import get_board
-        from fpga_ft.generate.design import build_design
-        from fpga_ft.generate.modelio import check_input_shape, load_model
-        from fpga_ft.search.algorithm import DEFAULT_EPOCHS, describe_knobs, layers_with_weights
-
         if isinstance(model, (str, os.PathLike)):
             model_path = model_path or str(model)
             model = load_model(model)
@@ -242,8 +249,6 @@ class Evaluator:
 
     def settings(self) -> dict:
         """Everything that defines the numbers a study's trials produce."""
-        from fpga_ft import __version__
-
         settings = {"model_fingerprint": self.model_fp, "model": str(self.model_path or self.model.name),
                     "data": self.data_fp, "train": self.train_fp, "board": self.board.key,
                     "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "seed": self.seed,
@@ -283,8 +288,6 @@ class Evaluator:
     # ---- models ------------------------------------------------------------------------------
     def model_for(self, knobs):
         """(Keras model, file or None, retraining info) of the algorithm knobs."""
-        from fpga_ft.search.algorithm import AlgorithmKnobs, apply_knobs
-
         knobs = knobs if isinstance(knobs, AlgorithmKnobs) else AlgorithmKnobs.from_dict(knobs)
         if knobs.is_identity():
             return self.model, self.model_path, {}
@@ -303,8 +306,6 @@ class Evaluator:
     def figures(self, design, layers, plan) -> dict:
         """LUT/FF/DSP/BRAM_18K, latency (cycles) and utilisation: real reports when the project
         has them, else the estimate (``source`` says which)."""
-        from fpga_ft.measure.resources import estimate_resources
-
         est = estimate_resources(layers, plan, self.board.clock_mhz)
         out = {"LUT": int(est.LUT), "FF": int(est.FF), "DSP": int(est.DSP), "BRAM_18K": int(est.BRAM_18K),
                "latency_cycles": int(est.latency_cycles), "source": "estimate"}
@@ -344,17 +345,11 @@ class Evaluator:
         return dict(self._baseline[key])
 
     def _campaign(self, design, target: Target):
-        from fpga_ft.core.faults import FaultModel
-        from fpga_ft.simulate.campaign import run_campaign
-
         return run_campaign(design, self.x, self.y, FaultModel(ber=target.ber, sites=target.sites),
                             repeats=self.repeats, seed=self.seed, workers=self.workers)
 
     def evaluate(self, knobs, spec: ProtectionSpec, target: Target) -> dict:
         """Build, cost and fault-inject one candidate; returns its figures (JSON-ready)."""
-        from fpga_ft.generate.design import build_design
-        from fpga_ft.search.algorithm import AlgorithmKnobs, layers_with_weights
-
         start = _now()
         knobs = knobs if isinstance(knobs, AlgorithmKnobs) else AlgorithmKnobs.from_dict(knobs)
         model, model_file, retrain = self.model_for(knobs)
@@ -413,8 +408,6 @@ def _spec_summary(spec: ProtectionSpec, layers) -> dict:
 
 def _project_report(project_dir):
     """``read_project_report`` of a design that has real HLS / Vivado reports, else None."""
-    from fpga_ft.measure.reports import read_project_report
-
     directory = Path(project_dir)
     # a cached fpga-ft design without vendor runs has no *_prj / report directories: skip the walk
     if not any(p.is_dir() and (p.name.endswith("_prj") or p.name.startswith("vivado")) for p in directory.iterdir()) \
@@ -428,8 +421,6 @@ def _project_report(project_dir):
 
 def _neuron_ranking(ev: Evaluator) -> tuple[dict[str, list[int]], dict]:
     """Vulnerability ranking of the original model's neurons, cached on disk."""
-    from fpga_ft.measure import vulnerability as V
-
     x, y = (ev.x_train, ev.y_train) if ev.has_training_data else (ev.x, ev.y)
     data_fp = ev.train_fp if ev.has_training_data else ev.data_fp
     key_data = {"model": ev.model_fp, "board": ev.board.key, "data": data_fp, "method": ev.ranking_method,
@@ -501,8 +492,6 @@ class SearchSpace:
 
     def suggest(self, trial):
         """(AlgorithmKnobs, ProtectionSpec) from an Optuna trial."""
-        from fpga_ft.search.algorithm import AlgorithmKnobs
-
         critical, msbs, knobs = {}, {}, {}
         for info in self.layers:
             name = info.name
@@ -524,8 +513,6 @@ class SearchSpace:
 
     def params(self, knobs=None, spec: ProtectionSpec | None = None) -> dict:
         """Optuna parameters of a candidate (for ``enqueue_trial``); unset knobs = original."""
-        from fpga_ft.search.algorithm import AlgorithmKnobs
-
         knobs = knobs or AlgorithmKnobs()
         spec = spec or ProtectionSpec()
         out = {}
@@ -552,8 +539,6 @@ class SearchSpace:
 
     def from_params(self, params: Mapping):
         """(AlgorithmKnobs, ProtectionSpec) from stored trial parameters."""
-        from fpga_ft.search.algorithm import AlgorithmKnobs
-
         critical = {i.name: int(params.get(f"critical:{i.name}", 0)) for i in self.layers}
         msbs = {i.name: int(params.get(f"msbs:{i.name}", 0)) for i in self.layers}
         knobs = {}
@@ -567,8 +552,6 @@ class SearchSpace:
 
 
 def _layer_knobs(info, wbits, abits, clip, sparsity):
-    from fpga_ft.search.algorithm import LayerKnobs
-
     wbits = None if wbits is None or wbits == info.weight_bits else int(wbits)
     abits = None if abits is None or abits == info.activation_bits else int(abits)
     clip = None if clip is None or clip == info.activation_integer else int(clip)
@@ -581,8 +564,6 @@ def default_seeds(ev: Evaluator, space: SearchSpace) -> list[tuple[str, object, 
     ranking's scores: those above 50 / 20 / 5 % of the model's largest score), each layer
     alone fully critical (latency-friendly), a uniform 25 % of critical neurons and, with
     algorithm knobs, a coarser-and-pruned model with its most vulnerable neurons critical."""
-    from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
-
     layers = ev.layers0
     seeds: list[tuple[str, object, ProtectionSpec]] = []
     empty = AlgorithmKnobs()
@@ -652,8 +633,6 @@ POSTGRES_DRIVERS = (("psycopg", "postgresql+psycopg"), ("psycopg2", "postgresql+
 def normalize_url(url: str) -> str:
     """``url`` with a PostgreSQL driver that is installed: a bare ``postgresql://`` means
     psycopg 3 to SQLAlchemy 2.1 and psycopg2 to 2.0; use whichever of the two is importable."""
-    import importlib.util
-
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
@@ -684,7 +663,6 @@ def make_storage(url: str):
         engine_kwargs = {"connect_args": {"timeout": 120}}
     else:
         engine_kwargs = {"pool_pre_ping": True}
-    import inspect
 
     # Optuna >= 4.9 calls it heartbeat_stale_trial_callback, earlier versions failed_trial_callback
     parameters = inspect.signature(optuna.storages.RDBStorage.__init__).parameters
@@ -805,8 +783,6 @@ def _requeue_stale(study, trial) -> None:  # heartbeat_stale_trial_callback
 def reap_dead_trials(study) -> list[int]:
     """Fail RUNNING trials whose worker process is gone (same host) or whose heartbeat is
     stale (any host); re-queue their parameters. Returns the numbers of the failed trials."""
-    import datetime
-
     import optuna
     from optuna.trial import TrialState
 
@@ -1260,10 +1236,6 @@ def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
     the best trial's model, no compile), knob moves by the layer's LUT share times the
     relative change. Neighbours already in the study (any state) are skipped."""
     from optuna.trial import TrialState
-
-    from fpga_ft.generate.design import build_design
-    from fpga_ft.measure.resources import estimate_resources
-    from fpga_ft.search.algorithm import layers_with_weights
 
     trials = study.get_trials(deepcopy=False)
     feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]

@@ -16,8 +16,12 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fpga_ft.core.faults import SITES, FaultModel
+from fpga_ft.core.boards import get_board
+from fpga_ft.core.faults import SITES, FaultModel, parse_sites
+from fpga_ft.core.plan import ProtectionPlan
 from fpga_ft.core.stats import accuracy_interval
+from fpga_ft.generate.design import build_design
+from fpga_ft.generate.modelio import check_labels, load_data
 from fpga_ft.simulate.campaign import CampaignResult, run_campaign
 
 QUICK_REPEATS = 1
@@ -110,10 +114,6 @@ class FpgaFtTester:
         self._designs: dict = {}
 
     def design(self, model, plan=None, board=None, io_type: str | None = None):
-        from fpga_ft.core.boards import get_board
-        from fpga_ft.core.plan import ProtectionPlan
-        from fpga_ft.generate.design import build_design
-
         key = (str(model), str(plan), board, io_type)
         if key not in self._designs:
             loaded_plan = ProtectionPlan.load(plan) if plan else ProtectionPlan()
@@ -128,9 +128,6 @@ class FpgaFtTester:
 
         ``model``: any MODEL the CLI takes (``.h5``, ``.json`` + sibling weights, hls4ml
         config YAML); ``io_type`` None: the config's, else io_parallel."""
-        from fpga_ft.core.faults import parse_sites
-        from fpga_ft.generate.modelio import check_labels, load_data
-
         design = self.design(model, plan, board, io_type)
         x, y = load_data(data)
         check_labels(data, y, design.n_outputs)
