@@ -7,6 +7,6 @@ cross-layer optimizer.
 
 __version__ = "0.1.0"
 
-from fpga_ft.errors import FpgaFtError  # noqa: E402
+from fpga_ft.core.errors import FpgaFtError  # noqa: E402
 
 __all__ = ["FpgaFtError", "__version__"]

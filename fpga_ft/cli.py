@@ -7,7 +7,7 @@ command, writes that dict there (``-`` for stdout), and turns :class:`FpgaFtErro
 ``error: ...`` on stderr with exit status 2.
 
 Before a command runs, every output location it was given is checked
-(:func:`fpga_ft.outputs.check_args`). SIGINT (Ctrl-C) and SIGTERM stop a command the same
+(:func:`fpga_ft.core.outputs.check_args`). SIGINT (Ctrl-C) and SIGTERM stop a command the same
 clean way: campaign workers are stopped, finished work stays checkpointed, one ``error:``
 line says what to rerun, and the exit status is 130 (SIGINT) or 143 (SIGTERM).
 """
@@ -23,7 +23,8 @@ import signal
 import sys
 import warnings
 
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.outputs import check_args, write_text_atomic
 
 #: Sub-command modules under fpga_ft.commands, in the order ``--help`` lists them.
 COMMANDS = (
@@ -71,32 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
 def write_json(result: dict, out: str) -> None:
     """Write ``result`` as indented JSON to ``out`` ('-' = stdout), through a temporary
     file in the same directory and a rename: never a partial file."""
-    from fpga_ft.outputs import write_text_atomic
+    from fpga_ft.core.jsonio import json_default
 
     text = json.dumps(result, indent=2, sort_keys=False, default=json_default)
     if out == "-":
         sys.stdout.write(text + "\n")
         return
     write_text_atomic(out, text + "\n")
-
-
-def json_default(value):
-    """``json.dumps`` default for numpy scalars/arrays, paths and objects with ``to_dict``."""
-    from pathlib import Path
-
-    import numpy as np
-
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    if hasattr(value, "to_dict"):
-        return value.to_dict()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 class Terminated(KeyboardInterrupt):
@@ -140,7 +122,7 @@ def _interrupted(exc: KeyboardInterrupt, argv: list[str] | None) -> int:
     except ValueError:  # not the main thread
         previous = {}
     try:
-        campaign = sys.modules.get("fpga_ft.campaign")
+        campaign = sys.modules.get("fpga_ft.simulate.campaign")
         if campaign is not None:
             try:
                 campaign.shutdown_workers()  # waits for the chunks running now (well under a second)
@@ -179,7 +161,6 @@ def run(argv: list[str]) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    from fpga_ft.outputs import check_args
 
     check_args(args)  # every output location, before any work
     result = args.func(args)
@@ -201,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     installed, previous = (False, None) if nested else _install_sigterm()
     if not nested:
         _RESUMABLE.clear()
-        getattr(sys.modules.get("fpga_ft.campaign"), "CHECKPOINTS_USED", set()).clear()
+        getattr(sys.modules.get("fpga_ft.simulate.campaign"), "CHECKPOINTS_USED", set()).clear()
     _DEPTH += 1
     try:
         return run(argv)

@@ -2,7 +2,7 @@
 
 For every layer fpga-ft tagged, the layer's config struct gets ``fpgaft_dense`` (the
 synthesis kernel that ``fpgaft::DenseFT`` calls) written from
-:class:`fpga_ft.structure.LayerStructure`:
+:class:`fpga_ft.core.structure.LayerStructure`:
 
 * an unprotected layer calls hls4ml's own kernel (``fpgaft_base_kernel``) unchanged;
 * a bit-level protected neuron (``structure.BitTMR``) is its balanced adder tree, spelled
@@ -26,7 +26,7 @@ structure from the pristine weights at run time).
 
 from __future__ import annotations
 
-from fpga_ft.structure import Add, BitTMR, FullTMR, LayerStructure, NeuronStructure, Term
+from fpga_ft.core.structure import Add, BitTMR, FullTMR, LayerStructure, NeuronStructure, Term
 
 
 def declarations() -> str:

@@ -8,7 +8,7 @@
 //
 // Fault model (units):
 //   BER  = probability that a given bit flips, per bit, per inference; bits independent.
-//   The exposed bits of each word are the nodes of fpga_ft/structure.py. A bit-level TMR
+//   The exposed bits of each word are the nodes of fpga_ft/core/structure.py. A bit-level TMR
 //   product word (W bits, top k protected) exposes W + 2k bits: [0, W) replica 0 (low bits
 //   and lane 0), [W, W+k) lane 1's top k bits, [W+k, W+2k) lane 2's; a partial sum adds bit
 //   W + 2k, the carry from its single low adder into the three lanes (when k < W); each
@@ -424,7 +424,7 @@ template <class CONFIG_T> struct LayerMemory {
         nz_idx.clear();
         for (unsigned j = 0; j < NO; j++) {
             nz_start[j] = (unsigned)nz_idx.size();
-            // a time-shared layer (fpga_ft/structure.py) computes every product on its shared
+            // a time-shared layer (fpga_ft/core/structure.py) computes every product on its shared
             // MAC units (weights from a ROM, zeros included) into an accumulator that starts
             // at the bias: every product and every add has hardware
             for (unsigned i = 0; i < NI; i++) {

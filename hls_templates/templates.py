@@ -40,11 +40,10 @@ def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tu
     """Return (lines inside the config struct, out-of-line definitions after it).
 
     The definitions are the layer's synthesis kernel, generated from its protection
-    structure (``fpga_ft.structure``, written out by ``hls_templates.emit_cpp``)."""
-    from fpga_ft.convert import layer_info
-    from fpga_ft.plan import LayerProtection
-    from fpga_ft.structure import layer_structure
-
+    structure (``fpga_ft.core.structure``, written out by ``hls_templates.emit_cpp``)."""
+    from fpga_ft.core.plan import LayerProtection
+    from fpga_ft.core.structure import layer_structure
+    from fpga_ft.generate.convert import layer_info
     from hls_templates import emit_cpp
 
     msbs = int(node.get_attr(ATTR_MSBS, 0) or 0)

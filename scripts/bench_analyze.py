@@ -48,7 +48,7 @@ def make_data(path: Path, samples: int, seed: int = 0) -> dict:
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.simplefilter("ignore")  # Keras/QKeras deprecation noise
-    from fpga_ft.intake import open_model
+    from fpga_ft.generate.intake import open_model
 
     prepared = open_model(CONFIG, announce=False)
     rng = np.random.default_rng(seed)

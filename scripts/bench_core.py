@@ -16,10 +16,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fpga_ft.csim import build_library  # noqa: E402
-from fpga_ft.design import build_design  # noqa: E402
-from fpga_ft.modelio import load_data, load_model  # noqa: E402
-from fpga_ft.plan import LayerProtection, ProtectionPlan  # noqa: E402
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan  # noqa: E402
+from fpga_ft.generate.design import build_design  # noqa: E402
+from fpga_ft.generate.modelio import load_data, load_model  # noqa: E402
+from fpga_ft.simulate.csim import build_library  # noqa: E402
 
 MODELS = {"mlp": ("digits_mlp.h5", "digits_test.npz"), "cnn": ("digits_cnn.h5", "digits_img_test.npz")}
 REPEATS = 20

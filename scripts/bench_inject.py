@@ -54,12 +54,12 @@ def _rate(fn, n_per_call: int, min_seconds: float, trials: int = 3) -> tuple[flo
 def bench(name: str, model_path: Path, data_path: Path, min_seconds: float) -> dict:
     import numpy as np
 
-    from fpga_ft.campaign import run_campaign
-    from fpga_ft.convert import convert_model
-    from fpga_ft.design import build_design
-    from fpga_ft.faults import FaultModel
-    from fpga_ft.modelio import load_data, load_model
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.faults import FaultModel
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.generate.convert import convert_model
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.modelio import load_data, load_model
+    from fpga_ft.simulate.campaign import run_campaign
 
     model = load_model(model_path)
     x, y = load_data(data_path)

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Calibrate the offline resource estimator on real logic synthesis with Yosys.
 
-Generates small Verilog units for the primitives the estimator (``fpga_ft/resources.py``)
+Generates small Verilog units for the primitives the estimator (``fpga_ft/measure/resources.py``)
 costs, synthesises each one with Yosys for Xilinx 7-series, fits per-primitive cost
 models and writes them, with every measured point, to
 ``fpga_ft/data/resource_calibration.json`` (the file the estimator reads at run time;
@@ -32,9 +32,9 @@ Primitives (operand widths in bits):
                     input times a signed constant code (a parameter inside the module), the
                     W-bit accum_t word; ``mult_const_word_topk`` its top k bits (replicas 1, 2);
 * ``neuron``        whole-neuron twins of the structure (``v_neuron``, from
-                    ``fpga_ft.structure``): a synthetic 16-input neuron and neurons of
+                    ``fpga_ft.core.structure``): a synthetic 16-input neuron and neurons of
                     ``models/digits_mlp.h5`` (unprotected, BitTMR at several k, FullTMR),
-                    compared with ``fpga_ft.resources.structure_lut_yosys``;
+                    compared with ``fpga_ft.measure.resources.structure_lut_yosys``;
 * ``mac_full_tmr``  three ``(* keep_hierarchy *)`` MAC instances and a W-bit voter;
 * ``adder_tree`` / ``dot_const``  n-input sums and constant-weight dot products, to check
                     that the per-primitive costs add up;
@@ -84,7 +84,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from fpga_ft.resources import csd_digits  # noqa: E402  (one definition of the CSD count)
+from fpga_ft.measure.resources import csd_digits  # noqa: E402  (one definition of the CSD count)
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_JSON = ROOT / "fpga_ft" / "data" / "resource_calibration.json"
@@ -270,7 +270,7 @@ def v_dot_const(wa: int, consts: list[int], w: int) -> str:
 
 
 # ----------------------------------------------------------------------------------------
-# The protection structure as built (fpga_ft/structure.py, hls_templates/fpgaft_tmr.h)
+# The protection structure as built (fpga_ft/core/structure.py, hls_templates/fpgaft_tmr.h)
 # ----------------------------------------------------------------------------------------
 def _vote(a: str, b: str, c: str) -> str:
     return f"(({a} & {b}) | ({a} & {c}) | ({b} & {c}))"
@@ -329,7 +329,7 @@ def v_mult_const_word(wa: int, c: int, w: int, top_k: int | None = None) -> str:
 
 def v_neuron(ns, wa: int, rshift: int = 0, lshift: int = 0, in_signed: bool = True) -> str:
     """Structural Verilog of one neuron's dot product as built, from its
-    :class:`fpga_ft.structure.NeuronStructure` (the same tree the HLS templates wire).
+    :class:`fpga_ft.core.structure.NeuronStructure` (the same tree the HLS templates wire).
 
     * BitTMR: per non-zero product three kept constant multipliers (``fpgaft_tmr_r0_mul``
       the W-bit word, ``r1``/``r2`` its top k bits); per add of the balanced tree a single
@@ -344,7 +344,7 @@ def v_neuron(ns, wa: int, rshift: int = 0, lshift: int = 0, in_signed: bool = Tr
       ``$macc`` compressor tree (1.5-1.8x dearer, see ``dot_const``), so every constant
       product and every W-bit add of a plain dot product is its own kept module here.
     """
-    from fpga_ft.structure import Add, BitTMR, FullTMR
+    from fpga_ft.core.structure import Add, BitTMR, FullTMR
 
     s, w = ns.scheme, ns.scheme.width
     prods = ns.products
@@ -445,7 +445,7 @@ def v_neuron(ns, wa: int, rshift: int = 0, lshift: int = 0, in_signed: bool = Tr
 
 
 # ----------------------------------------------------------------------------------------
-# Number helpers shared with the fit (same definitions as fpga_ft/resources.py).
+# Number helpers shared with the fit (same definitions as fpga_ft/measure/resources.py).
 # ----------------------------------------------------------------------------------------
 def popcount(n: int) -> int:
     return bin(abs(int(n))).count("1")
@@ -530,7 +530,7 @@ def build_grid(quick: bool = False) -> list[dict]:
     for wa, ww in dsp_pairs:
         add("mult_dsp", v_mult_generic(wa, ww), dsp=True, wa=wa, ww=ww)
 
-    # --- the protection structure as built (fpga_ft/structure.py) ---------------------------
+    # --- the protection structure as built (fpga_ft/core/structure.py) ---------------------------
     for k in ([1, 2, 4, 8] if quick else LANE_KS):
         for voted in (0, 1, 2):
             add("lane", v_lane(k, voted), k=k, voted=voted)
@@ -570,8 +570,8 @@ def neuron_spec(ns, wa: int, ww: int, in_signed: bool, rshift: int, lshift: int)
 
 
 def structure_of(spec: dict):
-    """A :class:`fpga_ft.structure.NeuronStructure` from :func:`neuron_spec` parameters."""
-    from fpga_ft.structure import NeuronStructure, Term, scheme_for
+    """A :class:`fpga_ft.core.structure.NeuronStructure` from :func:`neuron_spec` parameters."""
+    from fpga_ft.core.structure import NeuronStructure, Term, scheme_for
 
     terms = tuple(Term(None if i is None else int(i), int(c)) for i, c in spec["terms"])
     scheme = scheme_for(spec["w"], spec["k"], spec["scheme"] == "full_tmr")
@@ -595,9 +595,9 @@ def _model_neuron_specs() -> list[dict]:
     """Neuron units of models/digits_mlp.h5 (hls4ml conversion; skipped if unavailable)."""
     model = ROOT / "models" / "digits_mlp.h5"
     try:
-        from fpga_ft.convert import convert_model
-        from fpga_ft.plan import LayerProtection
-        from fpga_ft.structure import layer_structure
+        from fpga_ft.core.plan import LayerProtection
+        from fpga_ft.core.structure import layer_structure
+        from fpga_ft.generate.convert import convert_model
 
         layers = {info.name: info for info in convert_model(str(model), None).layers}
     except Exception as exc:  # noqa: BLE001 - the calibration still runs without them
@@ -617,10 +617,10 @@ def _model_neuron_specs() -> list[dict]:
 
 
 def v_twin(spec: dict) -> str | None:
-    """The Verilog of ``fpga_ft.twin`` (the twin ``fpga-ft verify`` synthesises, written by
+    """The Verilog of ``fpga_ft.measure.twin`` (the twin ``fpga-ft verify`` synthesises, written by
     another module) for the same neuron, wrapped in a ``top``; ``None`` if unavailable."""
     try:
-        from fpga_ft.twin import Arithmetic, Twin
+        from fpga_ft.measure.twin import Arithmetic, Twin
     except ImportError:
         return None
     ns = structure_of(spec)
@@ -967,8 +967,8 @@ def composed_checks(points: list[dict], models: dict) -> dict:
 
 def neuron_checks(points: list[dict], models: dict) -> list[dict]:
     """Whole-neuron twins against the estimator's figure for the same structure
-    (``fpga_ft.resources.structure_lut_yosys`` with this table's unit costs)."""
-    from fpga_ft import resources
+    (``fpga_ft.measure.resources.structure_lut_yosys`` with this table's unit costs)."""
+    from fpga_ft.measure import resources
 
     costs = resources._costs_from_models(models)
     rows = []
@@ -980,7 +980,7 @@ def neuron_checks(points: list[dict], models: dict) -> list[dict]:
         model = resources.structure_lut_yosys(ns, spec["wa"], spec.get("ww", 6), costs,
                                               input_signed=spec["in_signed"],
                                               product_shift=spec["lshift"] - spec["rshift"])
-        rows.append({"twin": "fpga_ft.twin" if p["kind"] == "twin_neuron" else "calibrate_yosys.v_neuron",
+        rows.append({"twin": "fpga_ft.measure.twin" if p["kind"] == "twin_neuron" else "calibrate_yosys.v_neuron",
                      "layer": spec["layer"], "neuron": spec["neuron"], "scheme": spec["scheme"], "k": spec["k"],
                      "w": spec["w"], "wa": spec["wa"], "products": ns.n_products, "adds": ns.n_sums,
                      "LUT": p["LUT"], "INV": p.get("INV", 0), "CARRY4": p["CARRY4"],
@@ -1009,7 +1009,7 @@ def main(argv: list[str] | None = None) -> int:
     data = {
         "schema": 1,
         "description": "Yosys-measured unit costs (Xilinx 7-series cells) and fitted cost models "
-                       "for fpga_ft.resources; LUT = LUT1..LUT6 cells.",
+                       "for fpga_ft.measure.resources; LUT = LUT1..LUT6 cells.",
         "generated": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "yosys_version": version,
         "yosys_command_nodsp": f'yosys -q -p "{_script(False)}"',

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """External check of the resource estimator against published hls4ml synthesis results.
 
-Compares ``fpga_ft.resources.estimate_resources`` with LUT / DSP figures that public hls4ml
+Compares ``fpga_ft.measure.resources.estimate_resources`` with LUT / DSP figures that public hls4ml
 projects published: Vivado post-synthesis utilisation reports (``vivado_synth.rpt``) and
 Vivado/Vitis HLS C-synthesis estimates (``*_csynth.rpt`` / ``.xml``, or the report printed in
 a committed notebook). Every point names the repository, commit and file its numbers come
@@ -51,9 +51,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from fpga_ft.layers import FixedType, LayerInfo  # noqa: E402
-from fpga_ft import resources  # noqa: E402
-from fpga_ft.resources import csd_digits, estimate_resources  # noqa: E402
+from fpga_ft.core.layers import FixedType, LayerInfo  # noqa: E402
+from fpga_ft.measure import resources  # noqa: E402
+from fpga_ft.measure.resources import csd_digits, estimate_resources  # noqa: E402
 
 FACTOR = 1.5          # acceptance: estimate within [published/1.5, published*1.5]
 MIN_POINTS = 4        # ... on at least this many external points (LUT and DSP both)

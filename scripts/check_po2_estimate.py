@@ -5,7 +5,7 @@ quantized_bits of equal values minus its multipliers' cost". Measured on hls4ml'
 ``qkeras_mnist_dense`` (layer ``q_dense_2``, quantized_po2 weights, 2-bit unsigned inputs),
 converted with ReuseFactor 1 (constant weights, so a po2 product is a shift), per sampled
 neuron (all at Yosys scale: ``resources.neuron_lut_yosys`` against Yosys ``synth_xilinx`` of
-the structural twin ``fpga_ft.twin``, flattened):
+the structural twin ``fpga_ft.measure.twin``, flattened):
 
 1. the po2 neuron: estimate and Yosys of its twin. The same values written as
    ``quantized_bits`` are the same weight codes, hence the same structure, twin and estimate
@@ -43,12 +43,12 @@ def main() -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from fpga_ft.design import build_design
-    from fpga_ft.intake import open_model
-    from fpga_ft.resources import neuron_lut_yosys
-    from fpga_ft.structure import NeuronStructure, Term, Unprotected, layer_structure
-    from fpga_ft.plan import LayerProtection
-    from fpga_ft.twin import Arithmetic, Twin, synthesize
+    from fpga_ft.core.plan import LayerProtection
+    from fpga_ft.core.structure import NeuronStructure, Term, Unprotected, layer_structure
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.intake import open_model
+    from fpga_ft.measure.resources import neuron_lut_yosys
+    from fpga_ft.measure.twin import Arithmetic, Twin, synthesize
 
     prepared = open_model(DENSE_YAML, announce=False)
     design = build_design(prepared, None, reuse_factor=1)

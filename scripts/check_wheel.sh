@@ -71,7 +71,7 @@ from pathlib import Path
 
 import fpga_ft
 import hls_templates
-from fpga_ft.paths import BOARDS_DIR, HLS_TEMPLATES_DIR, MODELS_DIR
+from fpga_ft.core.paths import BOARDS_DIR, HLS_TEMPLATES_DIR, MODELS_DIR
 
 venv = Path(sys.argv[1]).resolve()
 for path in (Path(fpga_ft.__file__), Path(hls_templates.__file__), BOARDS_DIR, MODELS_DIR, HLS_TEMPLATES_DIR):

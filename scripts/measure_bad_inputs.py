@@ -90,8 +90,8 @@ for form, extra_args in (("h5", []), ("keras", []), ("json", ["--weights", str(l
 # --------------------------------------------------------------- plan YAML
 from test_core_pipeline import BILLION_LAUGHS  # noqa: E402
 
-from fpga_ft.errors import FpgaFtError  # noqa: E402
-from fpga_ft.plan import ProtectionPlan  # noqa: E402
+from fpga_ft.core.errors import FpgaFtError  # noqa: E402
+from fpga_ft.core.plan import ProtectionPlan  # noqa: E402
 
 ydir = T / "yaml"
 ydir.mkdir()
@@ -118,7 +118,7 @@ for name, (content, _) in yaml_cases.items():
            "test_core_pipeline.py::test_hostile_plan_yaml_is_one_line_error_fast")
 
 # --------------------------------------------------------------- labels
-from fpga_ft.modelio import load_data  # noqa: E402
+from fpga_ft.generate.modelio import load_data  # noqa: E402
 
 ldir = T / "labels"
 ldir.mkdir()

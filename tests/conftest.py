@@ -9,7 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import pytest  # noqa: E402
 
-from fpga_ft.paths import MODELS_DIR  # noqa: E402
+from fpga_ft.core.paths import MODELS_DIR  # noqa: E402
 
 BUNDLED = {
     "mlp": (MODELS_DIR / "digits_mlp.h5", MODELS_DIR / "digits_test.npz"),
@@ -20,7 +20,7 @@ BUNDLED = {
 @pytest.fixture(scope="session")
 def bundled():
     """name -> (keras model, x_test, y_test, qkeras outputs) for the bundled MLP and CNN."""
-    from fpga_ft.modelio import load_data, load_model
+    from fpga_ft.generate.modelio import load_data, load_model
 
     cache = {}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_ft.paths import MODELS_DIR, ROOT
+from fpga_ft.core.paths import MODELS_DIR, ROOT
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 DATA = MODELS_DIR / "digits_test.npz"
@@ -116,7 +116,7 @@ def build_float_models(out: Path) -> dict:
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits, quantized_relu
 
-    from fpga_ft.modelio import _quiet_tensorflow
+    from fpga_ft.generate.modelio import _quiet_tensorflow
 
     _quiet_tensorflow()
     inputs = tf.keras.Input((8,), name="inp")
@@ -349,12 +349,12 @@ FIXTURES = ROOT / "tests" / "fixtures" / "hls4ml_examples"
 
 
 def test_float_weight_layers_finds_every_kind(float_models, tmp_path):
-    """The one check (fpga_ft.bitexact.float_weight_layers) on hand-built layers."""
+    """The one check (fpga_ft.generate.bitexact.float_weight_layers) on hand-built layers."""
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits
 
-    from fpga_ft.bitexact import float_weight_layers
-    from fpga_ft.modelio import load_model
+    from fpga_ft.generate.bitexact import float_weight_layers
+    from fpga_ft.generate.modelio import load_model
 
     q = quantized_bits(6, 0, alpha=1)
     inputs = tf.keras.Input((8,))
@@ -376,8 +376,8 @@ def test_float_weight_layers_finds_every_kind(float_models, tmp_path):
 def test_shipped_and_example_models_pass_the_check(model):
     """The bundled models and hls4ml's example QKeras models (po2 weights included) are
     quantized throughout: the commands accept them without --allow-inexact."""
-    from fpga_ft.bitexact import check_exact, float_weight_layers
-    from fpga_ft.intake import open_model
+    from fpga_ft.generate.bitexact import check_exact, float_weight_layers
+    from fpga_ft.generate.intake import open_model
 
     prepared = open_model(model, announce=False)
     assert float_weight_layers(prepared.original) == []
@@ -409,7 +409,7 @@ def test_result_files_are_written_whole_or_not_at_all(tmp_path):
     failure (or an interruption) in the middle of writing leaves no partial file, no
     temporary file, no directory created for it, and an existing file unchanged."""
     from fpga_ft.cli import write_json
-    from fpga_ft.outputs import atomic_path
+    from fpga_ft.core.outputs import atomic_path
 
     target = tmp_path / "new" / "sub" / "out.json"
     with pytest.raises(KeyboardInterrupt):
@@ -434,7 +434,7 @@ def test_output_directories_are_staged_then_moved(tmp_path, monkeypatch):
     entries written are replaced (others are kept); text naming the staging path is made
     to name the target and path-bound csim libraries are dropped; a killed run's leftover
     (its process gone) is removed by the next run, a live writer's is left alone."""
-    from fpga_ft.outputs import remove_stale_temps, staged_directory
+    from fpga_ft.core.outputs import remove_stale_temps, staged_directory
 
     target = tmp_path / "new" / "prj"
     with pytest.raises(KeyboardInterrupt):
@@ -473,7 +473,7 @@ def test_output_directories_are_staged_then_moved(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "prj"]
 
     # an existing directory whose parent is read-only: assembled inside it, then moved up
-    import fpga_ft.outputs as outputs
+    import fpga_ft.core.outputs as outputs
 
     real_access = os.access
     monkeypatch.setattr(outputs.os, "access",
@@ -488,7 +488,7 @@ def test_demo_step_error_is_the_demo_s_one_line(tmp_path, capsys):
     """A failing demo step prints nothing itself: its error becomes the demo's one error
     line, naming the step."""
     from fpga_ft.commands.demo import _run_step
-    from fpga_ft.errors import FpgaFtError
+    from fpga_ft.core.errors import FpgaFtError
 
     with pytest.raises(FpgaFtError) as info:
         _run_step("a step", ["csim", str(tmp_path / "missing.h5"), "--data", str(DATA)], tmp_path, "csim")
@@ -509,7 +509,7 @@ def test_demo_step_error_is_the_demo_s_one_line(tmp_path, capsys):
 def test_unwritable_locations_are_refused(argv, option, tmp_path, capsys, monkeypatch):
     """The read-only cases without relying on file permissions (which root ignores): the
     check asks os.access, here told that one directory is not writable."""
-    import fpga_ft.outputs as outputs
+    import fpga_ft.core.outputs as outputs
     from fpga_ft.cli import main
 
     ro = tmp_path / "ro"

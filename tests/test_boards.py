@@ -1,4 +1,4 @@
-"""The board catalogue (boards/*.yml, fpga_ft.boards) and ``fpga-ft boards``."""
+"""The board catalogue (boards/*.yml, fpga_ft.core.boards) and ``fpga-ft boards``."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ try:  # the package is not installed in the venv and pyproject sets no pytest py
 except ModuleNotFoundError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpga_ft.boards import BACKENDS, BOARD_KEYS, RESOURCE_KEYS, get_board, list_boards, load_board_file
 from fpga_ft.cli import main
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.paths import BOARDS_DIR
+from fpga_ft.core.boards import BACKENDS, BOARD_KEYS, RESOURCE_KEYS, get_board, list_boards, load_board_file
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.paths import BOARDS_DIR
 
 BOARD_FILES = sorted(BOARDS_DIR.glob("*.yml"))
 
@@ -192,8 +192,8 @@ def test_cli_unknown_board_exits_2(capsys):
 
 
 def test_packaged_boards_come_from_the_data_folder():
-    from fpga_ft.boards import board_dirs
-    from fpga_ft.paths import data_dir
+    from fpga_ft.core.boards import board_dirs
+    from fpga_ft.core.paths import data_dir
 
     assert BOARDS_DIR == data_dir("boards") and BOARDS_DIR.is_dir()
     assert board_dirs()[-1] == BOARDS_DIR
@@ -236,7 +236,7 @@ def test_entry_point_offers_a_board_directory(tmp_path, monkeypatch):
                        "myboards:boards")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.delitem(sys.modules, "myboards", raising=False)
-    from fpga_ft.boards import board_dirs
+    from fpga_ft.core.boards import board_dirs
 
     assert shelf in board_dirs()
     assert get_board("plugin-board").name == "Test Board"

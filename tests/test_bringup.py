@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_ft.bringup import run_testbench_with_gxx
 from fpga_ft.cli import main
-from fpga_ft.design import open_design
+from fpga_ft.deploy.bringup import run_testbench_with_gxx
+from fpga_ft.generate.design import open_design
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL, DATA = ROOT / "models" / "digits_mlp.h5", ROOT / "models" / "digits_test.npz"

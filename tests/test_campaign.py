@@ -1,4 +1,4 @@
-"""Tests for fpga_ft.campaign (run_campaign / run_sweep) and ``fpga-ft inject``."""
+"""Tests for fpga_ft.simulate.campaign (run_campaign / run_sweep) and ``fpga-ft inject``."""
 
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_ft.campaign import (
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import SITES, FaultModel
+from fpga_ft.core.paths import MODELS_DIR, ROOT
+from fpga_ft.simulate.campaign import (
     CampaignResult,
     _slices,
     chunk_seed,
     run_campaign,
     run_sweep,
 )
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.faults import SITES, FaultModel
-from fpga_ft.paths import MODELS_DIR, ROOT
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_DATA = MODELS_DIR / "digits_test.npz"
@@ -34,9 +34,9 @@ def env(tmp_path_factory):
     previous = os.environ.get("FPGA_FT_CACHE")
     if not previous:
         os.environ["FPGA_FT_CACHE"] = str(tmp_path_factory.getbasetemp() / "fpga_ft_cache")
-    from fpga_ft.design import build_design
-    from fpga_ft.modelio import load_data, load_model
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.modelio import load_data, load_model
 
     model = load_model(MLP)
     plain = build_design(model)
@@ -110,7 +110,7 @@ def test_same_seed_same_result_any_workers(env):
 
 
 def test_workers_never_import_tensorflow(env):
-    from fpga_ft import campaign
+    from fpga_ft.simulate import campaign
 
     assert "tensorflow" in sys.modules  # this process converted models
     run_campaign(env["plain"], env["x"], env["y"], FaultModel(1e-4), repeats=2, workers=2)
@@ -225,10 +225,10 @@ def test_checkpoint_resume_ignores_torn_line(env, tmp_path):
 
 _KILL_SCRIPT = """
 import sys
-from fpga_ft.campaign import run_campaign
-from fpga_ft.design import open_design
-from fpga_ft.faults import FaultModel
-from fpga_ft.modelio import load_data
+from fpga_ft.simulate.campaign import run_campaign
+from fpga_ft.generate.design import open_design
+from fpga_ft.core.faults import FaultModel
+from fpga_ft.generate.modelio import load_data
 x, y = load_data(sys.argv[2])
 r = run_campaign(open_design(sys.argv[1]), x, y, FaultModel(1e-2), repeats=60, seed=7, chunk_size=20,
                  checkpoint=sys.argv[3])

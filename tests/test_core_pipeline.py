@@ -7,12 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_ft.bitexact import compare_outputs
 from fpga_ft.cli import main
-from fpga_ft.design import build_design
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.exposure import node_offset
-from fpga_ft.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.exposure import node_offset
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.generate.bitexact import compare_outputs
+from fpga_ft.generate.design import build_design
 
 PLANS = ["none", "msbs1", "msbs2", "msbs3", "critical_all", "mixed"]
 
@@ -60,8 +60,8 @@ def test_io_stream_is_bit_exact(bundled, layers_of, name):
 def test_io_stream_dense_layers_run_the_protected_kernel(bundled, layers_of):
     """hls4ml's Vitis io_stream dense bypasses the config's kernel; fpga-ft's tagged layers
     call fpgaft::dense_stream, so the fault hooks (and the protection) are really there."""
-    from fpga_ft.faults import exposed_bits
-    from fpga_ft.stats import binomial_count_interval
+    from fpga_ft.core.faults import exposed_bits
+    from fpga_ft.core.stats import binomial_count_interval
 
     model, x, _, _ = bundled("mlp")
     design = build_design(model, make_plan("mixed", layers_of("mlp")), io_type="io_stream")
@@ -79,7 +79,7 @@ def test_io_stream_dense_layers_run_the_protected_kernel(bundled, layers_of):
 
 def test_generic_ap_fixed_kernel_is_bit_exact(bundled, layers_of):
     """The csim's typed (ap_fixed) kernel, used for types the integer kernel cannot model."""
-    from fpga_ft.csim import CsimLibrary, build_library
+    from fpga_ft.simulate.csim import CsimLibrary, build_library
 
     model, x, _, reference = bundled("cnn")
     # the typed kernel serves unprotected layers (protected ones need the integer kernel)
@@ -93,7 +93,7 @@ def test_generic_ap_fixed_kernel_is_bit_exact(bundled, layers_of):
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_synthesis_code_is_bit_exact_too(bundled, layers_of, tmp_path, name):
     """hls4ml's own compile()/predict() builds the synthesis C++ (explicit replicas)."""
-    from fpga_ft.convert import convert_model
+    from fpga_ft.generate.convert import convert_model
 
     model, x, _, reference = bundled(name)
     converted = convert_model(model, make_plan("mixed", layers_of(name)), output_dir=tmp_path / "prj")
@@ -114,7 +114,7 @@ def _flip_once(design, x, skip_bits, site="accumulators"):
 def _last_words(design, layer):
     """(neuron 0 of ``layer``'s structure, offset of its last product, of its last partial
     sum, of its output voter) in the csim's bit stream."""
-    from fpga_ft.structure import design_structures
+    from fpga_ft.core.structure import design_structures
 
     structures = design_structures(design.layers, design.plan)
     neuron = structures[layer].neurons[0]
@@ -325,7 +325,7 @@ def test_hostile_plan_yaml_is_one_line_error_fast(tmp_path, capsys, content, exp
     assert time.perf_counter() - start < 1.0  # behaviour: refused before expanding anything
     message = str(info.value)
     assert expected in message and "\n" not in message and len(message) < 300
-    from fpga_ft.paths import MODELS_DIR
+    from fpga_ft.core.paths import MODELS_DIR
 
     code = main(["estimate", str(MODELS_DIR / "digits_mlp.h5"), "--board", "zcu102", "--plan", str(path)])
     err = capsys.readouterr().err.strip()

@@ -1,4 +1,4 @@
-"""Tests for fpga_ft.faults (fault model, exposure counts) and fpga_ft.stats (intervals,
+"""Tests for fpga_ft.core.faults (fault model, exposure counts) and fpga_ft.core.stats (intervals,
 sample size), including the injector's flip counts against the fault model's theory."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import os
 import numpy as np
 import pytest
 
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.faults import (
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import (
     SITES,
     FaultModel,
     exposed_bits,
@@ -20,8 +20,8 @@ from fpga_ft.faults import (
     protected_bit_failure_probability,
     protected_bit_masked_probability,
 )
-from fpga_ft.paths import MODELS_DIR
-from fpga_ft.stats import (
+from fpga_ft.core.paths import MODELS_DIR
+from fpga_ft.core.stats import (
     accuracy_interval,
     binomial_count_interval,
     binomial_interval,
@@ -165,9 +165,9 @@ def designs(tmp_path_factory):
     previous = os.environ.get("FPGA_FT_CACHE")
     if not previous:
         os.environ["FPGA_FT_CACHE"] = str(tmp_path_factory.getbasetemp() / "fpga_ft_cache")
-    from fpga_ft.design import build_design
-    from fpga_ft.modelio import load_data, load_model
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.modelio import load_data, load_model
 
     mlp = load_model(MODELS_DIR / "digits_mlp.h5")
     cnn = load_model(MODELS_DIR / "digits_cnn.h5")
@@ -197,7 +197,7 @@ def test_exposed_bits_formula(designs):
     """Products of non-zero weights, one partial sum per term after the first (the bias,
     when non-zero, is a term), W bits each unprotected; full TMR of every bit: 3W, no carry,
     plus a W-bit output voter per neuron."""
-    from fpga_ft.structure import design_structures
+    from fpga_ft.core.structure import design_structures
 
     layers = designs["mlp"].layers
     bits = exposed_bits(layers)

@@ -4,9 +4,9 @@ pointwise convolutions, average pooling. Fault-free csim must stay bit-exact."""
 import numpy as np
 import pytest
 
-from fpga_ft.bitexact import compare_outputs
-from fpga_ft.design import build_design
-from fpga_ft.plan import ProtectionPlan
+from fpga_ft.core.plan import ProtectionPlan
+from fpga_ft.generate.bitexact import compare_outputs
+from fpga_ft.generate.design import build_design
 
 
 def _randomize(model, rng):

@@ -18,8 +18,9 @@ import numpy as np
 import pytest
 
 from fpga_ft.cli import main
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.fixedpoint import parse_type, quantize, quantized_bits_for
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.fixedpoint import parse_type, quantize
+from fpga_ft.generate.intake import quantized_bits_for
 
 EXAMPLES = Path(__file__).resolve().parent / "fixtures" / "hls4ml_examples"
 JET_YAML = EXAMPLES / "qkeras_3layer_config.yml"
@@ -115,8 +116,8 @@ def test_quantized_bits_for_is_identity_on_quantized_data():
 
 # ------------------------------------------------------------------------ sources
 def test_json_weights_sibling_and_yaml_load_the_same_model(tmp_path):
-    from fpga_ft.intake import resolve_source
-    from fpga_ft.modelio import load_model
+    from fpga_ft.generate.intake import resolve_source
+    from fpga_ft.generate.modelio import load_model
 
     explicit = load_model(JET_JSON, weights=JET_WEIGHTS)
     sibling = load_model(JET_JSON)
@@ -189,7 +190,7 @@ def test_po2_weights_converted_exactly(capsys, tmp_path):
     ap_fixed type (same values), the csim is bit-exact with QKeras."""
     import tensorflow as tf
 
-    from fpga_ft.intake import open_model
+    from fpga_ft.generate.intake import open_model
 
     prepared = open_model(DENSE_YAML, announce=False)
     assert prepared.po2_weights == {"q_dense_2": {"kernel_quantizer": "ap_fixed<10,2>"}}
@@ -218,7 +219,7 @@ def test_po2_activation_refused_up_front(capsys, tmp_path):
     import tensorflow as tf
     from qkeras import QActivation, QDense, quantized_bits
 
-    from fpga_ft.convert import convert_model
+    from fpga_ft.generate.convert import convert_model
 
     inp = tf.keras.Input((4,), name="x_in")
     h = QActivation(quantized_bits(8, 3, alpha=1), name="q_in")(inp)
@@ -232,7 +233,7 @@ def test_po2_activation_refused_up_front(capsys, tmp_path):
                  ["inject", path, "--data", tmp_path / "d.npz", "--ber", "1e-4"]):
         _one_line_error(*_cli(args, capsys)[::2], "'act'", "quantized_relu_po2")
     # a raw model with po2 weights handed to convert_model (no intake) is refused too
-    from fpga_ft.modelio import load_model
+    from fpga_ft.generate.modelio import load_model
 
     with pytest.raises(FpgaFtError, match="q_dense_2.*quantized_po2"):
         convert_model(load_model(DENSE_YAML), output_dir=tmp_path / "prj")
@@ -244,7 +245,7 @@ def test_prepare_embedded_softmax_and_input_quantizer():
     import tensorflow as tf
     from qkeras import QDense, quantized_bits
 
-    from fpga_ft.intake import INPUT_QUANTIZER_NAME, UserHlsConfig, prepare_model
+    from fpga_ft.generate.intake import INPUT_QUANTIZER_NAME, UserHlsConfig, prepare_model
 
     inp = tf.keras.Input((6,), name="x_in")
     h = QDense(4, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1),
@@ -273,9 +274,9 @@ def test_config_merge_user_values_and_cli_override():
     tag (it selects the time-shared kernel), without warnings."""
     import dataclasses
 
-    from fpga_ft.convert import build_hls_config, check_supported
-    from fpga_ft.intake import open_model
-    from fpga_ft.plan import LayerProtection, ProtectionPlan
+    from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+    from fpga_ft.generate.convert import build_hls_config, check_supported
+    from fpga_ft.generate.intake import open_model
 
     prepared = open_model(JET_YAML, announce=False)
     config = dataclasses.replace(prepared.hls_config, model={**prepared.hls_config.model, "Strategy": "Resource"})

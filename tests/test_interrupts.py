@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fpga_ft.paths import MODELS_DIR, ROOT
+from fpga_ft.core.paths import MODELS_DIR, ROOT
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 

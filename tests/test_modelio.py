@@ -1,4 +1,4 @@
-"""Tests for fpga_ft.modelio and the bundled model zoo (models/)."""
+"""Tests for fpga_ft.generate.modelio and the bundled model zoo (models/)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.modelio import check_input_shape, load_data, load_model
-from fpga_ft.paths import MODELS_DIR
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.paths import MODELS_DIR
+from fpga_ft.generate.modelio import check_input_shape, load_data, load_model
 
 ZOO = json.loads((MODELS_DIR / "zoo.json").read_text())
 
@@ -256,7 +256,7 @@ def test_labels_must_fit_the_model(tmp_path, capsys, labels, expected, command):
     """Labels out of range or one-hot of the wrong width are refused (one line, exit 2) by
     every command that reads data, instead of being scored as wrong answers."""
     from fpga_ft.cli import main
-    from fpga_ft.paths import MODELS_DIR
+    from fpga_ft.core.paths import MODELS_DIR
 
     x, _ = load_data(MODELS_DIR / "digits_test.npz")
     data = tmp_path / "bad.npz"

@@ -1,5 +1,5 @@
-"""Tests for the cross-layer optimizer (fpga_ft.optimize), the algorithm knobs
-(fpga_ft.algorithm), the scheme comparison (fpga_ft.compare) and their commands.
+"""Tests for the cross-layer optimizer (fpga_ft.search.optimize), the algorithm knobs
+(fpga_ft.search.algorithm), the scheme comparison (fpga_ft.search.compare) and their commands.
 
 The bundled digits MLP on the ZCU102 (200 MHz: the unprotected MLP takes 10 cycles; every
 protected layer adds a voter cycle). Studies use few trials and 2 campaign passes; every
@@ -19,8 +19,8 @@ import uuid
 import numpy as np
 import pytest
 
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.paths import MODELS_DIR, ROOT
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.paths import MODELS_DIR, ROOT
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_TEST = MODELS_DIR / "digits_test.npz"
@@ -52,8 +52,8 @@ def _cli(*args, check=True, timeout=600):
 
 @pytest.fixture(scope="module")
 def evaluator():
-    from fpga_ft.modelio import load_data, load_model
-    from fpga_ft.optimize import Evaluator
+    from fpga_ft.generate.modelio import load_data, load_model
+    from fpga_ft.search.optimize import Evaluator
 
     x, y = load_data(MLP_TEST)
     return Evaluator(load_model(MLP), x, y, board=BOARD, repeats=2, seed=0, model_path=str(MLP))
@@ -61,7 +61,7 @@ def evaluator():
 
 @pytest.fixture
 def target():
-    from fpga_ft.optimize import Target
+    from fpga_ft.search.optimize import Target
 
     return Target(ber=BER, max_accuracy_drop=DROP, max_latency_overhead=LATENCY)
 
@@ -76,8 +76,8 @@ def _complete(study_result):
 
 # ----------------------------------------------------------------------------- the optimizer
 def test_tiny_study_feasible_best_meets_constraints(evaluator, target, tmp_path):
-    from fpga_ft.optimize import optimize
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.search.optimize import optimize
 
     result = optimize(evaluator, target, trials=3, storage=_storage(tmp_path), progress=False)
     out = result.to_dict()
@@ -103,7 +103,7 @@ def test_tiny_study_feasible_best_meets_constraints(evaluator, target, tmp_path)
     for entry in result.entries:
         assert entry["feasible"] == all(c <= 0 for c in entry["constraints"])
     # everything is recoverable from the storage alone
-    from fpga_ft.optimize import load_result
+    from fpga_ft.search.optimize import load_result
 
     again = load_result(_storage(tmp_path), out["study"]).to_dict()
     assert again["best"]["number"] == best["number"] and again["best"]["plan"] == best["plan"]
@@ -112,7 +112,7 @@ def test_tiny_study_feasible_best_meets_constraints(evaluator, target, tmp_path)
 
 def test_constraint_values(evaluator, target):
     """Accuracy, latency and fit constraints of one candidate, by hand."""
-    from fpga_ft.optimize import ProtectionSpec
+    from fpga_ft.search.optimize import ProtectionSpec
 
     spec = ProtectionSpec.uniform(evaluator.layers0, msbs=2)
     entry = evaluator.evaluate({}, spec, target)
@@ -127,7 +127,7 @@ def test_constraint_values(evaluator, target):
 
 
 def test_resume_continues_study(evaluator, target, tmp_path):
-    from fpga_ft.optimize import optimize
+    from fpga_ft.search.optimize import optimize
 
     storage = _storage(tmp_path)
     first = optimize(evaluator, target, trials=2, storage=storage, progress=False)
@@ -150,7 +150,7 @@ def test_resume_continues_study(evaluator, target, tmp_path):
 
 
 def test_multi_objective_pareto_front(evaluator, target, tmp_path):
-    from fpga_ft.optimize import optimize, plot_pareto
+    from fpga_ft.search.optimize import optimize, plot_pareto
 
     result = optimize(evaluator, target, trials=3, storage=_storage(tmp_path), multi_objective=True,
                       progress=False)
@@ -170,7 +170,7 @@ def test_multi_objective_pareto_front(evaluator, target, tmp_path):
 
 
 def test_study_settings_mismatch_is_an_error(evaluator, target, tmp_path):
-    from fpga_ft.optimize import Target, optimize
+    from fpga_ft.search.optimize import Target, optimize
 
     storage = _storage(tmp_path)
     optimize(evaluator, target, trials=1, storage=storage, study_name="fixed", progress=False)
@@ -239,9 +239,9 @@ def test_killed_worker_then_rerun_continues(tmp_path):
 # ----------------------------------------------------------------------------- algorithm knobs
 @pytest.mark.parametrize("name", ["mlp", "cnn"])
 def test_algorithm_knobs_retrain_bit_exact(name):
-    from fpga_ft import algorithm as A
-    from fpga_ft.design import build_design
-    from fpga_ft.modelio import load_data, load_model
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.modelio import load_data, load_model
+    from fpga_ft.search import algorithm as A
 
     model_path, train, test = {"mlp": (MLP, MLP_TRAIN, MLP_TEST), "cnn": (CNN, CNN_TRAIN, CNN_TEST)}[name]
     model = load_model(model_path)
@@ -278,8 +278,8 @@ def test_algorithm_knobs_retrain_bit_exact(name):
 
 
 def test_algorithm_knob_errors():
-    from fpga_ft import algorithm as A
-    from fpga_ft.modelio import load_model
+    from fpga_ft.generate.modelio import load_model
+    from fpga_ft.search import algorithm as A
 
     model = load_model(MLP)
     with pytest.raises(FpgaFtError, match="unknown layer"):
@@ -296,7 +296,7 @@ def test_algorithm_knob_errors():
 
 def test_layers_with_weights_match_hls4ml(evaluator, tmp_path):
     """The quantized weights attached for the estimate are hls4ml's constants."""
-    from fpga_ft.convert import convert_model
+    from fpga_ft.generate.convert import convert_model
 
     converted = convert_model(evaluator.model, output_dir=tmp_path / "prj")
     for ours, theirs in zip(evaluator.layers0, converted.layers):
@@ -310,7 +310,7 @@ ROW_KEYS = {"scheme", "ber", "accuracy", "accuracy_loss", "LUT", "FF", "DSP", "l
 
 
 def test_compare_all_schemes(evaluator, tmp_path):
-    from fpga_ft.compare import SCHEMES, format_table, plot_compare, run_compare
+    from fpga_ft.search.compare import SCHEMES, format_table, plot_compare, run_compare
 
     result = run_compare(evaluator, [BER], [DROP], max_latency_overhead=LATENCY, trials=2,
                          storage=_storage(tmp_path), progress=False, log=lambda m: None)
@@ -339,9 +339,9 @@ def test_compare_all_schemes(evaluator, tmp_path):
 
 @pytest.mark.slow
 def test_compare_with_algorithm_knobs(tmp_path):
-    from fpga_ft.compare import run_compare
-    from fpga_ft.modelio import load_data, load_model
-    from fpga_ft.optimize import Evaluator
+    from fpga_ft.generate.modelio import load_data, load_model
+    from fpga_ft.search.compare import run_compare
+    from fpga_ft.search.optimize import Evaluator
 
     x, y = load_data(MLP_TEST)
     xt, yt = load_data(MLP_TRAIN)
@@ -372,7 +372,7 @@ def test_cli_optimize_json_plan_and_plot(tmp_path):
     assert result["best"]
     assert {"plan", "LUT", "FF", "DSP", "BRAM_18K", "accuracy", "latency_cycles"} <= set(result["best"])
     assert result["baseline"]["clean_accuracy"] > 0.9
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.plan import ProtectionPlan
 
     assert ProtectionPlan.load(plan).to_dict() == result["best"]["plan"]
     assert png.stat().st_size > 10_000
@@ -431,7 +431,7 @@ def test_postgres_two_workers_share_one_study(tmp_path):
     import optuna
     from optuna.trial import TrialState
 
-    from fpga_ft.optimize import normalize_url
+    from fpga_ft.search.optimize import normalize_url
 
     name = f"pytest-{uuid.uuid4().hex[:12]}"
     total = 6

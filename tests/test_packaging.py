@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fpga_ft import paths
+from fpga_ft.core import paths
 
 REPO = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())

@@ -1,4 +1,4 @@
-"""Real Vivado HLS / Vitis HLS / Vivado reports (fpga_ft.reports) and ``fpga-ft report``.
+"""Real Vivado HLS / Vitis HLS / Vivado reports (fpga_ft.measure.reports) and ``fpga-ft report``.
 
 Every number asserted here was read off the fixture files themselves (see
 tests/fixtures/reports/SOURCES.md for where each file comes from).
@@ -21,10 +21,10 @@ try:  # the package is not installed in the venv and pyproject sets no pytest py
 except ModuleNotFoundError:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fpga_ft import reports
 from fpga_ft.cli import main
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.reports import (
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.measure import reports
+from fpga_ft.measure.reports import (
     find_reports,
     format_report_table,
     parse_csynth_xml,
@@ -385,8 +385,8 @@ def test_hostile_xml_refused_through_cli(capsys):
 
 def test_entities_refused_even_without_dtd_check(tmp_path):
     # the billion-laughs DTD is refused first; entity declarations alone are refused too
-    import defusedxml.ElementTree as safe_et
     import defusedxml
+    import defusedxml.ElementTree as safe_et
 
     with pytest.raises(defusedxml.EntitiesForbidden):
         safe_et.fromstring((HOSTILE / "billion_laughs_csynth.xml").read_bytes(), forbid_dtd=False)

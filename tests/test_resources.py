@@ -1,4 +1,4 @@
-"""Tests of the offline resource estimator (fpga_ft.resources) and its Yosys calibration."""
+"""Tests of the offline resource estimator (fpga_ft.measure.resources) and its Yosys calibration."""
 
 from __future__ import annotations
 
@@ -12,13 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpga_ft import resources
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.layers import FixedType, LayerInfo
-from fpga_ft.plan import LayerProtection, ProtectionPlan
-from fpga_ft.resources import (ResourceEstimate, csd_digits, estimate_resources, load_calibration,
-                               neuron_lut_yosys)
-from fpga_ft.structure import Add, layer_structure
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.layers import FixedType, LayerInfo
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.structure import Add, layer_structure
+from fpga_ft.measure import resources
+from fpga_ft.measure.resources import (ResourceEstimate, csd_digits, estimate_resources, load_calibration,
+                                       neuron_lut_yosys)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,7 @@ def test_neuron_model_matches_measured_twins():
     several k, FullTMR) against structure_lut_yosys: within 25% (the verify criterion).
 
     Rows of ``calibrate_yosys.v_neuron`` (one cell per product and per add, as HLS emits
-    them): all schemes. Rows of ``fpga_ft.twin`` (when it was importable at calibration
+    them): all schemes. Rows of ``fpga_ft.measure.twin`` (when it was importable at calibration
     time): its BitTMR twin is the same circuit; its plain dot products (Unprotected and the
     FullTMR replicas) are one flat sum that Yosys maps through a ``$macc`` compressor tree
     (1.25-1.36x the per-operator circuit), which the estimator does not model (Vivado maps
@@ -152,7 +152,7 @@ def test_neuron_model_matches_measured_twins():
     for r in own:
         assert r["model_LUT"] == pytest.approx(r["LUT"], rel=0.25), r
     for r in rows:
-        if r["twin"] == "fpga_ft.twin" and r["scheme"] == "bit_tmr":
+        if r["twin"] == "fpga_ft.measure.twin" and r["scheme"] == "bit_tmr":
             assert r["model_LUT"] == pytest.approx(r["LUT"], rel=0.25), r
     # the stored reference neuron: fc1 neuron 0 of the bundled MLP
     fc1 = {(r["scheme"], r["k"]): r for r in own if r["layer"] == "fc1" and r["neuron"] == 0}
@@ -213,7 +213,7 @@ def test_neuron_lut_yosys_composition():
 def _tz(node) -> int:
     """Constant-zero low bits of a tree node of a shift-0 layer: a term's code's trailing
     zeros, an add's the smaller of its operands'."""
-    from fpga_ft.structure import Add
+    from fpga_ft.core.structure import Add
     if isinstance(node, Add):
         return min(_tz(node.left), _tz(node.right))
     c = abs(int(node.code))
@@ -596,7 +596,7 @@ def test_estimate_object_and_utilization():
 
 
 def test_utilization_with_catalogue_board():
-    from fpga_ft.boards import get_board
+    from fpga_ft.core.boards import get_board
 
     board = get_board("pynq-z2")
     e = estimate_resources([LAYERS["dense8x6"]()])
@@ -633,7 +633,7 @@ def test_estimate_command_registers_its_parser():
 
 def test_estimate_cli_on_bundled_mlp(tmp_path):
     from fpga_ft.cli import main
-    from fpga_ft.paths import MODELS_DIR
+    from fpga_ft.core.paths import MODELS_DIR
 
     plan = tmp_path / "plan.yml"
     plan.write_text("layers:\n  fc2:\n    protected_msbs: 2\n    critical_neurons: [0]\n")
@@ -698,7 +698,7 @@ def _yosys_neuron_luts(tmp_path: Path, verilog: str) -> int:
 @pytest.mark.skipif(shutil.which("yosys") is None, reason="yosys not installed (apt-get install yosys)")
 def test_neuron_lut_yosys_against_yosys_synthesis(tmp_path):
     """neuron_lut_yosys of a small neuron within 25% of Yosys synthesis of its structure
-    (written by the calibration script's v_neuron from fpga_ft.structure): unprotected,
+    (written by the calibration script's v_neuron from fpga_ft.core.structure): unprotected,
     BitTMR k = 2 and FullTMR."""
     mod = calibrate_module()
     info = layer(n_in=12, n_out=2, wa=8, ww=6, acc=16, seed=11)

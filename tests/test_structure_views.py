@@ -1,4 +1,4 @@
-"""The views of fpga_ft/structure.py agree: for every node class of every scheme, a flip on
+"""The views of fpga_ft/core/structure.py agree: for every node class of every scheme, a flip on
 that node in the csim changes (or keeps) the neuron's output exactly as the Yosys proof on
 the structural twin says for the same node class."""
 
@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import build_tiny_qdense, needs_yosys_tools
-from fpga_ft.exposure import node_offset
-from fpga_ft.faults import exposed_bits
-from fpga_ft.plan import LayerProtection, ProtectionPlan
-from fpga_ft.structure import design_structures
+
+from fpga_ft.core.exposure import node_offset
+from fpga_ft.core.faults import exposed_bits
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.structure import design_structures
 
 pytestmark = pytest.mark.yosys
 
@@ -22,7 +22,7 @@ N_IN, N_OUT, INFERENCES = 10, 3, 6
 def tiny_design(tmp_path_factory):
     """QDense(3) on 10 inputs, linear output (result_t == accum_t: the csim output is the
     accumulator); neuron 0 and 2 bit-level TMR (k = 2), neuron 1 critical."""
-    from fpga_ft.design import build_design
+    from fpga_ft.generate.design import build_design
 
     model = build_tiny_qdense(N_IN, N_OUT)
     plan = ProtectionPlan({"fc": LayerProtection(2, [1])})
@@ -71,7 +71,7 @@ def _class_of(label: str) -> str:
 @needs_yosys_tools
 @pytest.mark.parametrize("neuron", [0, 1])
 def test_csim_flips_agree_with_the_sat_proof(tiny_design, neuron, tmp_path):
-    from fpga_ft.twin import verify_neuron
+    from fpga_ft.measure.twin import verify_neuron
 
     design, x = tiny_design
     info = design.layers[0]

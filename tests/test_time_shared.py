@@ -1,5 +1,5 @@
 """Time-shared layers (hls4ml ``ReuseFactor > 1``, either strategy): fpga-ft builds
-them as shared MAC units (fpga_ft/structure.py ``LayerStructure``), protected or not.
+them as shared MAC units (fpga_ft/core/structure.py ``LayerStructure``), protected or not.
 
 The csim stays bit-exact and exposes exactly the structure's words (every product, zeros
 included, and one partial sum per product); the generated synthesis C++ (kept generic
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import build_tiny_qdense
+
 from fpga_ft.cli import main
-from fpga_ft.faults import SITES, exposed_bits
-from fpga_ft.plan import LayerProtection, ProtectionPlan
-from fpga_ft.structure import KIND_ADD, KIND_SMUL, REPLICAS, design_structures, module_stem
+from fpga_ft.core.faults import SITES, exposed_bits
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.structure import KIND_ADD, KIND_SMUL, REPLICAS, design_structures, module_stem
 
 ROOT = Path(__file__).resolve().parent.parent
 CNN_YAML = ROOT / "tests" / "fixtures" / "hls4ml_examples" / "qkeras_mnist_cnn_config.yml"
@@ -32,7 +32,7 @@ def _tiny_model():
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
-    from fpga_ft.design import build_design
+    from fpga_ft.generate.design import build_design
 
     model = _tiny_model()
     plan = ProtectionPlan({"fc": LayerProtection(2)})
@@ -95,7 +95,7 @@ def test_time_shared_csim_consumes_the_structures_bits(tiny):
 ])
 def test_synthesis_cpp_computes_the_golden_outputs(tmp_path, reuse, plan_text):
     """The C++ HLS synthesises (no FPGAFT_CSIM) run in software equals the golden outputs."""
-    from fpga_ft.bringup import run_testbench_with_gxx
+    from fpga_ft.deploy.bringup import run_testbench_with_gxx
 
     model = _tiny_model()
     model.save(tmp_path / "tiny.h5")

@@ -1,5 +1,5 @@
-"""The Yosys twin of a time-shared layer's MAC unit (fpga_ft.twin.UnitTwin,
-verify_time_shared) and the estimate of such a layer (fpga_ft.resources).
+"""The Yosys twin of a time-shared layer's MAC unit (fpga_ft.measure.twin.UnitTwin,
+verify_time_shared) and the estimate of such a layer (fpga_ft.measure.resources).
 
 Issue 11: a Resource-strategy (time-shared) protected layer: the estimate and the
 ``fpga-ft verify`` twin agree within 25 %, and its protection costs about 3x the shared
@@ -18,15 +18,14 @@ import numpy as np
 import pytest
 
 from conftest import needs_yosys_tools as _tools
-from fpga_ft import resources
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.layers import FixedType, LayerInfo
-from fpga_ft.plan import LayerProtection, ProtectionPlan
-from fpga_ft.structure import (KIND_ADD, KIND_SMUL, REPLICAS, BitTMR, LayerStructure, NeuronStructure,
-                               layer_structure, module_stem)
-from fpga_ft.twin import (SharedArithmetic, UnitTwin, prove_masked, simulate, simulate_layer, synthesize, unit_cost,
-                         verify_time_shared)
-
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.layers import FixedType, LayerInfo
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.structure import (KIND_ADD, KIND_SMUL, REPLICAS, BitTMR, LayerStructure, NeuronStructure,
+                                    layer_structure, module_stem)
+from fpga_ft.measure import resources
+from fpga_ft.measure.twin import (SharedArithmetic, UnitTwin, prove_masked, simulate, simulate_layer, synthesize,
+                                  unit_cost, verify_time_shared)
 
 
 def ts_layer(n_in=16, n_out=8, reuse=4, it=FixedType(8, 1), wt=FixedType(8, 1), acc=FixedType(20, 6),
@@ -248,7 +247,7 @@ def test_cli_verify_time_shared_conv(tmp_path, capsys):
     import json
 
     from fpga_ft.cli import main
-    from fpga_ft.paths import MODELS_DIR
+    from fpga_ft.core.paths import MODELS_DIR
 
     plan = tmp_path / "plan.yml"
     plan.write_text("layers:\n  conv1:\n    protected_msbs: 2\n", encoding="utf-8")

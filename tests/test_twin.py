@@ -1,4 +1,4 @@
-"""Tests of the structural Verilog twin (fpga_ft.twin) and of `fpga-ft verify`.
+"""Tests of the structural Verilog twin (fpga_ft.measure.twin) and of `fpga-ft verify`.
 
 Tests marked ``yosys`` need Debian's ``yosys`` and ``iverilog`` on PATH and skip without
 them; the others only generate Verilog.
@@ -15,12 +15,12 @@ import pytest
 
 from conftest import needs_yosys_tools as _tools
 from fpga_ft.cli import main
-from fpga_ft.layers import FixedType, LayerInfo
-from fpga_ft.paths import MODELS_DIR
-from fpga_ft.plan import LayerProtection
-from fpga_ft.structure import BitTMR, NeuronStructure, layer_structure
-from fpga_ft.twin import Arithmetic, Twin, prove_masked, random_inputs, reference_output, simulate, verify_neuron
-
+from fpga_ft.core.layers import FixedType, LayerInfo
+from fpga_ft.core.paths import MODELS_DIR
+from fpga_ft.core.plan import LayerProtection
+from fpga_ft.core.structure import BitTMR, NeuronStructure, layer_structure
+from fpga_ft.measure.twin import (Arithmetic, Twin, prove_masked, random_inputs, reference_output, simulate,
+                                  verify_neuron)
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,7 +232,7 @@ def test_verify_conv_channels(tmp_path):
 @_tools
 def test_verify_fails_on_false_claim(tmp_path, monkeypatch, capsys):
     """Exit status 1 (and the JSON still written) when the structure's claim is wrong."""
-    import fpga_ft.twin as twin_module
+    import fpga_ft.measure.twin as twin_module
 
     real = twin_module.verify_neuron
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 MODEL_HELP = ("the model: a full Keras 2 model (.h5, .keras saved by Keras 2, SavedModel dir), an architecture "
               ".json with --weights W.h5 (default: the sibling <stem>_weights.h5), or an hls4ml config YAML "
@@ -43,7 +43,7 @@ def add_intake_options(parser: argparse.ArgumentParser) -> None:
 def add_exactness_option(parser: argparse.ArgumentParser) -> None:
     """--allow-inexact: the commands whose results rest on the C simulation being bit-exact
     with QKeras (csim, inject, analyze, optimize, compare) refuse a model with float weights
-    (:func:`fpga_ft.bitexact.float_weight_layers`) unless it is given."""
+    (:func:`fpga_ft.generate.bitexact.float_weight_layers`) unless it is given."""
     parser.add_argument("--allow-inexact", action="store_true",
                         help="accept a model with float (unquantized) weights, e.g. a Keras Dense or a QDense "
                              "without kernel_quantizer: hls4ml rounds them, so results are not bit-exact with "
@@ -57,7 +57,7 @@ def check_exact(args, prepared) -> None:
     allow = getattr(args, "allow_inexact", None)
     if allow is None:
         return
-    from fpga_ft.bitexact import check_exact as check
+    from fpga_ft.generate.bitexact import check_exact as check
 
     prepared.inexact_layers = [f"{e['layer']}: {e['what']}" for e in
                                check(prepared.model, bool(allow), label=f"model {args.model}")]
@@ -81,8 +81,8 @@ def add_design_options(parser: argparse.ArgumentParser, board_required: bool = F
 
 
 def open_prepared(args):
-    """The :class:`fpga_ft.intake.PreparedModel` named by ``args.model`` (notes printed)."""
-    from fpga_ft.intake import open_model
+    """The :class:`fpga_ft.generate.intake.PreparedModel` named by ``args.model`` (notes printed)."""
+    from fpga_ft.generate.intake import open_model
 
     prepared = open_model(args.model, weights=getattr(args, "weights", None),
                           input_precision=getattr(args, "input_precision", None))
@@ -93,11 +93,11 @@ def open_prepared(args):
 def load_common(args, need_data: bool = True):
     """Load model, data, board and plan named by the arguments. Returns a dict: ``model``
     (the Keras model to convert and compare with), ``prepared`` (its
-    :class:`~fpga_ft.intake.PreparedModel`), ``x`` (already quantized to the model's input
+    :class:`~fpga_ft.generate.intake.PreparedModel`), ``x`` (already quantized to the model's input
     type when the intake inserted one), ``y``, ``board``, ``plan``."""
-    from fpga_ft.boards import get_board
-    from fpga_ft.modelio import check_input_shape, check_labels, load_data, model_n_outputs
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.boards import get_board
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.generate.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     if getattr(args, "reuse_factor", None) is not None and args.reuse_factor < 1:
         raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
@@ -132,10 +132,10 @@ def load_model_and_data(model_path, data_path, train_path=None, *, weights=None,
     """(model, x, y, x_train, y_train): the model to convert and compare with, its test data
     and, when given, its training data, each checked against the model's input shape and
     quantized to its input type when the intake inserted one (x_train/y_train None).
-    ``with_prepared``: append the :class:`~fpga_ft.intake.PreparedModel` as a sixth item.
+    ``with_prepared``: append the :class:`~fpga_ft.generate.intake.PreparedModel` as a sixth item.
     ``args``: the command's arguments, for :func:`check_exact`."""
-    from fpga_ft.intake import open_model
-    from fpga_ft.modelio import check_input_shape, check_labels, load_data, model_n_outputs
+    from fpga_ft.generate.intake import open_model
+    from fpga_ft.generate.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     prepared = open_model(model_path, weights=weights, input_precision=input_precision)
     if args is not None:

@@ -29,11 +29,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from fpga_ft.commands._common import positive_int
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(subparsers):
-    from fpga_ft import vulnerability as V
+    from fpga_ft.measure import vulnerability as V
 
     parser = subparsers.add_parser(
         "analyze",
@@ -134,7 +134,7 @@ def _parse_tolerance(text: str, option: str, default: tuple) -> tuple[float, flo
 
 
 def _check(args):
-    from fpga_ft import vulnerability as V
+    from fpga_ft.measure import vulnerability as V
 
     if not 0.0 < args.ber <= 1.0:
         raise FpgaFtError(f"--ber must be in (0, 1] (faults per bit per inference), got {args.ber}")
@@ -185,14 +185,14 @@ def _usable_cpus() -> int:
 def run(args) -> dict:
     import sys
 
-    from fpga_ft import vulnerability as V
-    from fpga_ft.campaign import progress_wanted
+    from fpga_ft.measure import vulnerability as V
+    from fpga_ft.simulate.campaign import progress_wanted
 
     began = V._clock()
     msbs = _check(args)
     deadline = None if args.budget_seconds is None else began + args.budget_seconds
-    from fpga_ft.design import build_design
     from fpga_ft.commands._common import load_model_and_data
+    from fpga_ft.generate.design import build_design
 
     seconds: dict[str, float] = {}
     start = time.perf_counter()
@@ -300,7 +300,7 @@ def run(args) -> dict:
         result["plan"] = {"path": str(args.plan_out), "from": primary, "critical_fraction": args.critical_fraction,
                           "budget": args.budget, "msbs": msbs, **plan.to_dict()}
     if args.plot:
-        from fpga_ft.outputs import atomic_path
+        from fpga_ft.core.outputs import atomic_path
 
         with atomic_path(args.plot) as temp:
             V.plot_analysis(temp, layers, {m: r.scores for m, r in results.items()}, bits, knees,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from fpga_ft.boards import RESOURCE_KEYS, Board, get_board, list_boards
+from fpga_ft.core.boards import RESOURCE_KEYS, Board, get_board, list_boards
 
 
 def register(subparsers):

@@ -25,12 +25,12 @@ def register(sub):
 
 
 def run(args) -> dict:
-    from fpga_ft.bringup import generate_bringup
-    from fpga_ft.faults import parse_ber
+    from fpga_ft.core.faults import parse_ber
+    from fpga_ft.deploy.bringup import generate_bringup
 
     for ber in args.ber:
         parse_ber(ber)
-    from fpga_ft.outputs import staged_directory
+    from fpga_ft.core.outputs import staged_directory
 
     loaded = load_common(args)
     # the kit is written in a hidden sibling and moved into place at the end: never a partial kit

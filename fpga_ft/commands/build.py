@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(sub):
@@ -20,7 +20,7 @@ def register(sub):
 
 
 def run(args) -> dict:
-    from fpga_ft import vendor
+    from fpga_ft.deploy import vendor
 
     project = Path(args.project_dir)
     if not project.is_dir():
@@ -35,7 +35,7 @@ def run(args) -> dict:
         raise FpgaFtError(f"vendor build failed with status {status}; see {project / 'fpgaft_build.log'}")
     result = {"project_dir": str(project), "command": command, "status": status}
     try:
-        from fpga_ft.reports import read_project_report
+        from fpga_ft.measure.reports import read_project_report
 
         result["report"] = read_project_report(project)
     except FpgaFtError as exc:

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(subparsers):
-    from fpga_ft import compare as C
-    from fpga_ft import optimize as O
-    from fpga_ft.algorithm import DEFAULT_EPOCHS
+    from fpga_ft.search import compare as C
+    from fpga_ft.search import optimize as O
+    from fpga_ft.search.algorithm import DEFAULT_EPOCHS
 
     parser = subparsers.add_parser(
         "compare",
@@ -71,10 +71,10 @@ def register(subparsers):
 
 
 def run(args) -> dict:
-    from fpga_ft import compare as C
     from fpga_ft.commands.optimize import make_evaluator
-    from fpga_ft.faults import parse_ber, parse_sites
-    from fpga_ft.optimize import fmt_ber
+    from fpga_ft.core.faults import parse_ber, parse_sites
+    from fpga_ft.search import compare as C
+    from fpga_ft.search.optimize import fmt_ber
 
     bers = [parse_ber(b) for b in args.ber]
     if any(b <= 0 for b in bers):
@@ -97,7 +97,7 @@ def run(args) -> dict:
         check_storage_url(args.storage)
     ev = make_evaluator(args)
     from fpga_ft.cli import note_resumable
-    from fpga_ft.optimize import default_storage_url, display_url
+    from fpga_ft.search.optimize import default_storage_url, display_url
 
     storage = display_url(args.storage or default_storage_url())
     note_resumable(f"completed TMR-CL trials in the Optuna studies in {storage}")
@@ -109,7 +109,7 @@ def run(args) -> dict:
     result["data"] = str(args.data)
     result["train"] = str(args.train) if args.train else None
     if args.plot:
-        from fpga_ft.outputs import atomic_path
+        from fpga_ft.core.outputs import atomic_path
 
         with atomic_path(args.plot) as temp:
             C.plot_compare(temp, result, title=f"{Path(args.model).name} on {ev.board.name}: LUT overhead per "

@@ -19,7 +19,7 @@ def register(sub):
 def run(args) -> dict:
     import numpy as np
 
-    from fpga_ft.design import build_design
+    from fpga_ft.generate.design import build_design
 
     loaded = load_common(args, need_data=False)
     prepared = loaded["prepared"]
@@ -29,7 +29,7 @@ def run(args) -> dict:
     if x is not None:
         # golden vectors = bit-exact QKeras outputs; the csim below must reproduce them
         golden = loaded["model"].predict(x, verbose=0)
-    from fpga_ft.outputs import staged_directory
+    from fpga_ft.core.outputs import staged_directory
 
     # built in a hidden sibling and moved into place at the end: never a partial project
     with staged_directory(args.output_dir) as staging:

@@ -28,8 +28,8 @@ def register(sub):
 
 
 def run(args) -> dict:
-    from fpga_ft.bitexact import compare_outputs, head_class_changes
-    from fpga_ft.design import build_design
+    from fpga_ft.generate.bitexact import compare_outputs, head_class_changes
+    from fpga_ft.generate.design import build_design
 
     loaded = load_common(args)
     model, x, y, prepared = loaded["model"], loaded["x"], loaded["y"], loaded["prepared"]

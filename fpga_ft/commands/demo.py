@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from fpga_ft.commands._common import positive_int
-from fpga_ft.paths import MODELS_DIR
+from fpga_ft.core.paths import MODELS_DIR
 
 DEMO_MODEL = MODELS_DIR / "digits_mlp.h5"
 DEMO_DATA = MODELS_DIR / "digits_test.npz"
@@ -35,7 +35,7 @@ def _run_step(title: str, argv: list[str], out: Path, name: str) -> dict:
     """Run one CLI command in-process with --json; return its result. Its error becomes
     the demo's one error line (naming the step); an interruption stops the demo."""
     from fpga_ft.cli import run
-    from fpga_ft.errors import FpgaFtError
+    from fpga_ft.core.errors import FpgaFtError
 
     print(f"\n== {title}\n   $ fpga-ft {' '.join(argv)}", flush=True)
     path = out / f"{name}.json"
@@ -154,7 +154,7 @@ def _report(out: Path, s: dict) -> str:
 
 def run(args) -> dict:
     from fpga_ft.cli import forget_resumable
-    from fpga_ft.outputs import staged_directory
+    from fpga_ft.core.outputs import staged_directory
 
     out = Path(args.output_dir).resolve()
     if out.is_dir():  # a previous demo's directory is updated in place: its Optuna studies resume
@@ -173,7 +173,7 @@ def run(args) -> dict:
 
 def _run(args, out: Path, shown: Path) -> dict:
     """The demo, writing into ``out``; ``shown``: where its results end up (messages)."""
-    from fpga_ft.outputs import atomic_path, write_text_atomic
+    from fpga_ft.core.outputs import atomic_path, write_text_atomic
 
     start = time.perf_counter()
     if out != shown:

@@ -2,7 +2,7 @@
 
 Converts the model with hls4ml (no HLS tool needed) to read each Dense/Conv layer's real
 widths and quantized weights, then costs them, with the protection of the plan, with the
-Yosys-calibrated model of :mod:`fpga_ft.resources`. Prints a per-layer table and returns
+Yosys-calibrated model of :mod:`fpga_ft.measure.resources`. Prints a per-layer table and returns
 ``LUT``, ``FF``, ``DSP``, ``BRAM_18K``, ``latency_cycles``, ``per_layer``, ``utilization``
 (fractions of the board) and ``source: "estimate"`` (``--json OUT`` writes them).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 
 from fpga_ft.commands._common import add_design_options, add_model_argument
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(subparsers):
@@ -36,8 +36,8 @@ def register(subparsers):
 
 def describe_model(model_path, plan, board, *, backend=None, io_type=None, reuse_factor=None):
     """LayerInfo of every protectable layer of ``model_path`` (a path or a
-    :class:`fpga_ft.intake.PreparedModel`; hls4ml conversion, no HLS)."""
-    from fpga_ft.convert import convert_model  # lazy: imports TensorFlow and hls4ml
+    :class:`fpga_ft.generate.intake.PreparedModel`; hls4ml conversion, no HLS)."""
+    from fpga_ft.generate.convert import convert_model  # lazy: imports TensorFlow and hls4ml
 
     with tempfile.TemporaryDirectory(prefix="fpgaft_estimate_") as tmp:
         converted = convert_model(model_path, plan, board=board, backend=backend,
@@ -46,9 +46,9 @@ def describe_model(model_path, plan, board, *, backend=None, io_type=None, reuse
 
 
 def run(args) -> dict:
-    from fpga_ft.boards import get_board
-    from fpga_ft.plan import ProtectionPlan
-    from fpga_ft.resources import estimate_resources
+    from fpga_ft.core.boards import get_board
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.measure.resources import estimate_resources
 
     board = get_board(args.board)
     plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()

@@ -15,8 +15,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.faults import BER_UNITS, DEFAULT_SCRUB_INTERVAL, MODES, SITES, FaultModel, parse_ber, parse_sites
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import BER_UNITS, DEFAULT_SCRUB_INTERVAL, MODES, SITES, FaultModel, parse_ber, parse_sites
 
 IO_TYPES = ("io_parallel", "io_stream")
 
@@ -76,13 +76,13 @@ def run(args) -> dict:
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
 
-    from fpga_ft.modelio import check_labels, load_data
+    from fpga_ft.generate.modelio import check_labels, load_data
 
     x, y = load_data(args.data)
     design, model_name, plan, plan_label, x, intake = _design(args, x)
     check_labels(args.data, y, design.n_outputs)
 
-    from fpga_ft.campaign import default_checkpoint_dir, run_sweep
+    from fpga_ft.simulate.campaign import default_checkpoint_dir, run_sweep
 
     checkpoint = None if args.no_checkpoint else (args.checkpoint_dir or default_checkpoint_dir())
     out = sys.stderr if args.json == "-" else sys.stdout
@@ -94,7 +94,7 @@ def run(args) -> dict:
                         checkpoint=checkpoint, progress=args.progress or sys.stderr.isatty())
     print(_table(results), file=out)
     if args.plot:
-        from fpga_ft.outputs import atomic_path
+        from fpga_ft.core.outputs import atomic_path
 
         with atomic_path(args.plot) as temp:
             plot_accuracy(results, temp, title=f"{model_name} - plan: {plan_label}")
@@ -116,11 +116,11 @@ def run(args) -> dict:
 def _design(args, x):
     """(design, model name, plan, plan label, x as the design's input words, intake
     summary) from a model file or a project directory."""
-    from fpga_ft.plan import ProtectionPlan
+    from fpga_ft.core.plan import ProtectionPlan
 
     model_path = Path(args.model)
     if model_path.is_dir() and (model_path / "fpgaft_design.json").is_file():
-        from fpga_ft.design import open_design
+        from fpga_ft.generate.design import open_design
 
         if args.plan:
             raise FpgaFtError("--plan cannot be used with a project directory (its plan is fixed at build time)")
@@ -137,8 +137,8 @@ def _design(args, x):
 
     plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()
     from fpga_ft.commands._common import open_prepared
-    from fpga_ft.design import build_design
-    from fpga_ft.modelio import check_input_shape
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.modelio import check_input_shape
 
     prepared = open_prepared(args)
     check_input_shape(prepared.model, x)

@@ -16,12 +16,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(subparsers):
-    from fpga_ft import optimize as O
-    from fpga_ft.algorithm import DEFAULT_EPOCHS
+    from fpga_ft.search import optimize as O
+    from fpga_ft.search.algorithm import DEFAULT_EPOCHS
 
     parser = subparsers.add_parser(
         "optimize",
@@ -79,7 +79,7 @@ def register(subparsers):
 
 
 def check_args(args):
-    from fpga_ft.faults import parse_ber, parse_sites
+    from fpga_ft.core.faults import parse_ber, parse_sites
 
     ber = parse_ber(args.ber)
     if ber <= 0:
@@ -111,10 +111,10 @@ def check_storage_url(url: str) -> None:
 
 
 def make_evaluator(args, progress: bool = False):
-    from fpga_ft import vulnerability as V
-    from fpga_ft.boards import get_board
     from fpga_ft.commands._common import load_model_and_data
-    from fpga_ft.optimize import Evaluator
+    from fpga_ft.core.boards import get_board
+    from fpga_ft.measure import vulnerability as V
+    from fpga_ft.search.optimize import Evaluator
 
     if args.ranking not in V.METHODS:
         raise FpgaFtError(f"unknown --ranking method '{args.ranking}' (known: {', '.join(V.METHODS)})")
@@ -129,9 +129,9 @@ def make_evaluator(args, progress: bool = False):
 
 
 def run(args) -> dict:
-    from fpga_ft import optimize as O
     from fpga_ft.cli import note_resumable
-    from fpga_ft.outputs import atomic_path
+    from fpga_ft.core.outputs import atomic_path
+    from fpga_ft.search import optimize as O
 
     ber, sites = check_args(args)
     ev = make_evaluator(args)
@@ -150,7 +150,7 @@ def run(args) -> dict:
         if best is None:
             print("warning: no feasible trial yet; --plan-out not written", file=sys.stderr)
         else:
-            from fpga_ft.plan import ProtectionPlan
+            from fpga_ft.core.plan import ProtectionPlan
 
             ProtectionPlan.from_dict(best["plan"]).save(args.plan_out)
             out["plan_out"] = str(args.plan_out)
@@ -188,7 +188,7 @@ def describe_entry(entry: dict) -> str:
 
 
 def summary(out: dict) -> str:
-    from fpga_ft.optimize import fmt_ber
+    from fpga_ft.search.optimize import fmt_ber
 
     lines = []
     base = out["baseline"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fpga_ft.errors import FpgaFtError
-from fpga_ft.reports import (
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.measure.reports import (
     format_report_table,
     parse_csynth_xml,
     parse_vivado_utilization,

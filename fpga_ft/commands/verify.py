@@ -1,7 +1,7 @@
 """``fpga-ft verify MODEL --plan PLAN --layer NAME --neuron J``: prove one neuron's protection.
 
 Generates the structural Verilog twin of neuron / output channel ``J`` of layer ``NAME``
-from :mod:`fpga_ft.structure` (see :mod:`fpga_ft.twin`), then with Yosys and Icarus
+from :mod:`fpga_ft.core.structure` (see :mod:`fpga_ft.measure.twin`), then with Yosys and Icarus
 Verilog (Debian ``yosys`` and ``iverilog``; no Xilinx tool needed):
 
 * checks the twin bit for bit against the reference fixed-point arithmetic;
@@ -16,7 +16,7 @@ Verilog (Debian ``yosys`` and ``iverilog``; no Xilinx tool needed):
 A *time-shared* layer (``LayerInfo.time_shared``: ``ReuseFactor > 1``, from the model's
 config or ``--reuse-factor``) has no per-neuron dot product: its ``n_units`` shared MAC
 units serve every neuron (``--neuron`` only picks which units are listed). The command
-then verifies the MAC unit (:func:`fpga_ft.twin.verify_time_shared`): the SAT proof on a
+then verifies the MAC unit (:func:`fpga_ft.measure.twin.verify_time_shared`): the SAT proof on a
 chain of two MAC steps and the output voter, the witnesses of the unmasked node bits,
 and the cost of the whole layer twin (``n_units`` x the unit + the units' weight ROMs
 and input selects + the accumulators' start muxes and output voters), protected and
@@ -28,7 +28,7 @@ from __future__ import annotations
 import sys
 
 from fpga_ft.commands._common import add_model_argument
-from fpga_ft.errors import FpgaFtError
+from fpga_ft.core.errors import FpgaFtError
 
 
 def register(subparsers):
@@ -54,8 +54,8 @@ def register(subparsers):
 
 def run(args) -> dict:
     from fpga_ft.commands._common import open_prepared
-    from fpga_ft.plan import ProtectionPlan
-    from fpga_ft.twin import find_tool, verify_neuron
+    from fpga_ft.core.plan import ProtectionPlan
+    from fpga_ft.measure.twin import find_tool, verify_neuron
 
     find_tool("yosys")
     find_tool("iverilog")
@@ -95,11 +95,11 @@ def run(args) -> dict:
 
 
 def _layer_info(prepared, plan, name, reuse_factor=None):
-    """The LayerInfo of ``name`` of a :class:`~fpga_ft.intake.PreparedModel` (hls4ml
+    """The LayerInfo of ``name`` of a :class:`~fpga_ft.generate.intake.PreparedModel` (hls4ml
     conversion with the model's own config, ``reuse_factor`` over it, no C compilation)."""
     import tempfile
 
-    from fpga_ft.convert import convert_model
+    from fpga_ft.generate.convert import convert_model
 
     with tempfile.TemporaryDirectory(prefix="fpgaft_verify_") as tmp:
         layers = convert_model(prepared, plan, output_dir=tmp, reuse_factor=reuse_factor).layers

@@ -1,0 +1,167 @@
+"""The fpga-ft C simulation: compile a generated project with the fault hooks, run batches.
+
+The library is built from the project's own ``firmware/myproject.cpp`` (hls4ml's code with
+fpga-ft's kernels) and ``fpgaft_bridge.cpp`` with ``-DFPGAFT_CSIM``: the only build that
+defines that macro. Samples run in one C++ call per batch (no Python per sample).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import SITES
+
+CSIM_MACRO = "FPGAFT_CSIM"
+CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
+
+
+def _sources(project_dir: Path) -> list[Path]:
+    """myproject.cpp, the AXI wrapper of VivadoAccelerator projects if any, our bridge."""
+    axi = project_dir / "firmware" / "myproject_axi.cpp"
+    return [project_dir / "firmware" / "myproject.cpp", *([axi] if axi.is_file() else []),
+            project_dir / "fpgaft_bridge.cpp"]
+
+
+def _source_hash(project_dir: Path, extra_flags=()) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(project_dir.glob("firmware/**/*")):
+        if path.is_file() and path.suffix in (".h", ".cpp", ".txt"):
+            digest.update(str(path.relative_to(project_dir)).encode())
+            digest.update(path.read_bytes())
+    digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
+    digest.update(repr([p.name for p in _sources(project_dir)]).encode())
+    digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
+    # the library reads its weights from this directory (WEIGHTS_DIR): a moved project recompiles
+    digest.update(str(project_dir.resolve()).encode())
+    return digest.hexdigest()[:16]
+
+
+def build_library(project_dir: str | os.PathLike, force: bool = False,
+                  extra_flags: tuple[str, ...] = ()) -> tuple[Path, float]:
+    """Compile the csim shared library; returns (path, seconds spent compiling; 0 if cached).
+
+    ``extra_flags``: additional g++ flags (tests use ``-DFPGAFT_CSIM_TYPED`` to force the
+    generic ap_fixed kernel instead of the native-integer one)."""
+    project_dir = Path(project_dir).resolve()
+    if shutil.which("g++") is None:
+        raise FpgaFtError("g++ not found on PATH: the C simulation needs a C++ compiler")
+    for source in _sources(project_dir):
+        if not source.is_file():
+            raise FpgaFtError(f"not an fpga-ft project (missing {source.name}): {project_dir}")
+    library = project_dir / f"fpgaft_csim-{_source_hash(project_dir, extra_flags)}.so"
+    if library.is_file() and not force:
+        return library, 0.0
+    start = time.perf_counter()
+    weights_dir = f'"{project_dir / "firmware" / "weights"}"'
+    common = ["g++", *CXXFLAGS, *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
+              f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}", f"-I{project_dir}"]
+    sources = _sources(project_dir)
+    objects = [project_dir / f"fpgaft_{i}.o" for i in range(len(sources))]
+
+    def compile_one(pair):
+        source, obj = pair
+        return subprocess.run([*common, "-c", str(source), "-o", str(obj)], cwd=project_dir,
+                              capture_output=True, text=True)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(compile_one, zip(sources, objects)))
+    for result in results:
+        if result.returncode != 0:
+            first = next((line for line in result.stderr.splitlines() if "error" in line), result.stderr[:200])
+            (project_dir / "fpgaft_csim_build.log").write_text(result.stderr)
+            raise FpgaFtError(f"csim compile failed ({first.strip()}); full log: "
+                              f"{project_dir / 'fpgaft_csim_build.log'}")
+    tmp = library.with_suffix(f".{os.getpid()}.tmp")
+    link = subprocess.run(["g++", "-shared", "-Wl,--no-undefined", *map(str, objects), "-o", str(tmp)], cwd=project_dir,
+                          capture_output=True, text=True)
+    for obj in objects:
+        obj.unlink(missing_ok=True)
+    if link.returncode != 0:
+        raise FpgaFtError(f"csim link failed: {link.stderr.strip().splitlines()[-1]}")
+    os.replace(tmp, library)  # atomic: concurrent builders never see a half-written library
+    return library, time.perf_counter() - start
+
+
+class CsimLibrary:
+    """ctypes handle on one compiled design. Not thread-safe (the fault state is global to
+    the library); use one process per worker."""
+
+    def __init__(self, library: str | os.PathLike, n_inputs: int, n_outputs: int):
+        self.path = Path(library)
+        self.n_inputs = int(n_inputs)
+        self.n_outputs = int(n_outputs)
+        self._lib = ctypes.CDLL(str(self.path))
+        if self._lib.fpgaft_abi_version() != 1:
+            raise FpgaFtError(f"{self.path.name}: incompatible fpga-ft csim library; rebuild the design")
+        self._lib.fpgaft_configure.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int,
+                                               ctypes.c_ulonglong, ctypes.c_longlong]
+        self._lib.fpgaft_force_next_flip.argtypes = [ctypes.c_int, ctypes.c_longlong]
+        self._lib.fpgaft_set_scope.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        self._lib.fpgaft_run_batch.argtypes = [
+            ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), ctypes.c_longlong,
+            ctypes.c_longlong, ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
+        self._lib.fpgaft_run_batch.restype = ctypes.c_int
+        self.configure()
+
+    def clone(self) -> "CsimLibrary":
+        """A second, independent handle on the same design (its own fault state), for a
+        second thread: the library file is copied to a private temporary name and loaded
+        from there (``dlopen`` of the same path would share the globals), then the copy's
+        name is removed (the mapping stays). ctypes releases the GIL during calls, so two
+        clones run in parallel."""
+        import shutil
+        import tempfile
+
+        fd, name = tempfile.mkstemp(prefix="fpgaft_clone_", suffix=self.path.suffix)
+        os.close(fd)
+        try:
+            shutil.copyfile(self.path, name)
+            twin = CsimLibrary(name, self.n_inputs, self.n_outputs)
+        finally:
+            os.unlink(name)
+        twin.path = self.path
+        return twin
+
+    def configure(self, bers=(0.0, 0.0, 0.0, 0.0), persistent: bool = False, seed: int = 0,
+                  scrub_interval: int = 0) -> None:
+        """Set BER per site (faults per bit per inference; order of :data:`SITES`), mode and
+        seed. Resets the counters and scrubs every weight memory."""
+        values = (ctypes.c_double * 4)(*[float(b) for b in bers])
+        self._lib.fpgaft_configure(values, int(bool(persistent)), int(seed) & (2**64 - 1), int(scrub_interval))
+
+    def set_scope(self, layer: int = -1, neuron: int = -1, bit: int = -1) -> None:
+        """Confine faults to the products/partial sums of protectable layer number ``layer``
+        (-1: no scope), neuron/channel ``neuron`` (-1: all) and bit ``bit`` (0 = LSB; -1: all
+        bits). While a scope is active, weights and activations are not exposed."""
+        self._lib.fpgaft_set_scope(int(layer), int(neuron), int(bit))
+
+    def force_next_flip(self, site: str, skip_bits: int) -> None:
+        """Test-only: the next flip at ``site`` falls after exactly ``skip_bits`` exposed bits."""
+        self._lib.fpgaft_force_next_flip(SITES.index(site), int(skip_bits))
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, dict, dict]:
+        """Run every sample of ``x``; returns (outputs (N, n_outputs), injected, masked) with
+        the counters accumulated since the last :meth:`configure`."""
+        x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
+        if x.shape[1] != self.n_inputs:
+            raise FpgaFtError(f"input has {x.shape[1]} values per sample, the design expects {self.n_inputs}")
+        y = np.zeros((len(x), self.n_outputs), dtype=np.float32)
+        counters = (ctypes.c_ulonglong * 8)()
+        status = self._lib.fpgaft_run_batch(
+            x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), y.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
+            len(x), self.n_inputs, self.n_outputs, counters)
+        if status != 0:
+            raise FpgaFtError(f"{self.path.name}: batch call rejected the input/output sizes")
+        injected = {site: int(counters[i]) for i, site in enumerate(SITES)}
+        masked = {site: int(counters[4 + i]) for i, site in enumerate(SITES)}
+        return y, injected, masked
