@@ -69,8 +69,24 @@ NO_REPORT_HINT = "run `fpga-ft build DIR --synth` where Vitis/Vivado is installe
 # ----------------------------------------------------------------------------------------
 
 
+class _Counts:
+    """``resources``: the five counts ``{"LUT", "FF", "DSP", "BRAM_18K", "URAM"}`` of a
+    report record (BRAM in 18 Kb units; a csynth report: of its top module)."""
+
+    lut: int
+    ff: int
+    dsp: int
+    bram_18k: int
+    uram: int
+
+    @property
+    def resources(self) -> dict[str, int]:
+        return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp,
+                "BRAM_18K": self.bram_18k, "URAM": self.uram}
+
+
 @dataclass
-class ModuleReport:
+class ModuleReport(_Counts):
     """Figures of one HLS module (``ModuleInformation/Module`` in a csynth.xml).
 
     Resources in LUTs, flip-flops, DSP slices, 18Kb BRAMs and URAM blocks; latencies and
@@ -87,12 +103,6 @@ class ModuleReport:
     latency_worst_cycles: int | None
     interval_cycles: int | None
     estimated_clock_ns: float | None
-
-    @property
-    def resources(self) -> dict[str, int]:
-        """``{"LUT", "FF", "DSP", "BRAM_18K", "URAM"}`` counts."""
-        return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp,
-                "BRAM_18K": self.bram_18k, "URAM": self.uram}
 
     def to_dict(self) -> dict:
         return {
@@ -135,7 +145,7 @@ class InstanceReport:
 
 
 @dataclass
-class CsynthReport:
+class CsynthReport(_Counts):
     """Top-level figures of one Vivado HLS / Vitis HLS ``csynth.xml``.
 
     * ``lut``, ``ff``, ``dsp``, ``bram_18k``, ``uram``: estimated LUTs, flip-flops, DSP
@@ -173,12 +183,6 @@ class CsynthReport:
     modules: list[ModuleReport] = field(default_factory=list)
     instances: list[InstanceReport] = field(default_factory=list)
 
-    @property
-    def resources(self) -> dict[str, int]:
-        """``{"LUT", "FF", "DSP", "BRAM_18K", "URAM"}`` counts of the top module."""
-        return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp,
-                "BRAM_18K": self.bram_18k, "URAM": self.uram}
-
     def summary(self) -> dict:
         """Top-level figures only (no modules/instances)."""
         return {
@@ -208,7 +212,7 @@ class CsynthReport:
 
 
 @dataclass
-class UtilizationReport:
+class UtilizationReport(_Counts):
     """Figures of one Vivado ``report_utilization`` text file.
 
     * ``lut`` ("Slice LUTs" on 7-series, "CLB LUTs" on UltraScale/UltraScale+), ``ff``
@@ -246,12 +250,6 @@ class UtilizationReport:
     available: dict[str, float | None] = field(default_factory=dict)
     util_percent: dict[str, float | None] = field(default_factory=dict)
     primitives: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def resources(self) -> dict[str, int]:
-        """``{"LUT", "FF", "DSP", "BRAM_18K", "URAM"}`` used counts (BRAM in 18Kb units)."""
-        return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp,
-                "BRAM_18K": self.bram_18k, "URAM": self.uram}
 
     def summary(self) -> dict:
         """Figures without the primitive list."""
@@ -332,12 +330,18 @@ def _read_bytes(path: Path, what: str) -> bytes:
         raise FpgaFtError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
 
 
-def _int_or_none(text: str | None, path: Path, tag: str) -> int | None:
-    """Cycle counts: integer, ``None`` for ``undef``/empty/``-``."""
+def _number_text(text: str | None) -> str | None:
+    """A report's number text, stripped; ``None`` when absent or ``undef``/empty/``-``/``n/a``."""
     if text is None:
         return None
     value = text.strip()
-    if value.lower() in ("", "undef", "-", "n/a"):
+    return None if value.lower() in ("", "undef", "-", "n/a") else value
+
+
+def _int_or_none(text: str | None, path: Path, tag: str) -> int | None:
+    """Cycle counts: integer, ``None`` for ``undef``/empty/``-``."""
+    value = _number_text(text)
+    if value is None:
         return None
     try:
         return int(value)
@@ -352,10 +356,8 @@ def _int_or_none(text: str | None, path: Path, tag: str) -> int | None:
 
 
 def _float_or_none(text: str | None, path: Path, tag: str) -> float | None:
-    if text is None:
-        return None
-    value = text.strip()
-    if value.lower() in ("", "undef", "-", "n/a"):
+    value = _number_text(text)
+    if value is None:
         return None
     try:
         return float(value)

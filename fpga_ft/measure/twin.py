@@ -1665,6 +1665,13 @@ def _site_verdict(twin, proof, sim, cross, fallback, x, ref, what: str) -> _Verd
     return _Verdict(twin, mismatches, found_unmasked, method_of, expected, found, failures)
 
 
+def _verifier_start(progress):
+    """(say, start time, yosys path, iverilog path) of a verification run: the progress
+    callback (or a no-op), ``time.perf_counter()`` at the start, and the tools (an
+    FpgaFtError naming the missing one)."""
+    return progress or (lambda msg: None), time.perf_counter(), find_tool("yosys"), find_tool("iverilog")
+
+
 def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike | None = None,
                   sat_timeout: float = SAT_TIMEOUT_S, vectors: int = 64, seed: int = 0,
                   synth: bool = True, progress: Callable[[str], None] | None = None,
@@ -1692,10 +1699,7 @@ def verify_neuron(info, protection, neuron: int, *, workdir: str | os.PathLike |
         # a time-shared layer has no per-neuron dot product: its shared MAC unit is verified
         return verify_time_shared(info, protection, neuron, workdir=workdir, sat_timeout=sat_timeout,
                                   vectors=vectors, seed=seed, synth=synth, progress=progress)
-    say = progress or (lambda msg: None)
-    t_start = time.perf_counter()
-    yosys = find_tool("yosys")
-    iverilog = find_tool("iverilog")
+    say, t_start, yosys, iverilog = _verifier_start(progress)
     if structure is None:
         layer = layer_structure(info, protection)
         if not 0 <= int(neuron) < len(layer.neurons):
@@ -1825,10 +1829,7 @@ def verify_time_shared(info, protection, neuron: int | None = None, *, workdir: 
     Returns the JSON dict of ``fpga-ft verify`` for a time-shared layer (``time_shared``
     true); ``ok`` is False (with ``failures``) when the unmasked sites differ from the
     structure's, a twin is not bit-exact, or kept instances do not match the structure's."""
-    say = progress or (lambda msg: None)
-    t_start = time.perf_counter()
-    yosys = find_tool("yosys")
-    iverilog = find_tool("iverilog")
+    say, t_start, yosys, iverilog = _verifier_start(progress)
     if structure is None:
         structure = layer_structure(info, protection)
     if not structure.time_shared:

@@ -60,7 +60,7 @@ import numpy as np
 
 from fpga_ft import __version__
 from fpga_ft.core.boards import get_board
-from fpga_ft.core.cache import cache_root, data_hash, model_fingerprint
+from fpga_ft.core.cache import cache_root, data_hash, file_lock, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import FaultModel, parse_ber, parse_sites
 from fpga_ft.core.jsonio import json_default
@@ -697,15 +697,8 @@ def study_lock(url: str, study_name: str):
         if path is None:
             yield
             return
-        import fcntl
-
-        lock = path.with_name(path.name + ".lock")
-        with open(lock, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(path.with_name(path.name + ".lock")):
+            yield
         return
     if backend in ("postgresql", "mysql"):
         import sqlalchemy
