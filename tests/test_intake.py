@@ -239,6 +239,44 @@ def test_po2_activation_refused_up_front(capsys, tmp_path):
         convert_model(load_model(DENSE_YAML), output_dir=tmp_path / "prj")
 
 
+def _tiny(tmp_path, name, kernel=None, activation=None):
+    """A QDense 8 -> 6 -> 4 model with the given first-layer kernel quantizer / activation,
+    and data."""
+    import tensorflow as tf
+    from qkeras import QActivation, QDense, quantized_bits, quantized_relu
+
+    q6 = quantized_bits(6, 0, alpha=1)
+    inp = tf.keras.Input((8,), name="x_in")
+    h = QActivation(quantized_bits(8, 3, alpha=1), name="q_in")(inp)
+    h = QDense(6, kernel_quantizer=kernel or q6, bias_quantizer=q6, name="fc1")(h)
+    h = QActivation(activation or quantized_relu(6, 2), name="act")(h)
+    out = QDense(4, kernel_quantizer=q6, bias_quantizer=q6, name="fc2")(h)
+    path = tmp_path / f"{name}.h5"
+    tf.keras.Model(inp, out).save(path)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.uniform(-2, 2, (64, 8)).astype(np.float32), y=rng.integers(0, 4, 64))
+    return path, tmp_path / "d.npz"
+
+
+def test_other_qkeras_quantizers_exact_or_refused(capsys, tmp_path):
+    """ternary weights and quantized_tanh activations are bit-exact; binary weights (hls4ml's
+    XNOR types) and quantized_relu with a negative slope (hls4ml cannot convert it) are
+    refused up front by every command with one line naming the layer and quantizer."""
+    from qkeras import binary, quantized_relu, quantized_tanh, ternary
+
+    for name, kw in (("ternary", {"kernel": ternary(alpha=1)}), ("tanh", {"activation": quantized_tanh(6)})):
+        path, data = _tiny(tmp_path, name, **kw)
+        status, _, err = _cli(["csim", path, "--data", data, "--json", tmp_path / f"{name}.json"], capsys)
+        assert status == 0, err
+        assert json.loads((tmp_path / f"{name}.json").read_text())["bit_exact_fraction"] == 1.0
+    for name, kw, needle in (("binary", {"kernel": binary(alpha=1)}, "binary"),
+                             ("leaky", {"activation": quantized_relu(6, 2, negative_slope=0.25)}, "negative slope")):
+        path, data = _tiny(tmp_path, name, **kw)
+        for args in (["csim", path, "--data", data], ["estimate", path, "--board", "zcu102"],
+                     ["inject", path, "--data", data, "--ber", "1e-4"]):
+            _one_line_error(*_cli(args, capsys)[::2], "fc1" if name == "binary" else "'act'", needle)
+
+
 # ------------------------------------------------------------------------ preparation
 def test_prepare_embedded_softmax_and_input_quantizer():
     """Dense(..., activation='softmax') loses its softmax; the copy's outputs are the logits."""

@@ -429,8 +429,12 @@ def _quantizer_text(value) -> str | None:
     return None
 
 
-def _po2_uses(model):
-    """(layer, key, quantizer text) of every power-of-two quantizer in ``model``."""
+_BINARY = ("binary", "stochastic_binary", "bernoulli")
+
+
+def _quantizer_uses(model):
+    """(layer, key, quantizer text, quantizer) of every quantizer in ``model`` (the
+    quantizer as configured: a QKeras object, a config dict or a string)."""
     for layer in model.layers:
         try:
             config = layer.get_config()
@@ -444,16 +448,44 @@ def _po2_uses(model):
             else:
                 value = config.get(key)
             text = _quantizer_text(value)
-            if text and text.strip().startswith(_PO2):
-                yield layer, key, text
+            if text:
+                yield layer, key, text, value
+
+
+def _po2_uses(model):
+    """(layer, key, quantizer text) of every power-of-two quantizer in ``model``."""
+    for layer, key, text, _ in _quantizer_uses(model):
+        if text.strip().startswith(_PO2):
+            yield layer, key, text
+
+
+def _negative_slope(value) -> float:
+    if isinstance(value, dict):
+        return float((value.get("config") or {}).get("negative_slope") or 0.0)
+    return float(getattr(value, "negative_slope", 0.0) or 0.0)
 
 
 def check_quantizers(model, allow_po2_weights: bool = False) -> None:
-    """Refuse, with one line naming the layer and quantizer, what fpga-ft cannot simulate:
-    power-of-two quantizers (hls4ml turns them into exponent types that fpga-ft's csim
-    kernels do not implement). ``allow_po2_weights``: power-of-two weights and biases pass
-    (:func:`prepare_model` converts them to an exact fixed-point type)."""
-    for layer, key, text in _po2_uses(model):
+    """Refuse, with one line naming the layer and quantizer, what fpga-ft cannot simulate
+    bit-exactly: power-of-two quantizers (hls4ml turns them into exponent types that
+    fpga-ft's csim kernels do not implement), binary quantizers (hls4ml builds 1-bit
+    XNOR types: measured 2 % bit-exact on a QDense with ``binary(alpha=1)`` weights) and
+    ``quantized_relu`` with a negative slope (hls4ml 1.3 fails to convert it). Ternary
+    weights and ``quantized_tanh`` activations are exact (measured 100 %) and pass.
+    ``allow_po2_weights``: power-of-two weights and biases pass (:func:`prepare_model`
+    converts them to an exact fixed-point type)."""
+    for layer, key, text, value in _quantizer_uses(model):
+        name = text.strip().split("(")[0]
+        where = f"layer '{layer.name}' ({type(layer).__name__}) uses {key} {text}"
+        if name in _BINARY:
+            raise FpgaFtError(f"{where}: binary quantizers are not supported (hls4ml builds them as 1-bit "
+                              "XNOR types that fpga-ft's C-simulation and protection kernels do not implement, "
+                              "so results would not be bit-exact); use ternary or quantized_bits")
+        if name == "quantized_relu" and _negative_slope(value) != 0.0:
+            raise FpgaFtError(f"{where}: quantized_relu with a negative slope is not supported (hls4ml 1.3 "
+                              "cannot convert it); use negative_slope=0 or a separate quantized_bits activation")
+        if not text.strip().startswith(_PO2):
+            continue
         if allow_po2_weights and key in ("kernel_quantizer", "bias_quantizer"):
             continue
         what = ("power-of-two activations are not supported" if key == "activation" else
@@ -461,9 +493,8 @@ def check_quantizers(model, allow_po2_weights: bool = False) -> None:
                 "Dense/Conv layers to an exact fixed-point type; pass the model through fpga_ft.generate.intake."
                 "prepare_model or the CLI)")
         raise FpgaFtError(
-            f"layer '{layer.name}' ({type(layer).__name__}) uses {key} {text}: {what} (hls4ml makes them "
-            "exponent types, which fpga-ft's C-simulation and protection kernels do not implement); use "
-            "quantized_bits")
+            f"{where}: {what} (hls4ml makes them exponent types, which fpga-ft's C-simulation and protection "
+            "kernels do not implement); use quantized_bits")
 
 
 def _po2_weight_types(model) -> dict:
