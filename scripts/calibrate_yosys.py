@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Calibrate the offline resource estimator on real logic synthesis with Yosys.
 
-Generates small Verilog units for the primitives the estimator (``fpga_ft/measure/resources.py``)
+Generates small Verilog units for the primitives the estimator (``fpga_ft/measure/resources/``)
 costs, synthesises each one with Yosys for Xilinx 7-series, fits per-primitive cost
 models and writes them, with every measured point, to
 ``fpga_ft/data/resource_calibration.json`` (the file the estimator reads at run time;
@@ -445,7 +445,7 @@ def v_neuron(ns, wa: int, rshift: int = 0, lshift: int = 0, in_signed: bool = Tr
 
 
 # ----------------------------------------------------------------------------------------
-# Number helpers shared with the fit (same definitions as fpga_ft/measure/resources.py).
+# Number helpers shared with the fit (same definitions as fpga_ft/measure/resources/costs.py).
 # ----------------------------------------------------------------------------------------
 def popcount(n: int) -> int:
     return bin(abs(int(n))).count("1")
@@ -969,8 +969,9 @@ def neuron_checks(points: list[dict], models: dict) -> list[dict]:
     """Whole-neuron twins against the estimator's figure for the same structure
     (``fpga_ft.measure.resources.structure_lut_yosys`` with this table's unit costs)."""
     from fpga_ft.measure import resources
+    from fpga_ft.measure.resources.costs import _costs_from_models
 
-    costs = resources._costs_from_models(models)
+    costs = _costs_from_models(models)
     rows = []
     for p in points:
         if p["kind"] not in ("neuron", "twin_neuron"):

@@ -19,6 +19,8 @@ from fpga_ft.core.structure import Add, layer_structure
 from fpga_ft.measure import resources
 from fpga_ft.measure.resources import (ResourceEstimate, csd_digits, estimate_resources, load_calibration,
                                        neuron_lut_yosys)
+from fpga_ft.measure.resources.costs import _costs
+from fpga_ft.measure.resources.trees import _add_span, _Operand, _read_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -188,7 +190,7 @@ def test_neuron_lut_yosys_composition():
     bits."""
     info = layer(n_in=16, n_out=3, wa=8, ww=6, acc=17, seed=4)
     info.biases = np.array([0.0, 0.5, 0.0])           # neuron 1 has a bias term
-    costs = resources._costs()
+    costs = _costs()
     w = info.accum_type.width
     for j in range(info.n_out):
         ns0 = structure_of(info).neurons[j]
@@ -224,7 +226,7 @@ def test_add_columns_follow_operand_ranges():
     """An add of the tree spans the columns where its operands may be live: zero-extended
     (non-negative) operands to one above the wider one's bits, sign-extended ones to W;
     low columns where both are constant 0 are not built."""
-    op, span = resources._Operand, resources._add_span
+    op, span = _Operand, _add_span
     assert span(op(0, 3, 0), op(0, 3, 0), 17)[0] == 3                # 2-bit unsigned: 2 bits + carry
     assert span(op(0, 255, 0), op(0, 3, 0), 17)[0] == 9
     assert span(op(-4, 3, 0), op(0, 3, 0), 17)[0] == 17              # sign extension to W
@@ -238,7 +240,7 @@ def test_add_columns_follow_operand_ranges():
     pos.input_type = FixedType(2, 0, signed=False)
     neg = dataclasses.replace(pos, weights=-pos.weights)
     lut_pos, lut_neg = (neuron_lut_yosys(x, LayerProtection(), 0) for x in (pos, neg))
-    assert lut_pos < lut_neg < 63 * resources._costs().adder(17)
+    assert lut_pos < lut_neg < 63 * _costs().adder(17)
 
 
 def test_neuron_lut_yosys_edge_cases():
@@ -246,7 +248,7 @@ def test_neuron_lut_yosys_edge_cases():
     for prot in (LayerProtection(), LayerProtection(3), LayerProtection(0, [1])):
         assert neuron_lut_yosys(zero, prot, 1) == 0.0        # a constant: no hardware
     one = layer(n_in=4, n_out=1, weights=[[0], [5], [0], [0]], acc=16)
-    costs = resources._costs()
+    costs = _costs()
     p = float(costs.const_mult(8, csd_digits(5)))
     assert neuron_lut_yosys(one, LayerProtection(), 0) == pytest.approx(p)
     assert neuron_lut_yosys(one, LayerProtection(2), 0) == pytest.approx(3 * p + 2)   # no add
@@ -393,7 +395,7 @@ def test_voters_as_built():
     """Voter LUTs: per protected neuron the k-bit output voter, plus the lanes' voter share
     (lane(k, v) - lane(k, 0), three lanes per add); a neuron with a single term has no add,
     only its output voter; a critical neuron votes W bits once."""
-    costs = resources._costs()
+    costs = _costs()
     single = layer(n_in=3, n_out=4, acc=18, weights=[[3, 0, 0, 5], [0, 7, 0, 0], [0, 0, 11, 0]])
     for k in (1, 2, 5):
         assert est(single, k).per_layer[0]["voter_LUT"] == k * 4
@@ -530,7 +532,7 @@ def test_zero_weights_cost_nothing():
     # a power-of-two weight is a shift: a single one costs nothing, two cost their adder
     assert est(layer(n_in=1, n_out=1, wa=16, ww=16, acc=24, wi=6, weights=[64])).LUT == 0
     two = est(layer(n_in=2, n_out=1, wa=16, ww=16, acc=24, wi=6, weights=[64, -4]))
-    assert two.LUT == round(resources._costs().adder(24) * resources.SCALE_SYNTH)
+    assert two.LUT == round(_costs().adder(24) * resources.SCALE_SYNTH)
     # protected: zero rows still cost nothing (no product, no add, no replica)
     for k, crit in ((3, ()), (0, (1,)), (2, (0,))):
         assert est(layer(n_in=6, n_out=3, wa=12, ww=10, acc=24, wi=1, weights=small), k, crit).LUT == \
@@ -563,7 +565,7 @@ def test_latency_model():
     assert est(info, 2, clock_mhz=slow).latency_cycles > est(info, clock_mhz=slow).latency_cycles
     # one vote per level of the deepest tree (lanes vote partial sums from the second
     # level on, the output voter closes the root)
-    levels = max(resources._read_tree(ns).depth for ns in structure_of(info, 2).neurons)
+    levels = max(_read_tree(ns).depth for ns in structure_of(info, 2).neurons)
     assert levels == math.ceil(math.log2(max(len(ns.terms) for ns in structure_of(info).neurons)))
     extra_ns = resources.VOTER_DELAY_NS * levels
     usable = 1.0 * (1 - resources.CLOCK_UNCERTAINTY)
@@ -677,13 +679,13 @@ def test_real_yosys_matches_calibration_table(tmp_path):
     measured = _yosys_luts(tmp_path, mod.v_mac(4, 4, 12))["LUT"]
     assert measured == stored["LUT"]
     adder = _yosys_luts(tmp_path, mod.v_adder(10))["LUT"]
-    assert adder == round(resources._costs().adder(10))
+    assert adder == round(_costs().adder(10))
     # the lane units of the structure: the table's figures reproduce
     for k, v in ((2, 1), (5, 2)):
         got = _yosys_luts(tmp_path, mod.v_lane(k, v))["LUT"]
-        assert got == pytest.approx(resources._costs().lane(k, v), abs=1), (k, v)
+        assert got == pytest.approx(_costs().lane(k, v), abs=1), (k, v)
     got = _yosys_luts(tmp_path, mod.v_low_adder(11))["LUT"]
-    assert got == pytest.approx(resources._costs().low_adder(11), abs=1)
+    assert got == pytest.approx(_costs().low_adder(11), abs=1)
 
 
 def _yosys_neuron_luts(tmp_path: Path, verilog: str) -> int:

@@ -24,6 +24,7 @@ from fpga_ft.core.plan import LayerProtection, ProtectionPlan
 from fpga_ft.core.structure import (KIND_ADD, KIND_SMUL, REPLICAS, BitTMR, LayerStructure, NeuronStructure,
                                     layer_structure, module_stem)
 from fpga_ft.measure import resources
+from fpga_ft.measure.resources.costs import _costs
 from fpga_ft.measure.twin import (SharedArithmetic, UnitTwin, prove_masked, simulate, simulate_layer, synthesize,
                                   unit_cost, verify_time_shared)
 
@@ -112,7 +113,7 @@ def test_estimate_protection_scales_with_units_not_products():
     share is n_units x (protected unit - unprotected unit) + per neuron the lanes' 2k
     register bits behind the start mux and the k-bit output voter: halving the units
     halves it, the products stay 128."""
-    k, costs = 2, resources._costs()
+    k, costs = 2, _costs()
     prev = None
     for r in (2, 4, 8):
         info = ts_layer(reuse=r)
