@@ -23,7 +23,7 @@ except ModuleNotFoundError:
 
 from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.measure import reports
+from fpga_ft.measure.reports import discovery, reading
 from fpga_ft.measure.reports import (
     find_reports,
     format_report_table,
@@ -427,7 +427,7 @@ def test_missing_and_directory_paths(tmp_path):
 
 
 def test_oversized_report_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(reports, "MAX_REPORT_BYTES", 100)
+    monkeypatch.setattr(reading, "MAX_REPORT_BYTES", 100)
     with pytest.raises(FpgaFtError, match="byte limit"):
         parse_csynth_xml(HLS4ML_CSYNTH)
 
@@ -588,11 +588,11 @@ def test_hostile_report_in_project_is_an_error(tmp_path):
 
 def test_search_is_bounded(tmp_path, monkeypatch):
     root = _hls4ml_project(tmp_path / "prj")
-    monkeypatch.setattr(reports, "MAX_SEARCH_ENTRIES", 2)
+    monkeypatch.setattr(discovery, "MAX_SEARCH_ENTRIES", 2)
     found = find_reports(root)
     assert found.truncated
-    monkeypatch.setattr(reports, "MAX_SEARCH_ENTRIES", 200_000)
-    monkeypatch.setattr(reports, "MAX_SEARCH_DEPTH", 1)
+    monkeypatch.setattr(discovery, "MAX_SEARCH_ENTRIES", 200_000)
+    monkeypatch.setattr(discovery, "MAX_SEARCH_DEPTH", 1)
     found = find_reports(root)
     assert found.csynth == [] and found.vivado == [root / "vivado_synth.rpt"]
 

@@ -186,9 +186,10 @@ def run(args) -> dict:
     import sys
 
     from fpga_ft.measure import vulnerability as V
+    from fpga_ft.measure.vulnerability import sampling as VS
     from fpga_ft.simulate.campaign import progress_wanted
 
-    began = V._clock()
+    began = VS._clock()
     msbs = _check(args)
     deadline = None if args.budget_seconds is None else began + args.budget_seconds
     from fpga_ft.commands._common import load_model_and_data
@@ -227,7 +228,7 @@ def run(args) -> dict:
             n_neurons = sum(i.n_out for i in layers)
             n_bits = 0 if args.no_bits else 2 * sum(i.accum_type.width for i in layers)
             share = n_neurons / (n_neurons + n_bits)
-            inputs.sampling = replace(inj_sampling, deadline=V._clock() + share * max(deadline - V._clock(), 0.0))
+            inputs.sampling = replace(inj_sampling, deadline=VS._clock() + share * max(deadline - VS._clock(), 0.0))
         results[name] = V.compute_scores(name, inputs)
         seconds[name] = results[name].seconds
     results = {m: results[m] for m in methods}
@@ -291,7 +292,7 @@ def run(args) -> dict:
         "intake": prepared.describe(),
     }
     if deadline is not None:
-        result["budget"] = _budget_report(args.budget_seconds, V._clock() - began, sampling, result)
+        result["budget"] = _budget_report(args.budget_seconds, VS._clock() - began, sampling, result)
 
     if args.plan_out:
         plan = V.plan_from_scores(results[primary].scores, layers, args.critical_fraction, msbs, knees=knees,
@@ -308,7 +309,7 @@ def run(args) -> dict:
                                   + (f"(injection BER {args.ber:g} on one neuron's products + partial sums)"
                                      if "injection" in results else f"({primary})"))
         result["plot"] = str(args.plot)
-    seconds["total"] = V._clock() - began
+    seconds["total"] = VS._clock() - began
     print(_summary(result, layers), file=sys.stderr if args.json == "-" else sys.stdout)
     return result
 

@@ -1,0 +1,329 @@
+"""Evaluation of one candidate: build the design (cached), cost it (LUT, FF, DSP, BRAM_18K,
+latency in cycles: real HLS/Vivado reports when the project has them, else the estimate),
+run a fault-injection campaign at the target BER (faults per bit per inference) and compute
+the constraint values (<= 0 satisfied); the vulnerability ranking of the original model's
+neurons (cached on disk).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from fpga_ft import __version__
+from fpga_ft.core.boards import get_board
+from fpga_ft.core.cache import cache_root, data_hash, model_fingerprint
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import FaultModel
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.generate.design import build_design
+from fpga_ft.generate.modelio import check_input_shape, load_model
+from fpga_ft.measure import vulnerability as V
+from fpga_ft.measure.reports import read_project_report
+from fpga_ft.measure.resources import estimate_resources
+from fpga_ft.search.algorithm import DEFAULT_EPOCHS, AlgorithmKnobs, apply_knobs, describe_knobs, layers_with_weights
+from fpga_ft.search.optimize.space import _max_critical
+from fpga_ft.search.optimize.targets import ProtectionSpec, Target
+from fpga_ft.simulate.campaign import run_campaign
+
+#: Default campaign passes over the test set per candidate.
+DEFAULT_REPEATS = 10
+#: Vulnerability ranking defaults (injection oracle on one neuron at a time).
+DEFAULT_RANKING = "injection"
+DEFAULT_RANKING_REPEATS = 5
+#: Slack on the latency constraint (floating point: 11/10 - 1 > 0.10).
+LATENCY_TOLERANCE = 1e-9
+RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K")
+SETTINGS_VERSION = 1
+
+
+def _now() -> float:
+    return time.perf_counter()
+
+
+def _clean_float(value, digits: int = 6):
+    if value is None:
+        return None
+    value = float(value)
+    if math.isinf(value) or math.isnan(value):
+        return None
+    return round(value, digits)
+
+
+class Evaluator:
+    """Builds, costs and fault-injects candidates of one model on one board.
+
+    Args:
+        model: QKeras model (object) or path.
+        x, y: test data for the campaigns (and the ranking, unless training data is given).
+        board: :class:`fpga_ft.core.boards.Board` (or name).
+        x_train, y_train: training data: enables algorithm knobs (fine-tuning) and feeds the
+            vulnerability ranking.
+        repeats: campaign passes over the test set per candidate.
+        seed: campaign seed (the same for every candidate) and fine-tuning seed.
+        workers: campaign worker processes.
+        epochs: fine-tuning epochs of algorithm-knob candidates.
+        ranking, ranking_repeats: vulnerability method and its passes (injection oracle).
+    """
+
+    def __init__(self, model, x, y, *, board, x_train=None, y_train=None, repeats: int = DEFAULT_REPEATS,
+                 seed: int = 0, workers: int = 1, epochs: int | None = None, ranking: str = DEFAULT_RANKING,
+                 ranking_repeats: int = DEFAULT_RANKING_REPEATS, model_path: str | None = None,
+                 progress: bool = False, hls_config=None):
+        if isinstance(model, (str, os.PathLike)):
+            model_path = model_path or str(model)
+            model = load_model(model)
+        self.model = model
+        self.model_path = model_path
+        #: the user's hls4ml config (fpga_ft.generate.intake.UserHlsConfig) every design honours
+        self.hls_config = hls_config if hls_config is not None and not hls_config.is_empty else None
+        self.board = get_board(board) if isinstance(board, str) else board
+        if self.board is None:
+            raise FpgaFtError("a board is needed (resources and clock): --board NAME")
+        for name, value, low in (("repeats", repeats, 1), ("workers", workers, 1), ("seed", seed, 0),
+                                 ("ranking repeats", ranking_repeats, 1)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+                raise FpgaFtError(f"{name} must be an integer >= {low}, got {value!r}")
+        check_input_shape(model, x)
+        self.x, self.y = np.asarray(x, dtype=np.float32), np.asarray(y).reshape(-1).astype(np.int64)
+        if x_train is not None:
+            check_input_shape(model, x_train)
+            x_train = np.asarray(x_train, dtype=np.float32)
+            y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
+        self.x_train, self.y_train = x_train, y_train
+        self.repeats, self.seed, self.workers = int(repeats), int(seed), int(workers)
+        self.epochs = DEFAULT_EPOCHS if epochs is None else int(epochs)
+        if self.epochs < 0:
+            raise FpgaFtError(f"epochs must be >= 0, got {epochs}")
+        self.ranking_method, self.ranking_repeats = ranking, int(ranking_repeats)
+        self.progress = progress
+        self.model_fp = model_fingerprint(model)
+        self.data_fp = data_hash(self.x, self.y)
+        self.train_fp = data_hash(x_train, y_train) if x_train is not None else None
+        self.design0 = build_design(model, board=self.board, hls_config=self.hls_config)
+        self.layers0 = layers_with_weights(self.design0.layers, model)
+        if not self.layers0:
+            raise FpgaFtError("the model has no Dense/Conv layer to protect")
+        self.knob_infos = describe_knobs(model)
+        predicted = self.design0.predict(self.x)
+        self.clean_accuracy = float(np.mean(predicted.reshape(len(self.x), -1).argmax(axis=1) == self.y))
+        self._ranking: dict[str, list[int]] | None = None
+        self._ranking_info: dict = {}
+        self._memo: dict = {}
+        self._baseline: dict = {}
+        self._retrained: dict = {}
+
+    # ---- properties ---------------------------------------------------------------------
+    @property
+    def has_training_data(self) -> bool:
+        return self.x_train is not None
+
+    def settings(self) -> dict:
+        """Everything that defines the numbers a study's trials produce."""
+        settings = {"model_fingerprint": self.model_fp, "model": str(self.model_path or self.model.name),
+                    "data": self.data_fp, "train": self.train_fp, "board": self.board.key,
+                    "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "seed": self.seed,
+                    "epochs": self.epochs if self.has_training_data else None,
+                    "ranking": {"method": self.ranking_method, "repeats": self.ranking_repeats},
+                    "fpga_ft": __version__, "version": SETTINGS_VERSION}
+        if self.hls_config is not None:  # only then: settings of config-less studies are unchanged
+            settings["hls_config"] = self.hls_config.key()
+        return settings
+
+    # ---- ranking --------------------------------------------------------------------------
+    def ranking(self) -> dict[str, list[int]]:
+        """Per layer, neuron indices from most to least vulnerable (cached on disk)."""
+        if self._ranking is None:
+            self._ranking, self._ranking_info = _neuron_ranking(self)
+        return self._ranking
+
+    def ranking_info(self) -> dict:
+        self.ranking()
+        return dict(self._ranking_info)
+
+    # ---- plans ------------------------------------------------------------------------------
+    def plan_for(self, spec: ProtectionSpec, layers=None) -> ProtectionPlan:
+        """The plan of ``spec`` on ``layers`` (default: the original model's; accumulator widths
+        of retrained models differ, so ``protected_msbs`` is capped at each layer's width)."""
+        layers = list(layers or self.layers0)
+        order = self.ranking() if any(int(v) > 0 for v in spec.critical.values()) else {}
+        plan = ProtectionPlan()
+        for info in layers:
+            count = max(0, min(int(spec.critical.get(info.name, 0)), _max_critical(info)))
+            msbs = max(0, min(int(spec.msbs.get(info.name, 0)), info.accum_type.width))
+            critical = sorted(order[info.name][:count]) if count else []
+            if msbs or critical:
+                plan.layers[info.name] = LayerProtection(protected_msbs=msbs, critical_neurons=critical)
+        return plan.validate(layers)
+
+    # ---- models ------------------------------------------------------------------------------
+    def model_for(self, knobs):
+        """(Keras model, file or None, retraining info) of the algorithm knobs."""
+        knobs = knobs if isinstance(knobs, AlgorithmKnobs) else AlgorithmKnobs.from_dict(knobs)
+        if knobs.is_identity():
+            return self.model, self.model_path, {}
+        if not self.has_training_data:
+            raise FpgaFtError("algorithm knobs need training data (--train T.npz)")
+        key = knobs.key()
+        if key not in self._retrained:
+            result = apply_knobs(self.model, knobs, self.x_train, self.y_train, epochs=self.epochs, seed=self.seed)
+            info = {k: result.info.get(k) for k in ("train_accuracy", "kernel_zero_fraction", "seconds", "cached")}
+            self._retrained[key] = (result.model, str(result.path) if result.path else None, info)
+            if len(self._retrained) > 8:  # keep memory bounded: models are cheap to reload
+                self._retrained.pop(next(iter(self._retrained)))
+        return self._retrained[key]
+
+    # ---- figures -------------------------------------------------------------------------------
+    def figures(self, design, layers, plan) -> dict:
+        """LUT/FF/DSP/BRAM_18K, latency (cycles) and utilisation: real reports when the project
+        has them, else the estimate (``source`` says which)."""
+        est = estimate_resources(layers, plan, self.board.clock_mhz)
+        out = {"LUT": int(est.LUT), "FF": int(est.FF), "DSP": int(est.DSP), "BRAM_18K": int(est.BRAM_18K),
+               "latency_cycles": int(est.latency_cycles), "source": "estimate"}
+        report = _project_report(design.project_dir)
+        if report is not None:
+            fig = report.get("vivado") or report.get("hls") or {}
+            if fig:
+                for key in RESOURCE_KEYS:
+                    if fig.get(key) is not None:
+                        out[key] = int(fig[key])
+                out["source"] = "report"
+            hls = report.get("hls") or {}
+            if hls.get("latency_worst_cycles") is not None:
+                out["latency_cycles"] = int(hls["latency_worst_cycles"])
+        util = {}
+        for key in RESOURCE_KEYS:
+            avail = float(self.board.resources.get(key, 0) or 0)
+            util[key] = out[key] / avail if avail > 0 else (0.0 if out[key] == 0 else math.inf)
+        out["utilization"] = util
+        return out
+
+    def baseline(self, target: Target) -> dict:
+        """The unprotected original design: figures, clean accuracy, accuracy under the BER."""
+        key = (target.ber, target.sites)
+        if key not in self._baseline:
+            fig = self.figures(self.design0, self.layers0, None)
+            acc = self._campaign(self.design0, target)
+            self._baseline[key] = {
+                "LUT": fig["LUT"], "FF": fig["FF"], "DSP": fig["DSP"], "BRAM_18K": fig["BRAM_18K"],
+                "latency_cycles": fig["latency_cycles"], "source": fig["source"],
+                "utilization": {k: _clean_float(v) for k, v in fig["utilization"].items()},
+                "clean_accuracy": self.clean_accuracy,
+                "accuracy": {"mean": acc.accuracy_mean, "ci_low": acc.ci_low, "ci_high": acc.ci_high},
+                "accuracy_loss": self.clean_accuracy - acc.accuracy_mean,
+                "ber": target.ber, "design": str(self.design0.project_dir), "plan": {"layers": {}},
+            }
+        return dict(self._baseline[key])
+
+    def _campaign(self, design, target: Target):
+        return run_campaign(design, self.x, self.y, FaultModel(ber=target.ber, sites=target.sites),
+                            repeats=self.repeats, seed=self.seed, workers=self.workers)
+
+    def evaluate(self, knobs, spec: ProtectionSpec, target: Target) -> dict:
+        """Build, cost and fault-inject one candidate; returns its figures (JSON-ready)."""
+        start = _now()
+        knobs = knobs if isinstance(knobs, AlgorithmKnobs) else AlgorithmKnobs.from_dict(knobs)
+        model, model_file, retrain = self.model_for(knobs)
+        if knobs.is_identity():
+            design_layers = self.layers0
+        else:  # the retrained model's own widths (no C++ compile needed for that)
+            base_design = build_design(model, board=self.board, compile=False, hls_config=self.hls_config)
+            design_layers = layers_with_weights(base_design.layers, model)
+        plan = self.plan_for(spec, design_layers)
+        memo_key = (knobs.key(), plan.key(), target)
+        if memo_key in self._memo:
+            return dict(self._memo[memo_key], seconds=_now() - start, memoized=True)
+        design = build_design(model, plan, board=self.board, hls_config=self.hls_config)
+        fig = self.figures(design, design_layers, plan)
+        acc = self._campaign(design, target)
+        base = self.baseline(target)
+        constraints = _constraints_of(fig, acc.ci_low, base, target)
+        entry = {
+            "plan": plan.to_dict(),
+            "plan_yaml": plan.to_yaml(),
+            "spec": _spec_summary(spec, design_layers),
+            "knobs": knobs.to_dict(),
+            "LUT": fig["LUT"], "FF": fig["FF"], "DSP": fig["DSP"], "BRAM_18K": fig["BRAM_18K"],
+            "latency_cycles": fig["latency_cycles"], "source": fig["source"],
+            "utilization": {k: _clean_float(v) for k, v in fig["utilization"].items()},
+            "accuracy": {"mean": acc.accuracy_mean, "ci_low": acc.ci_low, "ci_high": acc.ci_high},
+            "clean_accuracy": acc.clean_accuracy,
+            "accuracy_loss": self.clean_accuracy - acc.accuracy_mean,
+            "lut_overhead": fig["LUT"] / base["LUT"] - 1.0 if base["LUT"] else None,
+            "latency_overhead": (fig["latency_cycles"] / base["latency_cycles"] - 1.0
+                                 if base["latency_cycles"] else None),
+            "constraints": constraints,
+            "feasible": all(c <= 0 for c in constraints),
+            "design": str(design.project_dir),
+            "model_file": model_file,
+            "retrain": retrain,
+        }
+        self._memo[memo_key] = entry
+        return dict(entry, seconds=_now() - start, memoized=False)
+
+
+def _constraints_of(fig: dict, ci_low: float, base: dict, target: Target) -> list[float]:
+    acc = (base["clean_accuracy"] - float(target.max_accuracy_drop)) - float(ci_low)
+    lat = (fig["latency_cycles"] / base["latency_cycles"] - 1.0 if base["latency_cycles"] else 0.0) \
+        - float(target.max_latency_overhead) - LATENCY_TOLERANCE
+    fit = max(fig["utilization"][k] for k in RESOURCE_KEYS) - 1.0
+    return [float(acc), float(lat), float(fit) if math.isfinite(fit) else 1e9]
+
+
+def _spec_summary(spec: ProtectionSpec, layers) -> dict:
+    return {info.name: {"critical": int(min(spec.critical.get(info.name, 0), info.n_out)),
+                        "critical_fraction": round(min(spec.critical.get(info.name, 0), info.n_out) / info.n_out, 4),
+                        "msbs": int(min(spec.msbs.get(info.name, 0), info.accum_type.width))}
+            for info in layers}
+
+
+def _project_report(project_dir):
+    """``read_project_report`` of a design that has real HLS / Vivado reports, else None."""
+    directory = Path(project_dir)
+    # a cached fpga-ft design without vendor runs has no *_prj / report directories: skip the walk
+    if not any(p.is_dir() and (p.name.endswith("_prj") or p.name.startswith("vivado")) for p in directory.iterdir()) \
+            and not any(directory.glob("*.rpt")):
+        return None
+    try:
+        return read_project_report(directory)
+    except FpgaFtError:
+        return None
+
+
+def _neuron_ranking(ev: Evaluator) -> tuple[dict[str, list[int]], dict]:
+    """Vulnerability ranking of the original model's neurons, cached on disk."""
+    x, y = (ev.x_train, ev.y_train) if ev.has_training_data else (ev.x, ev.y)
+    data_fp = ev.train_fp if ev.has_training_data else ev.data_fp
+    key_data = {"model": ev.model_fp, "board": ev.board.key, "data": data_fp, "method": ev.ranking_method,
+                "repeats": ev.ranking_repeats, "seed": ev.seed, "v": 1}
+    if ev.hls_config is not None:
+        key_data["hls_config"] = ev.hls_config.key()
+    key_src = json.dumps(key_data, sort_keys=True)
+    key = hashlib.sha256(key_src.encode()).hexdigest()[:20]
+    path = cache_root() / "rankings" / f"{key}.json"
+    if path.is_file():
+        data = json.loads(path.read_text())
+        return {k: [int(i) for i in v] for k, v in data["order"].items()}, data["info"]
+    if ev.ranking_method not in V.METHODS:
+        raise FpgaFtError(f"unknown vulnerability method '{ev.ranking_method}' (known: {', '.join(V.METHODS)})")
+    start = _now()
+    inputs = V.AnalysisInputs(design=ev.design0, x=x, y=y, model=ev.model, x_train=ev.x_train, y_train=ev.y_train,
+                              repeats=ev.ranking_repeats, seed=ev.seed, progress=False)
+    result = V.compute_scores(ev.ranking_method, inputs)
+    secondary = result.details.get("output_error") if ev.ranking_method == "injection" else None
+    ranked = V.rank_neurons(result.scores, secondary, ev.layers0)
+    order = {info.name: [e["index"] for e in ranked if e["layer"] == info.name] for info in ev.layers0}
+    info = {"method": ev.ranking_method, "repeats": ev.ranking_repeats, "seconds": round(_now() - start, 2),
+            "data": "train" if ev.has_training_data else "test",
+            "scores": {name: [float(s) for s in np.asarray(v)] for name, v in result.scores.items()}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"order": order, "info": info}))
+    os.replace(tmp, path)
+    return order, info
