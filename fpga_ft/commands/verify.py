@@ -121,16 +121,26 @@ def _summary(r: dict) -> str:
         est = f", estimate {r['estimate_lut']:,.0f}" if isinstance(r.get("estimate_lut"), (int, float)) else ""
         lines.append(f"  Yosys LUT: {r['yosys_lut']:,} kept, {r['yosys_lut_no_keep']:,} without keep, "
                      f"{r['yosys_lut_unprotected']:,} unprotected{est}")
-    lines.append(f"  node bits: {r['nodes']:,}, masked {r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} "
-                 f"(structure: {len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} "
-                 f"in {r['sat']['seconds']:.1f} s ({r['sat']['method']})")
+    lines.append(f"  node bits: {_node_bits_and_sat(r)} ({r['sat']['method']})")
     lines += _methods_and_instances(r)
-    same = not any("unmasked" in f for f in r["failures"])
+    same = _unmasked_as_structure(r)
     mismatches = r["simulation"]["bit_exact_mismatches"]
     exact = "bit-exact" if not mismatches else f"NOT bit-exact ({mismatches} mismatches)"
     lines.append(f"  {'OK' if r['ok'] else 'FAILED'}: unmasked node bits {'equal' if same else 'differ from'} "
                  f"the structure's; twin {exact} on {r['simulation']['vectors']} vectors; {r['seconds']:.0f} s")
     return "\n".join(lines)
+
+
+def _node_bits_and_sat(r: dict) -> str:
+    """Node bits, masked and unmasked (and the structure's count), and the SAT verdict."""
+    return (f"{r['nodes']:,}, masked {r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} "
+            f"(structure: {len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} "
+            f"in {r['sat']['seconds']:.1f} s")
+
+
+def _unmasked_as_structure(r: dict) -> bool:
+    """The twin's unmasked node bits are the structure's (no 'unmasked' failure)."""
+    return not any("unmasked" in f for f in r["failures"])
 
 
 def _methods_and_instances(r: dict) -> list[str]:
@@ -162,11 +172,9 @@ def _summary_time_shared(r: dict) -> str:
                      f"(x{num(r['estimate_over_yosys'], '.2f')} of Yosys), unprotected "
                      f"{num(r['estimate_lut_unprotected'])}; protection {num(r['protection_lut'])} LUT by Yosys, "
                      f"{num(r['estimate_protection_lut'])} estimated")
-    lines.append(f"  MAC chain ({unit['steps_proved']} steps + output voter): node bits {r['nodes']:,}, masked "
-                 f"{r['faults_masked']:,}, unmasked {len(r['unmasked_nodes']):,} (structure: "
-                 f"{len(r['csim_unprotected_bits']):,}); SAT {r['sat']['status']} in {r['sat']['seconds']:.1f} s")
+    lines.append(f"  MAC chain ({unit['steps_proved']} steps + output voter): node bits {_node_bits_and_sat(r)}")
     lines += _methods_and_instances(r)
-    same = not any("unmasked" in f for f in r["failures"])
+    same = _unmasked_as_structure(r)
     sim = r["simulation"]
     exact = sim["bit_exact_mismatches"] == 0 and not any(sim["layer_mismatches"].values())
     lines.append(f"  {'OK' if r['ok'] else 'FAILED'}: unmasked node bits {'equal' if same else 'differ from'} the "
