@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.core.fixedpoint import parse_type
+from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize
 from fpga_ft.core.layers import FixedType, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
 from fpga_ft.core.plan import ProtectionPlan
@@ -110,11 +110,7 @@ def _on_grid(values: np.ndarray, t: FixedType) -> np.ndarray:
     scaled = values * 2.0 ** t.fractional
     if np.array_equal(scaled, np.rint(scaled)):
         return values
-    codes = np.floor(scaled)
-    span = 2.0 ** t.width
-    low = -(span / 2) if t.signed else 0.0
-    codes = np.mod(codes - low, span) + low
-    return codes / 2.0 ** t.fractional
+    return quantize(values, FixedSpec(t.width, t.integer, bool(t.signed)))  # TRN, WRAP: the defaults
 
 
 def layer_info(node, io_type: str) -> LayerInfo:
