@@ -154,3 +154,27 @@ def test_registry_refuses_a_clash_and_the_twin_refuses_a_registered_scheme():
     with pytest.raises(FpgaFtError, match="no structural twin"):
         Twin(ns, Arithmetic.__new__(Arithmetic))
     assert np.isclose(DuplicatedNeuron(16).word_failure_probability(1e-3), 16e-6, rtol=1e-3)
+
+
+def test_schemes_of_installed_packages_come_from_entry_points(monkeypatch):
+    from importlib.metadata import EntryPoint
+
+    from fpga_ft.core import schemes
+
+    class Entry(DuplicatedNeuron):
+        plan_key = "entry_point_neurons"
+
+    good = EntryPoint("entry", f"{__name__}:_ENTRY", schemes.ENTRY_POINT_GROUP)
+    broken = EntryPoint("broken", "no_such_module_xyz:Scheme", schemes.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(schemes, "_entry_points_loaded", False)
+    monkeypatch.setattr(schemes, "entry_points", lambda group: [good] if group == schemes.ENTRY_POINT_GROUP else [])
+    monkeypatch.setitem(globals(), "_ENTRY", Entry)
+    try:
+        assert "entry_point_neurons" in schemes.plan_keys()
+        assert ProtectionPlan.from_dict({"layers": {"fc": {"entry_point_neurons": [0]}}}).for_layer("fc").is_protected
+        monkeypatch.setattr(schemes, "_entry_points_loaded", False)
+        monkeypatch.setattr(schemes, "entry_points", lambda group: [broken])
+        with pytest.raises(FpgaFtError, match="scheme entry point 'broken'"):
+            schemes.registered_schemes()
+    finally:
+        unregister_scheme(Entry)

@@ -23,6 +23,13 @@ from that class alone, as hls4ml's backends read registered templates:
 * the resource estimate: :meth:`NeuronScheme.neuron_lut` and ``dsp_copies``;
 * the failure model: :meth:`Scheme.word_failure_probability`.
 
+Schemes in an installed package are found through the entry-point group
+``fpga_ft.schemes`` (each entry a ``NeuronScheme`` subclass), so that ``fpga-ft`` commands
+read plans that use them::
+
+    [project.entry-points."fpga_ft.schemes"]
+    duplicated = "my_package.schemes:DuplicatedNeuron"
+
 The structural twin (``fpga-ft verify``) and the optimizer's search space cover the
 built-in schemes only; a registered scheme is refused there with one line.
 ``fpga_ft.testing.scheme_conformance.SchemeConformance`` is the test class every scheme
@@ -31,6 +38,7 @@ passes (fault-free bit-exact, flips counted = BER x exposed bits, cost monotone)
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, ClassVar
 
 from fpga_ft.core.errors import FpgaFtError
@@ -39,7 +47,15 @@ from fpga_ft.core.structure import Scheme
 if TYPE_CHECKING:
     from fpga_ft.core.structure import NeuronStructure
 
-__all__ = ["NeuronScheme", "register_scheme", "unregister_scheme", "registered_schemes", "plan_keys", "scheme_for_key"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "NeuronScheme",
+    "register_scheme",
+    "unregister_scheme",
+    "registered_schemes",
+    "plan_keys",
+    "scheme_for_key",
+]
 
 
 class NeuronScheme(Scheme):
@@ -88,6 +104,21 @@ class NeuronScheme(Scheme):
 
 
 _REGISTRY: dict[str, type[NeuronScheme]] = {}
+ENTRY_POINT_GROUP = "fpga_ft.schemes"
+_entry_points_loaded = False
+
+
+def _load_entry_points() -> None:
+    """Register the schemes of installed packages (group ``fpga_ft.schemes``), once."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        try:
+            register_scheme(ep.load())
+        except Exception as exc:  # a broken plugin is named, not a traceback
+            raise FpgaFtError(f"scheme entry point '{ep.name}' ({ep.value}) failed: {exc}") from None
 
 
 def register_scheme(cls: type[NeuronScheme]) -> type[NeuronScheme]:
@@ -113,18 +144,19 @@ def unregister_scheme(cls: type[NeuronScheme]) -> None:
 
 
 def registered_schemes() -> dict[str, type[NeuronScheme]]:
-    """Registered schemes by plan key."""
+    """Registered schemes by plan key (entry points included)."""
+    _load_entry_points()
     return dict(_REGISTRY)
 
 
 def plan_keys() -> tuple[str, ...]:
-    """The plan keys of the registered schemes."""
-    return tuple(_REGISTRY)
+    """The plan keys of the registered schemes (entry points included)."""
+    return tuple(registered_schemes())
 
 
 def scheme_for_key(plan_key: str, width: int) -> NeuronScheme:
     """The registered scheme of ``plan_key`` for an accumulator of ``width`` bits."""
-    cls = _REGISTRY.get(plan_key)
+    cls = registered_schemes().get(plan_key)
     if cls is None:
         raise FpgaFtError(f"no protection scheme is registered for plan key '{plan_key}'")
     return cls(width)
