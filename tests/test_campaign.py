@@ -18,11 +18,11 @@ from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.core.paths import MODELS_DIR, ROOT
 from fpga_ft.simulate.campaign import (
     CampaignResult,
-    _slices,
     chunk_seed,
     run_campaign,
     run_sweep,
 )
+from fpga_ft.simulate.campaign.layout import pass_slices as _slices
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_DATA = MODELS_DIR / "digits_test.npz"
@@ -110,12 +110,12 @@ def test_same_seed_same_result_any_workers(env):
 
 
 def test_workers_never_import_tensorflow(env):
-    from fpga_ft.simulate import campaign
+    from fpga_ft.simulate.campaign import workers
 
     assert "tensorflow" in sys.modules  # this process converted models
     run_campaign(env["plain"], env["x"], env["y"], FaultModel(1e-4), repeats=2, workers=2)
-    pool = campaign._get_pool(2)
-    probes = [pool.submit(campaign._worker_probe).result() for _ in range(4)]
+    pool = workers._get_pool(2)
+    probes = [pool.submit(workers._worker_probe).result() for _ in range(4)]
     assert not any(p["tensorflow"] for p in probes)
     assert any(p["libraries"] for p in probes)
 
