@@ -154,6 +154,11 @@ def test_accuracy_falls_with_ber(env):
     bers = [1e-5, 1e-4, 1e-3, 1e-2]
     results = run_sweep(env["plain"], env["x"], env["y"], bers, repeats=4, seed=2)
     assert [r.ber for r in results] == bers
+    data = results.to_dict()  # a SweepResult: the fault model with the BERs swept, one entry a BER
+    expected = FaultModel(0.0).to_dict()
+    expected.pop("ber")
+    assert data["fault_model"] == {**expected, "bers": bers}
+    assert [entry["ber"] for entry in data["results"]] == bers
     for lower, higher in zip(results, results[1:]):
         assert higher.accuracy_mean <= lower.ci_high  # never significantly better at a higher BER
     assert results[0].accuracy_mean > results[-1].ci_high  # and clearly worse over the range

@@ -26,16 +26,16 @@ the input (the identity on such data), so the QKeras reference and hls4ml see th
 
 Non-exact head: hls4ml computes softmax (and sigmoid / tanh) with lookup tables that are
 not bit-exact. When the model ends with one, the copy ends before it: the csim and QKeras
-are compared on the tensor before the head and classes are taken by argmax, which a
-softmax (a monotone function) does not change.
+are compared on the tensor before the head, which is then logits: classes follow from them
+by the one rule of :mod:`fpga_ft.core.classify` (argmax, which a softmax does not change;
+for one output ``> 0``, which is a sigmoid's ``> 0.5``).
 
 The package, one module per section:
 
 * :mod:`.config`: :class:`UserHlsConfig`, :func:`read_hls_config`, :func:`parse_hls_config`;
 * :mod:`.source`: :class:`ModelSource`, :func:`resolve_source`, :func:`load_keras_model`;
 * :mod:`.quantizers`: :func:`check_quantizers`, power-of-two weight types, :func:`quantized_bits_for`;
-* :mod:`.edit`: the model's input and final activation (:func:`find_head`,
-  :func:`output_layer`, :func:`layer_activation`), the edited copy;
+* :mod:`.edit`: the model's input and final table head (``find_head``), the edited copy;
 * :mod:`.prepare`: :class:`PreparedModel`, :func:`prepare_model`, :func:`open_model`.
 """
 

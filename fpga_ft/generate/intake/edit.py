@@ -9,9 +9,11 @@ import numpy as np
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.fixedpoint import FixedSpec, _qkeras_bits
 from fpga_ft.generate.intake.quantizers import quantized_bits_for
+from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects, layer_activation, output_layer
 
 #: final activations hls4ml computes with lookup tables (not bit-exact); all monotone, so
-#: argmax before them is argmax after them
+#: argmax before them is argmax after them (and, for one output, > 0 before a sigmoid is
+#: > 0.5 after it)
 TABLE_HEADS = ("softmax", "sigmoid", "tanh")
 INPUT_QUANTIZER_NAME = "fpgaft_input_quantizer"
 
@@ -43,25 +45,11 @@ def is_input_quantizer(layer) -> bool:
     return type(quantizer).__name__ == "quantized_bits"
 
 
-def layer_activation(layer) -> str | None:
-    """The activation a layer applies, by name (None when it has none)."""
-    cls = type(layer).__name__
-    if cls == "Softmax":
-        return "softmax"
-    act = getattr(layer, "activation", None)
-    if act is None:
-        return None
-    name = getattr(act, "__name__", None) or str(act)
-    return str(name).lower()
-
-
 def find_head(model) -> dict | None:
     """The model's final table-based activation (softmax, sigmoid, tanh), if any."""
-    outputs = model.outputs
-    if len(outputs) != 1:
+    if len(model.outputs) != 1:
         return None
-    history = getattr(outputs[0], "_keras_history", None)
-    last = history.layer if history is not None else model.layers[-1]
+    last = output_layer(model)
     act = layer_activation(last)
     if act not in TABLE_HEADS:
         return None
@@ -82,8 +70,6 @@ def edit_model(model, quantizer_spec: FixedSpec | None, head: dict | None, po2: 
     without its final activation, and/or with power-of-two weight quantizers replaced by the
     ``quantized_bits`` of an exact fixed-point type (``po2``: see :func:`po2_weight_types`;
     the copy's weights are the quantized values, so its outputs are the original's)."""
-    from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects
-
     tf = _quiet_tensorflow()
     functional = tf.keras.Model(model.inputs, model.outputs, name=model.name)
     config = functional.get_config()

@@ -139,7 +139,7 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
     if head is not None:
         notes.append(f"note: the final {head['activation']} ('{head['layer']}') is computed by hls4ml with lookup "
                      f"tables (not bit-exact): csim and QKeras are compared on its input (layer "
-                     f"'{head['compared_layer']}'), classes by argmax")
+                     f"'{head['compared_layer']}'), classes by argmax (one output: > 0)")
     config = hls_config
     if spec is not None:
         config = (config or UserHlsConfig()).with_layer(input_name, {"Precision": {"result": spec.c_type()}})

@@ -10,7 +10,7 @@ from typing import Iterable
 import numpy as np
 
 from fpga_ft.core.cache import data_fingerprint
-from fpga_ft.core.classify import classify
+from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import DEFAULT_SCRUB_INTERVAL, SITES, FaultModel
 from fpga_ft.core.stats import accuracy_interval, halfwidth
@@ -57,6 +57,12 @@ def _prepare_data(design, x, y) -> tuple[np.ndarray, np.ndarray]:
 _CLEAN_CACHE: dict = {}
 
 
+def _output_head(design) -> OutputHead:
+    """How classes follow from the design's csim outputs (:mod:`fpga_ft.core.classify`)."""
+    head = getattr(design, "output_head", None)
+    return head if isinstance(head, OutputHead) else OutputHead(design.n_outputs)
+
+
 def _clean_predictions(design, x: np.ndarray, data_fp: str) -> np.ndarray:
     """Fault-free classes (csim at BER 0), cached per (library, data)."""
     library = design.library
@@ -65,7 +71,7 @@ def _clean_predictions(design, x: np.ndarray, data_fp: str) -> np.ndarray:
     if predicted is None:
         library.configure((0.0, 0.0, 0.0, 0.0))
         outputs, _, _ = library.run(x)
-        predicted = classify(outputs)
+        predicted = _output_head(design).classify(outputs)
         if len(_CLEAN_CACHE) >= 32:
             _CLEAN_CACHE.pop(next(iter(_CLEAN_CACHE)))
         _CLEAN_CACHE[key] = predicted
@@ -133,6 +139,7 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     library = design.library
     data_fp = data_fingerprint(x, y)
     clean = _clean_predictions(design, x, data_fp)
+    head = _output_head(design)
     if clean_accuracy is None:
         clean_accuracy = float(np.mean(clean == y))
 
@@ -162,7 +169,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     def task(index: int, for_worker: bool) -> dict:
         a, b = slices[index % n_slices]
         item = {"chunk": index, "bers": bers, "persistent": persistent, "scrub_interval": scrub,
-                "seed": chunk_seed(seed, fault_model.ber, index), "x": x[a:b], "y": y[a:b], "clean": clean[a:b]}
+                "seed": chunk_seed(seed, fault_model.ber, index), "x": x[a:b], "y": y[a:b], "clean": clean[a:b],
+                "head": head}
         if for_worker:
             item["project_dir"] = str(design.project_dir)
             item["library"] = library.path.name

@@ -17,18 +17,18 @@ from concurrent.futures.process import BrokenProcessPool
 
 import numpy as np
 
-from fpga_ft.core.classify import classify
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES
 from fpga_ft.simulate.campaign.progress import grow_progress
 
 
 def execute_chunk(library, task: dict) -> dict:
-    """Run one chunk on ``library``: configure with the chunk's seed, run, count."""
+    """Run one chunk on ``library``: configure with the chunk's seed, run, classify (the
+    task's :class:`~fpga_ft.core.classify.OutputHead`), count."""
     library.configure(task["bers"], persistent=task["persistent"], seed=task["seed"],
                       scrub_interval=task["scrub_interval"])
     outputs, injected, masked = library.run(task["x"])
-    predicted = classify(outputs)
+    predicted = task["head"].classify(outputs)
     clean = task["clean"]
     return {
         "chunk": task["chunk"],
