@@ -1,4 +1,5 @@
-"""Running a campaign (:func:`run_campaign`) and a sweep over BERs (:func:`run_sweep`, :func:`sweep`)."""
+"""Running a campaign (:func:`run_campaign`: checks, chunks, early stopping, the result) and a
+sweep over BERs (:func:`run_sweep`)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def _prepare_data(design, x, y) -> tuple[np.ndarray, np.ndarray]:
     y = y.reshape(-1).astype(np.int64)
     if len(y) != len(x):
         raise FpgaFtError(f"x has {len(x)} samples but y has {len(y)} labels")
-    n_classes = max(2, design.n_outputs)
+    n_classes = _output_head(design).n_classes
     if y.min() < 0 or y.max() >= n_classes:
         raise FpgaFtError(f"labels must be in 0..{n_classes - 1} for a design with {design.n_outputs} outputs, "
                           f"got {int(y.min())}..{int(y.max())}")
