@@ -22,8 +22,8 @@ import numpy as np
 
 from fpga_ft.core import structure
 from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
-from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.fixedpoint import parse_type, quantize_float32
 from fpga_ft.core.layers import PROTECTABLE_KINDS, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
