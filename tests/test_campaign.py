@@ -18,11 +18,11 @@ from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.core.paths import MODELS_DIR, ROOT
 from fpga_ft.simulate.campaign import (
     CampaignResult,
-    _slices,
     chunk_seed,
     run_campaign,
     run_sweep,
 )
+from fpga_ft.simulate.campaign.layout import pass_slices as _slices
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_DATA = MODELS_DIR / "digits_test.npz"
@@ -110,12 +110,12 @@ def test_same_seed_same_result_any_workers(env):
 
 
 def test_workers_never_import_tensorflow(env):
-    from fpga_ft.simulate import campaign
+    from fpga_ft.simulate.campaign import workers
 
     assert "tensorflow" in sys.modules  # this process converted models
     run_campaign(env["plain"], env["x"], env["y"], FaultModel(1e-4), repeats=2, workers=2)
-    pool = campaign._get_pool(2)
-    probes = [pool.submit(campaign._worker_probe).result() for _ in range(4)]
+    pool = workers._get_pool(2)
+    probes = [pool.submit(workers._worker_probe).result() for _ in range(4)]
     assert not any(p["tensorflow"] for p in probes)
     assert any(p["libraries"] for p in probes)
 
@@ -154,6 +154,11 @@ def test_accuracy_falls_with_ber(env):
     bers = [1e-5, 1e-4, 1e-3, 1e-2]
     results = run_sweep(env["plain"], env["x"], env["y"], bers, repeats=4, seed=2)
     assert [r.ber for r in results] == bers
+    data = results.to_dict()  # a SweepResult: the fault model with the BERs swept, one entry a BER
+    expected = FaultModel(0.0).to_dict()
+    expected.pop("ber")
+    assert data["fault_model"] == {**expected, "bers": bers}
+    assert [entry["ber"] for entry in data["results"]] == bers
     for lower, higher in zip(results, results[1:]):
         assert higher.accuracy_mean <= lower.ci_high  # never significantly better at a higher BER
     assert results[0].accuracy_mean > results[-1].ci_high  # and clearly worse over the range

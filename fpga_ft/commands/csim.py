@@ -2,7 +2,7 @@
 
 The comparison is on the tensor fpga-ft converts: when the model ends with a lookup-table
 softmax (or sigmoid / tanh), on the tensor before it (``compared_tensor``), with classes by
-argmax; how often hls4ml's table head changes the class is measured separately with
+argmax (one output: > 0, the sigmoid's > 0.5); how often hls4ml's table head changes the class is measured separately with
 hls4ml's own compile()/predict() of the full model (``head``)."""
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def run(args) -> dict:
     csim = design.predict(x)
     seconds = time.perf_counter() - start
     reference = model.predict(x, verbose=0)
-    comparison = compare_outputs(csim, reference, y, compared_tensor=prepared.compared_tensor)
+    comparison = compare_outputs(csim, reference, y, compared_tensor=prepared.compared_tensor, head=design.output_head)
     head = None
     if prepared.head is not None and not args.no_head_check:
         head = head_class_changes(prepared, x, csim, y, board=kwargs["board"], backend=kwargs["backend"],

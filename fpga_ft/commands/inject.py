@@ -76,123 +76,30 @@ def run(args) -> dict:
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
 
+    from fpga_ft.commands._common import open_prepared
     from fpga_ft.generate.modelio import check_labels, load_data
+    from fpga_ft.simulate.campaign import default_checkpoint_dir, format_sweep_table, open_subject, sweep
 
     x, y = load_data(args.data)
-    design, model_name, plan, plan_label, x, intake = _design(args, x)
-    check_labels(args.data, y, design.n_outputs)
-
-    from fpga_ft.simulate.campaign import default_checkpoint_dir, run_sweep
+    subject, x = open_subject(args.model, x, plan_path=args.plan, io_type=args.io_type,
+                              prepared=lambda: open_prepared(args))
+    check_labels(args.data, y, subject.design.n_outputs)
 
     checkpoint = None if args.no_checkpoint else (args.checkpoint_dir or default_checkpoint_dir())
     out = sys.stderr if args.json == "-" else sys.stdout
-    print(f"model {model_name}, plan {plan_label}, {len(x)} samples, {template.describe().split(' on ', 1)[1]}",
-          file=out)
-    results = run_sweep(design, x, y, bers, sites=sites, mode=args.mode, scrub_interval=args.scrub_interval,
-                        repeats=args.repeats, seed=args.seed, workers=args.workers, confidence=args.confidence,
-                        target_halfwidth=args.target_halfwidth, max_repeats=args.max_repeats,
-                        checkpoint=checkpoint, progress=args.progress or sys.stderr.isatty())
-    print(_table(results), file=out)
+    print(f"model {subject.name}, plan {subject.plan_label}, {len(x)} samples, "
+          f"{template.describe().split(' on ', 1)[1]}", file=out)
+    report = sweep(subject, x, y, bers, data_path=args.data, sites=sites, mode=args.mode,
+                   scrub_interval=args.scrub_interval, repeats=args.repeats, seed=args.seed, workers=args.workers,
+                   confidence=args.confidence, target_halfwidth=args.target_halfwidth,
+                   max_repeats=args.max_repeats, checkpoint=checkpoint,
+                   progress=args.progress or sys.stderr.isatty())
+    print(format_sweep_table(report.sweep), file=out)
     if args.plot:
         from fpga_ft.core.outputs import atomic_path
+        from fpga_ft.simulate.campaign import plot_accuracy
 
         with atomic_path(args.plot) as temp:
-            plot_accuracy(results, temp, title=f"{model_name} - plan: {plan_label}")
+            plot_accuracy(report.sweep, temp, title=report.title)
         print(f"plot written to {args.plot}", file=out)
-    fault_model = template.to_dict()
-    fault_model.pop("ber")
-    fault_model["bers"] = bers
-    return {
-        "model": str(args.model),
-        "plan": {"path": args.plan, "label": plan_label, **plan.to_dict()},
-        "design": str(design.project_dir),
-        "data": {"path": str(args.data), "samples": int(len(x))},
-        "intake": intake,
-        "fault_model": fault_model,
-        "results": [r.to_dict() for r in results],
-    }
-
-
-def _design(args, x):
-    """(design, model name, plan, plan label, x as the design's input words, intake
-    summary) from a model file or a project directory."""
-    from fpga_ft.core.plan import ProtectionPlan
-
-    model_path = Path(args.model)
-    if model_path.is_dir() and (model_path / "fpgaft_design.json").is_file():
-        from fpga_ft.generate.design import open_design
-
-        if args.plan:
-            raise FpgaFtError("--plan cannot be used with a project directory (its plan is fixed at build time)")
-        design = open_design(model_path)
-        n_values = int(x[0].size)
-        if n_values != design.n_inputs:
-            raise FpgaFtError(f"input shape mismatch: data samples have {n_values} values but design "
-                              f"{model_path} expects {design.n_inputs}")
-        plan = design.plan
-        label = "unprotected" if not plan.protected_layers else f"{model_path / 'fpgaft_plan.yml'}"
-        input_type = design.meta.get("input_quantization")
-        x = design.prepare_inputs(x)  # quantized like the project's model input, if it was
-        return design, model_path.name, plan, label, x, {"project": str(model_path), "input_quantization": input_type}
-
-    plan = ProtectionPlan.load(args.plan) if args.plan else ProtectionPlan()
-    from fpga_ft.commands._common import open_prepared
-    from fpga_ft.generate.design import build_design
-    from fpga_ft.generate.modelio import check_input_shape
-
-    prepared = open_prepared(args)
-    check_input_shape(prepared.model, x)
-    x = prepared.prepare_inputs(x)
-    design = build_design(prepared.model, plan, io_type=args.io_type, hls_config=prepared.hls_config)
-    label = Path(args.plan).name if args.plan else "unprotected"
-    return design, model_path.name, plan, label, x, prepared.describe()
-
-
-def _pct(value: float) -> str:
-    return f"{100 * value:.2f}%"
-
-
-def _table(results) -> str:
-    header = ["BER", "accuracy", f"{int(round(100 * results[0].confidence))}% CI", "clean", "inferences",
-              "repeats", *[f"{s} inj/masked" for s in SITES], "time"]
-    rows = []
-    for r in results:
-        rows.append([f"{r.ber:.3g}", _pct(r.accuracy_mean), f"{_pct(r.ci_low)} .. {_pct(r.ci_high)}",
-                     _pct(r.clean_accuracy), f"{r.inferences:,}", str(r.repeats),
-                     *[f"{r.faults_injected[s]:,}/{r.faults_masked[s]:,}" for s in SITES], f"{r.seconds:.2f} s"])
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-
-    def line(cells):
-        return "  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def plot_accuracy(results, out: str, title: str = "") -> None:
-    """Accuracy vs BER (log x axis), CI error bars, clean accuracy as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    points = sorted((r for r in results if r.ber > 0), key=lambda r: r.ber)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    if points:
-        bers = [r.ber for r in points]
-        means = [r.accuracy_mean for r in points]
-        errors = [[r.accuracy_mean - r.ci_low for r in points], [r.ci_high - r.accuracy_mean for r in points]]
-        conf = int(round(100 * points[0].confidence))
-        ax.errorbar(bers, means, yerr=errors, marker="o", capsize=3, label=f"under faults ({conf}% CI)")
-        ax.set_xscale("log")
-    clean = results[0].clean_accuracy
-    ax.axhline(clean, linestyle="--", color="gray", label=f"clean ({100 * clean:.1f}%)")
-    ax.set_xlabel(f"bit error rate ({BER_UNITS})")
-    ax.set_ylabel("accuracy (fraction correct)")
-    ax.set_ylim(0.0, 1.02)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower left")
-    fig.tight_layout()
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
+    return report.to_dict()

@@ -22,7 +22,9 @@ import time
 import numpy as np
 
 from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
+from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.generate.modelio import outputs_are_logits
 
 #: Keras layers whose weights are always float (hls4ml rounds them; QKeras does not)
 _FLOAT_LAYERS = {"Dense": "weights", "Conv1D": "weights", "Conv2D": "weights", "DepthwiseConv1D": "weights",
@@ -100,12 +102,13 @@ def check_exact(model, allow_inexact: bool, label: str = "model", stream=None) -
 
 
 def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray | None = None,
-                    compared_tensor: str | None = None) -> dict:
+                    compared_tensor: str | None = None, head: OutputHead | None = None) -> dict:
     """Share of samples whose csim output equals the reference exactly (every value),
     the largest absolute difference, and both top-1 accuracies when labels are given.
 
     ``compared_tensor`` names what the outputs are (e.g. ``"pre-softmax (layer dense_3)"``,
-    :attr:`fpga_ft.generate.intake.PreparedModel.compared_tensor`) and is passed through."""
+    :attr:`fpga_ft.generate.intake.PreparedModel.compared_tensor`) and is passed through.
+    Classes follow from the outputs by ``head`` (default: logits, see :mod:`fpga_ft.core.classify`)."""
     reference = np.asarray(reference)
     csim = np.asarray(csim, dtype=reference.dtype).reshape(reference.shape)
     n = len(reference)
@@ -119,8 +122,9 @@ def compare_outputs(csim: np.ndarray, reference: np.ndarray, labels: np.ndarray 
     if compared_tensor is not None:
         result["compared_tensor"] = compared_tensor
     if labels is not None:
-        result["csim_accuracy"] = float(np.mean(csim.reshape(n, -1).argmax(1) == labels))
-        result["reference_accuracy"] = float(np.mean(reference.reshape(n, -1).argmax(1) == labels))
+        head = head or OutputHead(int(np.prod(reference.shape[1:], dtype=np.int64)))
+        result["csim_accuracy"] = float(np.mean(head.classify(csim) == labels))
+        result["reference_accuracy"] = float(np.mean(head.classify(reference) == labels))
     return result
 
 
@@ -131,8 +135,8 @@ def head_class_changes(prepared, x: np.ndarray, pre_head: np.ndarray, labels: np
 
     The full model (``prepared.full_model``: with its head) is converted like the design
     and run once through hls4ml's own ``compile()`` / ``predict()`` (the synthesis C++,
-    lookup tables included); its argmax is compared with the argmax of ``pre_head`` (the
-    bit-exact outputs before the head, e.g. the csim's). ``x``: the model's input words
+    lookup tables included); its classes are compared with those of ``pre_head`` (the
+    bit-exact logits before the head, e.g. the csim's), both by :mod:`fpga_ft.core.classify`. ``x``: the model's input words
     (already quantized). Returns None when the model has no such head. The result is
     cached by model, config, conversion settings and data.
     """
@@ -168,8 +172,9 @@ def head_class_changes(prepared, x: np.ndarray, pre_head: np.ndarray, labels: np
             if use_cache:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 np.save(path, table_out)
-    table_class = table_out.reshape(n, -1).argmax(1)
-    pre_class = np.asarray(pre_head).reshape(n, -1).argmax(1)
+    n_outputs = table_out.shape[1]
+    table_class = OutputHead(n_outputs, outputs_are_logits(prepared.full_model)).classify(table_out)
+    pre_class = OutputHead(n_outputs, logits=True).classify(np.asarray(pre_head))
     changes = int(np.count_nonzero(table_class != pre_class))
     result = {
         "layer": prepared.head["layer"],

@@ -28,6 +28,7 @@ from fpga_ft.core.layers import FixedType, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
 from fpga_ft.core.plan import ProtectionPlan
 from fpga_ft.generate import keep_replicas
+from fpga_ft.generate.modelio import outputs_are_logits
 from hls_templates.templates import ATTR_ID, ATTR_STRATEGY, CONFIG_STRATEGY
 
 PROJECT_NAME = "myproject"
@@ -407,6 +408,8 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         # raw inputs are quantized to this type first (None: the model quantizes its input)
         "input_quantization": converted.extra.get("input_quantization"),
         "n_inputs": converted.n_inputs, "n_outputs": converted.n_outputs,
+        # the csim outputs are logits (no final softmax/sigmoid): classes by fpga_ft.core.classify
+        "output_logits": outputs_are_logits(converted.keras_model),
         "protected_layers": converted.plan.protected_layers,
         "layers": [info.to_dict() for info in converted.layers],
         # minimum kept replica instances per layer and module stem (fpgaft_check_replicas.tcl)

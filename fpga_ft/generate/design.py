@@ -24,6 +24,7 @@ from fpga_ft.core import structure
 from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
 from fpga_ft.core.schemes import registered_schemes
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.fixedpoint import parse_type, quantize_float32
 from fpga_ft.core.layers import PROTECTABLE_KINDS, LayerInfo
 from fpga_ft.core.paths import HLS_TEMPLATES_DIR
@@ -67,6 +68,13 @@ class Design:
     @property
     def n_outputs(self) -> int:
         return int(self.meta["n_outputs"])
+
+    @property
+    def output_head(self) -> OutputHead:
+        """What the csim outputs are, so how classes follow from them: ``output_logits`` of
+        the design file (designs written before it have logits: the intake removes a final
+        softmax/sigmoid)."""
+        return OutputHead(self.n_outputs, logits=bool(self.meta.get("output_logits", True)))
 
     @property
     def library(self) -> CsimLibrary:
@@ -175,8 +183,9 @@ def read_design_meta(path: Path) -> dict:
             parse_type(quantization, f"design file {path}: field 'input_quantization'")
         except FpgaFtError as exc:
             raise FpgaFtError(f"{exc}; rewrite the project with `fpga-ft convert`") from None
-    if "bit_exact_conversion" in meta and not isinstance(meta["bit_exact_conversion"], bool):
-        raise bad("bit_exact_conversion", "true or false", meta["bit_exact_conversion"])
+    for key in ("bit_exact_conversion", "output_logits"):
+        if key in meta and not isinstance(meta[key], bool):
+            raise bad(key, "true or false", meta[key])
     warnings_list = meta.get("conversion_warnings", [])
     if not isinstance(warnings_list, list) or not all(isinstance(w, str) for w in warnings_list):
         raise bad("conversion_warnings", "a list of strings", warnings_list)

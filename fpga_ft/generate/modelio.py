@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fpga_ft.core.classify import n_classes
+from fpga_ft.core.classify import OutputHead, n_classes
 from fpga_ft.core.errors import FpgaFtError
 
 __all__ = ["load_model", "load_data", "check_input_shape", "model_input_shape", "check_labels",
-           "model_n_outputs"]
+           "model_n_outputs", "output_head", "outputs_are_logits", "sample_losses", "keras_loss"]
 
 
 def _quiet_tensorflow():
@@ -295,6 +295,62 @@ def model_n_outputs(model) -> int:
     if isinstance(shape, list):
         shape = shape[0]
     return int(np.prod([d for d in shape[1:] if d is not None]))
+
+
+#: activations (by name, any variant: ``hard_sigmoid``, ``quantized_sigmoid``, ...) whose
+#: outputs are probabilities
+PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+
+
+def output_layer(model):
+    """The layer that computes a single-output Keras model's output."""
+    outputs = list(getattr(model, "outputs", None) or [])
+    history = getattr(outputs[0], "_keras_history", None) if len(outputs) == 1 else None
+    return history.layer if history is not None else model.layers[-1]
+
+
+def layer_activation(layer) -> str | None:
+    """The activation a layer applies, by name in lower case (None when it has none)."""
+    if type(layer).__name__ == "Softmax":
+        return "softmax"
+    act = getattr(layer, "activation", None)
+    if act is None:
+        return None
+    name = getattr(act, "__name__", None) or str(act)
+    return str(name).lower()
+
+
+def outputs_are_logits(model) -> bool:
+    """Whether a Keras model outputs logits (scores) rather than probabilities: False when its
+    output layer applies a softmax or sigmoid (a ``Softmax`` layer, an ``Activation`` /
+    ``QActivation`` layer, or a layer's own ``activation``), True otherwise, e.g. for the
+    intake's copy of a model without its final softmax/sigmoid, which is what the csim computes
+    (:mod:`fpga_ft.generate.intake`)."""
+    act = layer_activation(output_layer(model))
+    return not (act is not None and any(name in act for name in PROBABILITY_ACTIVATIONS))
+
+
+def output_head(model) -> OutputHead:
+    """The :class:`~fpga_ft.core.classify.OutputHead` of a single-output Keras classifier:
+    its output count and :func:`outputs_are_logits` (how classes follow from its outputs)."""
+    return OutputHead(model_n_outputs(model), outputs_are_logits(model))
+
+
+def sample_losses(tf, head: OutputHead, y, outputs):
+    """Cross-entropy per sample (N,) in nats of class labels ``y`` (N,) under ``outputs``
+    (N, C): sparse categorical for C > 1, binary (labels 0/1) for one output; from logits
+    or probabilities as ``head`` says."""
+    if head.n_outputs == 1:
+        labels = tf.cast(tf.reshape(y, (-1, 1)), outputs.dtype)
+        return tf.keras.losses.binary_crossentropy(labels, outputs, from_logits=head.logits)
+    return tf.keras.losses.sparse_categorical_crossentropy(y, outputs, from_logits=head.logits)
+
+
+def keras_loss(tf, head: OutputHead):
+    """The Keras loss object training compiles with: the batch mean of :func:`sample_losses`."""
+    if head.n_outputs == 1:
+        return tf.keras.losses.BinaryCrossentropy(from_logits=head.logits)
+    return tf.keras.losses.SparseCategoricalCrossentropy(from_logits=head.logits)
 
 
 def model_input_shape(model) -> tuple:

@@ -46,7 +46,7 @@ import numpy as np
 
 from fpga_ft.core.cache import cache_root, data_hash, file_lock, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects, load_model
+from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects, keras_loss, load_model, output_head
 
 __all__ = [
     "LayerKnobs", "AlgorithmKnobs", "KnobInfo", "describe_knobs", "apply_knobs", "retrain_key",
@@ -327,13 +327,6 @@ def rebuild(model, knobs: AlgorithmKnobs):
     return new
 
 
-def _outputs_are_logits(model) -> bool:
-    last = model.layers[-1]
-    act = last.get_config().get("activation")
-    name = act if isinstance(act, str) else (act or {}).get("class_name") if isinstance(act, Mapping) else None
-    return not (isinstance(name, str) and "softmax" in name.lower())
-
-
 @contextlib.contextmanager
 def _deterministic(tf, seed: int):
     tf.keras.utils.set_random_seed(int(seed))
@@ -373,7 +366,7 @@ def _fine_tune(tf, model, knobs: AlgorithmKnobs, x, y, *, epochs: int, seed: int
         trained = tf.keras.models.clone_model(model, clone_function=wrap)
         callbacks.append(sparsity.UpdatePruningStep())
     trained.compile(optimizer=tf.keras.optimizers.Adam(learning_rate),
-                    loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=_outputs_are_logits(model)),
+                    loss=keras_loss(tf, output_head(model)),
                     metrics=["accuracy"])
     history = {}
     if epochs > 0:
@@ -476,7 +469,7 @@ def apply_knobs(model, knobs: AlgorithmKnobs, x_train, y_train, *, epochs: int =
                                  learning_rate=learning_rate, batch_size=batch_size)
             final = _clean_copy(tf, rebuilt)
         logits = final.predict(x_train, batch_size=256, verbose=0)
-        train_acc = float(np.mean(np.argmax(logits.reshape(len(x_train), -1), axis=1) == y_train))
+        train_acc = float(np.mean(output_head(final).classify(logits) == y_train))
         achieved = {}
         for name in knobs.layers:
             kernel = final.get_layer(name).get_weights()[0]

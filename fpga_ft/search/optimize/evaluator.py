@@ -112,7 +112,7 @@ class Evaluator:
             raise FpgaFtError("the model has no Dense/Conv layer to protect")
         self.knob_infos = describe_knobs(model)
         predicted = self.design0.predict(self.x)
-        self.clean_accuracy = float(np.mean(predicted.reshape(len(self.x), -1).argmax(axis=1) == self.y))
+        self.clean_accuracy = float(np.mean(self.design0.output_head.classify(predicted) == self.y))
         self._ranking: dict[str, list[int]] | None = None
         self._ranking_info: dict = {}
         self._memo: dict = {}

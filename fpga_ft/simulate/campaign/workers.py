@@ -1,0 +1,192 @@
+"""Running chunks: in the calling process (:func:`execute`) or in worker processes
+(``spawn`` pool kept for reuse, workers that die with their parent and ignore SIGINT)."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+import types
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+import numpy as np
+
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.faults import SITES
+from fpga_ft.simulate.campaign.progress import grow_progress
+
+
+def execute_chunk(library, task: dict) -> dict:
+    """Run one chunk on ``library``: configure with the chunk's seed, run, classify (the
+    task's :class:`~fpga_ft.core.classify.OutputHead`), count."""
+    library.configure(task["bers"], persistent=task["persistent"], seed=task["seed"],
+                      scrub_interval=task["scrub_interval"])
+    outputs, injected, masked = library.run(task["x"])
+    predicted = task["head"].classify(outputs)
+    clean = task["clean"]
+    return {
+        "chunk": task["chunk"],
+        "n": int(len(predicted)),
+        "correct": int(np.count_nonzero(predicted == task["y"])),
+        "changed": None if clean is None else int(np.count_nonzero(predicted != clean)),
+        "injected": [int(injected[s]) for s in SITES],
+        "masked": [int(masked[s]) for s in SITES],
+    }
+
+
+_WORKER_LIBRARIES: dict = {}
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_SECONDS = 0.5
+
+
+def _die_with_parent(parent_pid: int, spawned_by_main_thread: bool) -> None:
+    """Make this worker exit when its parent process does.
+
+    Linux: ``prctl(PR_SET_PDEATHSIG, SIGTERM)`` (SIGTERM's default action ends the worker at
+    once, whatever it runs). The kernel sends it when the *thread* that spawned the worker
+    exits, so it is set only for workers spawned by the main thread (the process's
+    lifetime). Everywhere: a daemon thread polls ``os.getppid()`` and exits the worker
+    when it no longer names the parent (the worker was re-parented)."""
+    if sys.platform.startswith("linux") and spawned_by_main_thread:
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass
+
+    def watchdog() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(WATCHDOG_SECONDS)
+        os._exit(143)
+
+    if os.getppid() != parent_pid:  # the parent died before the prctl above took effect
+        os._exit(143)
+    threading.Thread(target=watchdog, name="fpgaft-parent-watchdog", daemon=True).start()
+
+
+def _worker_init(parent_pid: int | None = None, spawned_by_main_thread: bool = True) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if parent_pid is not None:
+        _die_with_parent(parent_pid, spawned_by_main_thread)
+
+
+def _worker_library(project_dir: str, library_name: str):
+    key = (project_dir, library_name)
+    library = _WORKER_LIBRARIES.get(key)
+    if library is None:
+        from fpga_ft.generate.design import open_design
+
+        library = open_design(project_dir).library
+        if library.path.name != library_name:
+            raise FpgaFtError(f"design {project_dir} changed while a campaign was running")
+        _WORKER_LIBRARIES[key] = library
+    return library
+
+
+def _worker_run(task: dict) -> dict:
+    return execute_chunk(_worker_library(task["project_dir"], task["library"]), task)
+
+
+def _worker_probe() -> dict:
+    """What a worker process has loaded (tests check that TensorFlow is not)."""
+    return {"pid": os.getpid(), "tensorflow": "tensorflow" in sys.modules,
+            "libraries": [name for _, name in _WORKER_LIBRARIES]}
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+
+
+def _get_pool(workers: int) -> ProcessPoolExecutor:
+    pool = _POOLS.get(workers)
+    if pool is None:
+        context = multiprocessing.get_context("spawn")
+        main_thread = threading.current_thread() is threading.main_thread()
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init,
+                                   initargs=(os.getpid(), main_thread))
+        _POOLS[workers] = pool
+    return pool
+
+
+@contextlib.contextmanager
+def _without_main_module():
+    """Hide the caller's ``__main__`` while worker processes may be spawned.
+
+    A ``spawn`` child normally re-imports the parent's main script; workers need nothing
+    from it (tasks name ``fpga_ft.simulate.campaign.workers`` functions only), and re-importing it would run
+    an unguarded script again or import TensorFlow in the worker. Submitting is where
+    ProcessPoolExecutor spawns its processes, so submits run inside this context."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+def shutdown_workers() -> None:
+    """Stop the worker processes kept for reuse (also done at exit)."""
+    while _POOLS:
+        _, pool = _POOLS.popitem()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+atexit.register(shutdown_workers)
+
+
+def run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, target, decide, bar) -> int:
+    pool = _get_pool(workers)
+    window = 2 * workers
+    limit = max_repeats * n_slices
+    horizon = repeats * n_slices  # chunks we currently intend to run
+    next_index = 0
+    pending = {}
+    final = None
+    try:
+        while final is None:
+            while len(pending) < window and next_index < min(horizon, limit):
+                if next_index not in done:
+                    item = task(next_index, True)
+                    with _without_main_module():
+                        pending[pool.submit(_worker_run, item)] = next_index
+                next_index += 1
+            if not pending:
+                final = decide(done)
+                if final is None:  # need more repeats: extend the horizon by one repeat
+                    horizon += n_slices
+                    if bar is not None:
+                        grow_progress(bar, horizon)
+                continue
+            finished_futures, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished_futures:
+                pending.pop(future)
+                finished(future.result())
+            final = decide(done)
+            if final is None and next_index >= horizon and target is not None:
+                horizon = min(limit, horizon + n_slices)  # speculate one repeat ahead
+                if bar is not None:
+                    grow_progress(bar, horizon)
+    except BrokenProcessPool:
+        _POOLS.pop(workers, None)
+        raise FpgaFtError("a campaign worker process died (out of memory or killed); rerun to resume "
+                          "from the checkpoint") from None
+    except BaseException:
+        # interrupted (Ctrl-C, SIGTERM) or failed: keep (checkpoint) the chunks that finished
+        for future, index in list(pending.items()):
+            if future.done() and not future.cancelled() and future.exception() is None and index not in done:
+                finished(future.result())
+        raise
+    finally:
+        for future in pending:
+            future.cancel()
+    return final
