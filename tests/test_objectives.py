@@ -55,16 +55,26 @@ def _two_candidates(evaluator):
     from fpga_ft.search.optimize import ProtectionSpec
 
     layers = evaluator.layers0
-    return [("CRT1", {}, ProtectionSpec.uniform(layers, msbs=1)),
-            ("critical-40%", {}, ProtectionSpec.uniform(layers, fraction=0.4))]
+    return [
+        ("CRT1", {}, ProtectionSpec.uniform(layers, msbs=1)),
+        ("critical-40%", {}, ProtectionSpec.uniform(layers, fraction=0.4)),
+    ]
 
 
 def _study(evaluator, target, tmp_path, name: str, objective=None):
     from fpga_ft.search.optimize import optimize
 
-    return optimize(evaluator, target, trials=2, storage=f"sqlite:///{tmp_path / name}.db",
-                    extra_seeds=_two_candidates(evaluator), use_default_seeds=False, refine=False, progress=False,
-                    objective=objective)
+    return optimize(
+        evaluator,
+        target,
+        trials=2,
+        storage=f"sqlite:///{tmp_path / name}.db",
+        extra_seeds=_two_candidates(evaluator),
+        use_default_seeds=False,
+        refine=False,
+        progress=False,
+        objective=objective,
+    )
 
 
 # ----------------------------------------------------------------------------- objectives
@@ -82,10 +92,14 @@ def test_objective_names_weights_and_errors():
         LUT, FF, DSP, BRAM_18K, latency_cycles = 7, 8, 9, 1, 2
 
     assert figures_of(Estimate()) == {"LUT": 7.0, "FF": 8.0, "DSP": 9.0, "BRAM_18K": 1.0, "latency_cycles": 2.0}
-    for spec, message in [("nope", "unknown --objective 'nope'"), ("weighted:LUT", "expected weighted:KEY=W"),
-                          ("weighted:URAM=2", "unknown figure 'URAM'"), ("weighted:LUT=x", "not a number"),
-                          ("no_such_module_xyz:cost", "cannot import module 'no_such_module_xyz'"),
-                          ("json:no_such_function", "has no function 'no_such_function'")]:
+    for spec, message in [
+        ("nope", "unknown --objective 'nope'"),
+        ("weighted:LUT", "expected weighted:KEY=W"),
+        ("weighted:URAM=2", "unknown figure 'URAM'"),
+        ("weighted:LUT=x", "not a number"),
+        ("no_such_module_xyz:cost", "cannot import module 'no_such_module_xyz'"),
+        ("json:no_such_function", "has no function 'no_such_function'"),
+    ]:
         with pytest.raises(FpgaFtError) as info:
             get_objective(spec)
         assert message in str(info.value) and "\n" not in str(info.value), spec
@@ -97,8 +111,9 @@ def test_user_function_module_colon_function(tmp_path, monkeypatch):
     """``--objective module:function``: imported with importlib, its ``unit`` attribute kept."""
     from fpga_ft.search.optimize import get_objective
 
-    (tmp_path / "my_costs.py").write_text("def area(figures):\n    return figures['LUT'] + 50 * figures['DSP']\n"
-                                          "area.unit = 'LUT equivalents'\n")
+    (tmp_path / "my_costs.py").write_text(
+        "def area(figures):\n    return figures['LUT'] + 50 * figures['DSP']\narea.unit = 'LUT equivalents'\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     objective = get_objective("my_costs:area")
     assert objective.name == "my_costs:area" and objective.unit == "LUT equivalents"
@@ -122,8 +137,15 @@ def test_dsp_objective_picks_the_lower_dsp_candidate(evaluator, loose, tmp_path)
     from fpga_ft.search.optimize import optimize
 
     with pytest.raises(FpgaFtError, match="other settings"):  # a named study keeps its objective
-        optimize(evaluator, loose, trials=2, storage=f"sqlite:///{tmp_path / 'dsp'}.db", study_name=by_dsp.study_name,
-                 use_default_seeds=False, progress=False)
+        optimize(
+            evaluator,
+            loose,
+            trials=2,
+            storage=f"sqlite:///{tmp_path / 'dsp'}.db",
+            study_name=by_dsp.study_name,
+            use_default_seeds=False,
+            progress=False,
+        )
     png = tmp_path / "pareto.png"
     from fpga_ft.search.optimize import plot_pareto
 
@@ -146,13 +168,21 @@ def test_user_objective_through_the_registry_alone(evaluator, loose, tmp_path, r
     assert result.pareto[0]["number"] == result.best["number"]  # the front starts at the least objective
 
 
-@pytest.mark.parametrize("command, args, message", [
-    ("optimize", ["--ber", "1e-4", "--trials", "1", "--objective", "nope"], "unknown --objective 'nope'"),
-    ("compare", ["--ber", "1e-4", "--objective", "no_such_module_xyz:f"], "cannot import module"),
-])
+@pytest.mark.parametrize(
+    "command, args, message",
+    [
+        ("optimize", ["--ber", "1e-4", "--trials", "1", "--objective", "nope"], "unknown --objective 'nope'"),
+        ("compare", ["--ber", "1e-4", "--objective", "no_such_module_xyz:f"], "cannot import module"),
+    ],
+)
 def test_cli_objective_errors_are_one_line(command, args, message):
-    proc = subprocess.run([sys.executable, "-m", "fpga_ft.cli", command, str(MLP), "--data", str(MLP_TEST),
-                           "--board", BOARD, *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fpga_ft.cli", command, str(MLP), "--data", str(MLP_TEST), "--board", BOARD, *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
@@ -164,21 +194,32 @@ def test_extra_compare_scheme_through_the_registry_alone(evaluator, tmp_path, re
 
     _, compare = registries
     builtin = tuple(compare.COMPARE_SCHEMES)
-    assert builtin == compare.SCHEMES == ("Base", "TMR-CRT1", "TMR-CRT2", "TMR-CRT3", "TMR-FULL", "TMR-ARCH",
-                                          "TMR-ALG", "TMR-CL")
+    assert (
+        builtin
+        == compare.SCHEMES
+        == ("Base", "TMR-CRT1", "TMR-CRT2", "TMR-CRT3", "TMR-FULL", "TMR-ARCH", "TMR-ALG", "TMR-CL")
+    )
     seen = {}
 
     def critical_40(context, target):  # 40 % of every layer's neurons critical; sees the choices before it
         seen["before"] = sorted(context.chosen)
         spec = ProtectionSpec.uniform(context.ev.layers0, fraction=0.4)
-        return compare.SchemeOutcome(context.ev.evaluate({}, spec, target), note="40 % critical",
-                                     choice=({}, spec))
+        return compare.SchemeOutcome(context.ev.evaluate({}, spec, target), note="40 % critical", choice=({}, spec))
 
     compare.register_compare_scheme(compare.CompareScheme("TMR-ARCH40", critical_40), before="TMR-CL")
     assert tuple(compare.COMPARE_SCHEMES) == builtin[:-1] + ("TMR-ARCH40", "TMR-CL")
-    result = compare.run_compare(evaluator, [BER], [0.06], max_latency_overhead=0.35, trials=1,
-                                 storage=f"sqlite:///{tmp_path / 'compare.db'}", progress=False, log=lambda m: None,
-                                 validation_repeats=0, schemes=["TMR-ARCH40", "Base", "TMR-CRT1"])
+    result = compare.run_compare(
+        evaluator,
+        [BER],
+        [0.06],
+        max_latency_overhead=0.35,
+        trials=1,
+        storage=f"sqlite:///{tmp_path / 'compare.db'}",
+        progress=False,
+        log=lambda m: None,
+        validation_repeats=0,
+        schemes=["TMR-ARCH40", "Base", "TMR-CRT1"],
+    )
     rows = {r["scheme"]: r for r in result["rows"]}
     assert [r["scheme"] for r in result["rows"]] == ["Base", "TMR-CRT1", "TMR-ARCH40"]  # the registry's order
     assert seen["before"] == ["Base", "TMR-CRT1"]

@@ -62,8 +62,7 @@ class Objective:
         try:
             result = float(self.value(figures_of(entry)))
         except KeyError as exc:
-            raise FpgaFtError(f"objective '{self.name}' needs figure {exc} (known: {', '.join(FIGURE_KEYS)})") \
-                from None
+            raise FpgaFtError(f"objective '{self.name}' needs figure {exc} (known: {', '.join(FIGURE_KEYS)})") from None
         except (TypeError, ValueError) as exc:
             raise FpgaFtError(f"objective '{self.name}' did not return a number: {exc}") from None
         if not math.isfinite(result):
@@ -84,8 +83,9 @@ class Objective:
 OBJECTIVES: dict[str, Objective] = {}
 
 
-def register_objective(name: str, value: Callable[[Mapping[str, float]], float] | None = None, *,
-                       unit: str | None = None):
+def register_objective(
+    name: str, value: Callable[[Mapping[str, float]], float] | None = None, *, unit: str | None = None
+):
     """Register ``value`` as objective ``name`` (``unit`` default: the name); without
     ``value``, a decorator. Returns the function (decorator form) or the :class:`Objective`."""
     if not name or ":" in name:
@@ -133,13 +133,14 @@ def weighted(weights: Mapping[str, float]) -> Objective:
     if not weights or not all(math.isfinite(w) for w in weights.values()):
         raise FpgaFtError(f"weighted objective needs finite weights, got {weights}")
     name = WEIGHTED_PREFIX + ",".join(f"{k}={w:g}" for k, w in weights.items())
-    return Objective(name=name, unit="weighted resources",
-                     value=lambda figures: sum(w * figures[k] for k, w in weights.items()))
+    return Objective(
+        name=name, unit="weighted resources", value=lambda figures: sum(w * figures[k] for k, w in weights.items())
+    )
 
 
 def _parse_weighted(spec: str) -> Objective:
     weights: dict[str, float] = {}
-    for part in spec[len(WEIGHTED_PREFIX):].split(","):
+    for part in spec[len(WEIGHTED_PREFIX) :].split(","):
         key, sep, number = part.partition("=")
         if not sep or not key.strip():
             raise FpgaFtError(f"--objective {spec}: expected weighted:KEY=W[,KEY=W...], e.g. weighted:LUT=1,DSP=100")
@@ -157,8 +158,10 @@ def _import_function(spec: str) -> Objective:
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure is the user's one line
-        raise FpgaFtError(f"--objective {spec}: cannot import module '{module_name}' "
-                          f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise FpgaFtError(
+            f"--objective {spec}: cannot import module '{module_name}' "
+            f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        ) from None
     found = getattr(module, attr, None)
     if isinstance(found, Objective):
         return found
@@ -183,12 +186,22 @@ def get_objective(spec: str | Objective | None = None) -> Objective:
         return _parse_weighted(text)
     if ":" in text:
         return _import_function(text)
-    raise FpgaFtError(f"unknown --objective '{text}' (known: {', '.join(OBJECTIVES)}, "
-                      "weighted:KEY=W[,KEY=W...], module:function)")
+    raise FpgaFtError(
+        f"unknown --objective '{text}' (known: {', '.join(OBJECTIVES)}, weighted:KEY=W[,KEY=W...], module:function)"
+    )
 
 
 for _key in ("LUT", "FF", "DSP", "BRAM_18K"):
     register_objective(_key, lambda figures, _key=_key: figures[_key], unit=_key)
 
-__all__ = ["Objective", "OBJECTIVES", "FIGURE_KEYS", "DEFAULT_OBJECTIVE", "register_objective", "get_objective",
-           "figures_of", "weighted", "fmt_value"]
+__all__ = [
+    "Objective",
+    "OBJECTIVES",
+    "FIGURE_KEYS",
+    "DEFAULT_OBJECTIVE",
+    "register_objective",
+    "get_objective",
+    "figures_of",
+    "weighted",
+    "fmt_value",
+]
