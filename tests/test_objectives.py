@@ -167,6 +167,10 @@ def test_user_objective_through_the_registry_alone(evaluator, loose, tmp_path, r
     assert result.to_dict()["objective"] == ["LUT+300DSP (minimise)"] and "-objLUT+300DSP-" in result.study_name
     assert result.pareto[0]["number"] == result.best["number"]  # the front starts at the least objective
 
+    objectives.register_objective("URAM", lambda figures: figures["URAM"])  # not a figure of a candidate
+    with pytest.raises(FpgaFtError, match="objective 'URAM' needs figure 'URAM'"):  # before any trial
+        _study(evaluator, loose, tmp_path, "broken", objective="URAM")
+
 
 @pytest.mark.parametrize(
     "command, args, message",

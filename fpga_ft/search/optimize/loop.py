@@ -139,6 +139,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
     start = _now()
 
     baseline = ev.baseline(target)
+    objective.of(baseline)  # an objective that cannot value a design fails here, before any trial
     with study_lock(url, name):
         try:
             study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
@@ -231,6 +232,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 try:
                     knobs, spec = space.suggest(trial)
                     entry = ev.evaluate(knobs, spec, target)
+                    value = objective.of(entry)
                 except KeyboardInterrupt:
                     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                     _requeue(study, _frozen(study, trial.number))
@@ -256,7 +258,6 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 trial.set_user_attr("retrain", _jsonable(entry.get("retrain", {})))
                 trial.set_user_attr("evaluation_seconds", round(entry["seconds"], 3))
                 trial.set_user_attr("memoized", bool(entry.get("memoized")))
-                value = objective.of(entry)
                 values = [value, float(entry["accuracy"]["mean"])] if multi_objective else value
                 study.tell(trial, values, skip_if_finished=True)
                 run_trials += 1
