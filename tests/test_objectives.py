@@ -235,3 +235,46 @@ def test_extra_compare_scheme_through_the_registry_alone(evaluator, tmp_path, re
     assert result["verdict"][0]["tmr_cl_meets_target"] is False  # no TMR-CL row here
     with pytest.raises(FpgaFtError, match="unknown compare scheme"):
         compare.run_compare(evaluator, [BER], schemes=["TMR-NOPE"], progress=False, log=lambda m: None)
+
+
+# ----------------------------------------------------------------------------- shared options
+def test_optimize_and_compare_declare_the_search_options_once():
+    """Both commands take the search options from one group (commands/_common.py): the same
+    options, with the same defaults where their meaning is the same."""
+    import argparse
+
+    from fpga_ft.cli import build_parser
+
+    actions = {}
+    for action in build_parser()._subparsers._group_actions:  # the sub-command parsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name in ("optimize", "compare"):
+                actions[name] = {a.dest: a for a in action.choices[name]._actions}
+    shared = {
+        "model",
+        "weights",
+        "input_precision",
+        "allow_inexact",
+        "data",
+        "train",
+        "ber",
+        "board",
+        "max_accuracy_drop",
+        "max_latency_overhead",
+        "trials",
+        "storage",
+        "objective",
+        "seed",
+        "repeats",
+        "workers",
+        "sites",
+        "epochs",
+        "ranking",
+        "ranking_repeats",
+        "plot",
+        "quiet",
+    }
+    assert shared <= set(actions["optimize"]) and shared <= set(actions["compare"])
+    same = shared - {"ber", "max_accuracy_drop", "trials"}  # one BER vs several; TMR-CL's trials
+    assert {d: actions["optimize"][d].default for d in same} == {d: actions["compare"][d].default for d in same}
+    assert actions["optimize"]["objective"].default == "LUT"
