@@ -47,7 +47,7 @@ from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.generate.design import open_design
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
-from fpga_ft.search.optimize import Evaluator, ProtectionSpec, Target, fmt_ber, get_objective, optimize
+from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
 from fpga_ft.simulate.campaign import run_campaign
 
 #: Fractions of critical neurons per layer tried by TMR-ARCH, ascending.
@@ -167,7 +167,7 @@ class CompareContext:
     seed: int = 0
     progress: bool = True
     log: Callable[[str], None] = print
-    objective: object = None
+    objective: str | Objective | None = None
     chosen: dict = field(default_factory=dict)
     studies: list = field(default_factory=list)
 
@@ -282,7 +282,7 @@ SCHEMES = tuple(COMPARE_SCHEMES)
 def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | None = None, *,
                 max_latency_overhead: float = 0.10, trials: int = DEFAULT_TRIALS, storage: str | None = None,
                 seed: int = 0, sites=None, progress: bool = True, validation_repeats: int = DEFAULT_VALIDATION_REPEATS,
-                log: Callable[[str], None] | None = None, objective=None,
+                log: Callable[[str], None] | None = None, objective: str | Objective | None = None,
                 schemes: Sequence[str] | None = None) -> dict:
     """Every registered scheme (or those named in ``schemes``) at every BER, in the registry's
     order. Returns ``{"rows", "baseline", "verdict", "seconds", ...}``.
