@@ -154,3 +154,141 @@ def load_model_and_data(model_path, data_path, train_path=None, *, weights=None,
     if with_prepared:
         return model, x, y, x_train, y_train, prepared
     return model, x, y, x_train, y_train
+
+
+#: Help of the search options whose wording differs between ``optimize`` and ``compare``.
+_SEARCH_HELP = {
+    "train": {"optimize": "training set: enables the algorithm knobs (fine-tuning) and feeds the ranking",
+              "compare": "training set: enables TMR-ALG and the optimizer's algorithm knobs"},
+    "max_latency_overhead": {"optimize": "allowed latency increase vs the unprotected design, fraction (default 0.10)",
+                             "compare": "allowed latency increase vs Base, fraction (default 0.10)"},
+    "seed": {"optimize": "seed of the sampler, the campaigns and the fine-tuning (default 0)",
+             "compare": "seed (default 0)"},
+    "repeats": {"optimize": "campaign passes over the test set per candidate (default {})",
+                "compare": "campaign passes over the test set per design (default {})"},
+    "sites": {"optimize": "fault sites: weights, activations, products, accumulators or all (default all)",
+              "compare": "fault sites (default all)"},
+    "epochs": {"optimize": "fine-tuning epochs of algorithm-knob candidates (default {})",
+               "compare": "fine-tuning epochs of algorithm knobs (default {})"},
+    "ranking": {"optimize": "vulnerability method that ranks the neurons (default {}; see `fpga-ft analyze --help`)",
+                "compare": "vulnerability method ranking the neurons (default {})"},
+    "objective": {"optimize": "what to minimise", "compare": "what TMR-CL's optimizer minimises"},
+}
+OBJECTIVE_HELP = (": LUT (default), FF, DSP, BRAM_18K, weighted:LUT=1,DSP=100,FF=0.5 (a weighted sum of LUT, FF, "
+                  "DSP, BRAM_18K, latency_cycles) or module:function (a function of those figures, imported; "
+                  "lower is better)")
+
+
+def add_search_options(parser: argparse.ArgumentParser, command: str, between=None) -> None:
+    """The options ``optimize`` and ``compare`` share (``command`` picks the wording of
+    their help): MODEL, --weights, --input-precision, --allow-inexact, --data, --train,
+    --ber, --board, --max-accuracy-drop, --max-latency-overhead, --trials, --storage,
+    --objective, then ``between(parser)`` (the command's own options placed there), then
+    --seed, --repeats, --workers, --sites, --epochs, --ranking, --ranking-repeats."""
+    from fpga_ft.search import compare as C
+    from fpga_ft.search import optimize as O
+    from fpga_ft.search.algorithm import DEFAULT_EPOCHS
+
+    def text(key: str, *values) -> str:
+        return _SEARCH_HELP[key][command].format(*values)
+
+    many = command == "compare"  # several BERs, one accuracy target each, TMR-CL's trials
+    parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + " (--board wins over its Part/ClockPeriod/Backend)")
+    add_intake_options(parser)
+    add_exactness_option(parser)
+    parser.add_argument("--data", required=True, metavar="D.npz", help="test set (.npz with x, y) for the campaigns")
+    parser.add_argument("--train", default=None, metavar="T.npz", help=text("train"))
+
+    def board():
+        parser.add_argument("--board", required=True, metavar="NAME",
+                            help="target board (see `fpga-ft boards`); its part, clock and backend win over a "
+                                 "config YAML's Part/ClockPeriod/Backend")
+
+    if many:
+        parser.add_argument("--ber", required=True, nargs="+", metavar="B",
+                            help="bit error rate(s), faults per bit per inference (e.g. 1e-4 2e-4)")
+        parser.add_argument("--max-accuracy-drop", type=float, nargs="+", default=None, metavar="F",
+                            help="allowed accuracy loss per BER, fraction: one value for all or one per BER "
+                                 "(default 0.03 for the first BER, 0.05 for the others)")
+    else:
+        parser.add_argument("--ber", required=True, metavar="B",
+                            help="bit error rate of the target, faults per bit per inference")
+        board()
+        parser.add_argument("--max-accuracy-drop", type=float, default=0.01, metavar="F",
+                            help="allowed accuracy loss vs the clean unprotected design, fraction (default 0.01)")
+    parser.add_argument("--max-latency-overhead", type=float, default=0.10, metavar="F",
+                        help=text("max_latency_overhead"))
+    if many:
+        board()
+        parser.add_argument("--trials", type=int, default=C.DEFAULT_TRIALS, metavar="N",
+                            help=f"optimizer trials per BER for TMR-CL (default {C.DEFAULT_TRIALS})")
+        parser.add_argument("--storage", default=None, metavar="URL",
+                            help="Optuna storage of the TMR-CL studies (default: SQLite file in the fpga-ft cache)")
+    else:
+        parser.add_argument("--trials", type=int, required=True, metavar="N",
+                            help="complete trials the study should hold (trials of earlier runs count)")
+        parser.add_argument("--storage", default=None, metavar="URL",
+                            help="Optuna storage, an SQLAlchemy URL (default: sqlite:///<fpga-ft cache>/optuna/"
+                                 f"{O.STORAGE_FILE}); postgresql://USER:PASS@HOST/DB for several machines")
+    parser.add_argument("--objective", default="LUT", metavar="NAME", help=text("objective") + OBJECTIVE_HELP)
+    if between is not None:
+        between(parser)
+    parser.add_argument("--seed", type=int, default=0, metavar="S", help=text("seed"))
+    parser.add_argument("--repeats", type=int, default=O.DEFAULT_REPEATS, metavar="R",
+                        help=text("repeats", O.DEFAULT_REPEATS))
+    parser.add_argument("--workers", type=int, default=1, metavar="W", help="campaign worker processes (default 1)")
+    parser.add_argument("--sites", default="all", metavar="S[,S]", help=text("sites"))
+    parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=text("epochs", DEFAULT_EPOCHS))
+    parser.add_argument("--ranking", default=O.DEFAULT_RANKING, metavar="METHOD",
+                        help=text("ranking", O.DEFAULT_RANKING))
+    parser.add_argument("--ranking-repeats", type=int, default=O.DEFAULT_RANKING_REPEATS, metavar="R",
+                        help=f"passes per neuron of the injection ranking (default {O.DEFAULT_RANKING_REPEATS})")
+
+
+def check_search_args(args, minimums) -> tuple:
+    """The checks ``optimize`` and ``compare`` share, before any work: each ``(option, least
+    value)`` of ``minimums``, --plot's file type, --storage's URL, --objective. Returns
+    (fault sites, objective)."""
+    from pathlib import Path
+
+    from fpga_ft.core.faults import parse_sites
+    from fpga_ft.search.optimize import get_objective
+
+    for name, low in minimums:
+        if getattr(args, name) < low:
+            raise FpgaFtError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
+    if args.storage:
+        check_storage_url(args.storage)
+    return parse_sites(args.sites), get_objective(args.objective)
+
+
+def check_storage_url(url: str) -> None:
+    """One-line error for a --storage that is not an SQLAlchemy URL (before any work)."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        make_url(url)
+    except Exception:
+        raise FpgaFtError(f"--storage must be an SQLAlchemy URL (sqlite:///FILE, postgresql://USER@HOST/DB), "
+                          f"got {url!r}") from None
+
+
+def make_evaluator(args, progress: bool = False):
+    """The :class:`~fpga_ft.search.optimize.Evaluator` of the search options (model, data,
+    training data, board, campaign and ranking settings)."""
+    from fpga_ft.core.boards import get_board
+    from fpga_ft.measure import vulnerability as V
+    from fpga_ft.search.optimize import Evaluator
+
+    if args.ranking not in V.METHODS:
+        raise FpgaFtError(f"unknown --ranking method '{args.ranking}' (known: {', '.join(V.METHODS)})")
+    board = get_board(args.board)
+    model, x, y, x_train, y_train, prepared = load_model_and_data(
+        args.model, args.data, args.train, weights=getattr(args, "weights", None),
+        input_precision=getattr(args, "input_precision", None), with_prepared=True, args=args)
+    return Evaluator(model, x, y, board=board, x_train=x_train, y_train=y_train, repeats=args.repeats,
+                     seed=args.seed, workers=args.workers, epochs=args.epochs, ranking=args.ranking,
+                     ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress,
+                     hls_config=prepared.hls_config)

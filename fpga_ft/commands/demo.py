@@ -3,13 +3,17 @@
 convert + csim (bit-exact) -> fault-injection sweep -> vulnerability analysis -> a short
 cross-layer optimisation -> the reference comparison -> the protected HLS project, with
 ``report.md`` and PNG plots. Each step runs the same code as its CLI command (small
-settings so the whole demo stays within a few minutes on 2 cores).
+settings so the whole demo stays within a few minutes on 2 cores); the optimisation and the
+comparison call the library (:func:`fpga_ft.search.optimize.optimize`,
+:func:`fpga_ft.search.compare.run_compare`) on one evaluator (the model and data loaded once)
+and use their results as they are; every step's JSON is written beside the report.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from fpga_ft.commands._common import positive_int
@@ -31,21 +35,95 @@ def register(sub):
     return parser
 
 
+@contextmanager
+def _step(title: str, argv: list[str], name: str):
+    """Announce one step (the command line it amounts to); its error becomes the demo's one
+    error line, naming the step."""
+    from fpga_ft.core.errors import FpgaFtError
+
+    print(f"\n== {title}\n   $ fpga-ft {' '.join(argv)}", flush=True)
+    try:
+        yield
+    except FpgaFtError as exc:
+        raise FpgaFtError(f"demo step '{name}' (fpga-ft {argv[0]}) failed: {exc}") from None
+
+
 def _run_step(title: str, argv: list[str], out: Path, name: str) -> dict:
     """Run one CLI command in-process with --json; return its result. Its error becomes
     the demo's one error line (naming the step); an interruption stops the demo."""
     from fpga_ft.cli import run
     from fpga_ft.core.errors import FpgaFtError
 
-    print(f"\n== {title}\n   $ fpga-ft {' '.join(argv)}", flush=True)
     path = out / f"{name}.json"
-    try:
+    with _step(title, argv, name):
         status = run([*argv, "--json", str(path)])
-    except FpgaFtError as exc:
-        raise FpgaFtError(f"demo step '{name}' (fpga-ft {argv[0]}) failed: {exc}") from None
     if status != 0:
         raise FpgaFtError(f"demo step '{name}' failed (fpga-ft {argv[0]} exited {status})")
     return json.loads(path.read_text())
+
+
+def _search_args(argv: list[str]):
+    """The options of a search command line as the command parses them (its defaults), its
+    output locations checked."""
+    from fpga_ft.cli import build_parser
+    from fpga_ft.core.outputs import check_args
+
+    args = build_parser().parse_args(argv)
+    check_args(args)
+    return args
+
+
+def _optimize_step(out: Path, trials: int):
+    """Step 4 through the library: (evaluator, OptimizeResult, the command's JSON)."""
+    from fpga_ft.cli import note_resumable, write_json
+    from fpga_ft.commands import optimize as command
+    from fpga_ft.commands._common import make_evaluator
+    from fpga_ft.search.optimize import Target, display_url, optimize
+
+    argv = ["optimize", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--ber", "1e-4", "--board", DEMO_BOARD,
+            "--trials", str(trials), "--max-accuracy-drop", "0.03", "--repeats", "2", "--storage",
+            f"sqlite:///{out / 'optuna.db'}", "--plan-out", str(out / "best_plan.yml"), "--plot",
+            str(out / "pareto.png"), "--quiet"]
+    with _step("4. cross-layer optimisation (short)", argv, "optimize"):
+        args = _search_args(argv)
+        ber, sites, objective = command.check_args(args)
+        ev = make_evaluator(args)
+        target = Target(ber=ber, max_accuracy_drop=args.max_accuracy_drop,
+                        max_latency_overhead=args.max_latency_overhead, sites=sites)
+        note_resumable(f"completed trials in the Optuna study in {display_url(args.storage)}")
+        result = optimize(ev, target, trials=args.trials, storage=args.storage, seed=args.seed, progress=False,
+                          objective=objective)
+        step = command.write_outputs(result, args.storage, plan_out=args.plan_out, plot=args.plot)
+        step["inexact"] = bool(args.inexact_layers)
+        print(command.summary(step))
+        write_json(step, str(out / "optimize.json"))
+    return ev, result, step
+
+
+def _compare_step(out: Path, trials: int, ev, inexact: bool) -> dict:
+    """Step 5 through the library, on the optimisation's evaluator (``inexact``: whether its
+    model is not bit-exact): the comparison's result."""
+    from fpga_ft.cli import note_resumable, write_json
+    from fpga_ft.commands import compare as command
+    from fpga_ft.search.compare import run_compare
+    from fpga_ft.search.optimize import display_url
+
+    argv = ["compare", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--ber", "1e-4", "2e-4", "--board", DEMO_BOARD,
+            "--trials", str(trials), "--repeats", "2", "--storage", f"sqlite:///{out / 'optuna_compare.db'}",
+            "--plot", str(out / "compare.png"), "--quiet"]
+    with _step("5. reference comparison: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-CL", argv, "compare"):
+        args = _search_args(argv)
+        bers, drops, sites, objective = command.check_args(args)
+        note_resumable(f"completed TMR-CL trials in the Optuna studies in {display_url(args.storage)}")
+        result = run_compare(ev, bers, drops, max_latency_overhead=args.max_latency_overhead, trials=args.trials,
+                             storage=args.storage, seed=args.seed, sites=sites, progress=False,
+                             log=lambda message: None, validation_repeats=args.validation_repeats,
+                             objective=objective)
+        command.write_outputs(result, args.model, args.data, args.train, plot=args.plot, board_name=ev.board.name)
+        result["inexact"] = inexact
+        print(command.report_text(result))
+        write_json(result, str(out / "compare.json"))
+    return result
 
 
 def _sweep_plot(path: Path, sweeps: dict[str, dict]) -> None:
@@ -83,7 +161,8 @@ def _row(r: dict) -> str:
     return f"{100 * a['mean']:.2f}% [{100 * a['ci_low']:.2f}, {100 * a['ci_high']:.2f}]"
 
 
-def _report(out: Path, s: dict) -> str:
+def _report(out: Path, s: dict, best: dict | None) -> str:
+    """report.md from the steps' results ``s`` and the optimiser's best entry."""
     csim = s["csim"]
     lines = [
         "# fpga-ft demo report",
@@ -122,7 +201,7 @@ def _report(out: Path, s: dict) -> str:
     if knees:
         lines += ["", "Knee (protected MSBs suggested by the bit-position analysis): " + ", ".join(
             f"{layer}: {k.get('protected_msbs')}" for layer, k in knees.items())]
-    best = s["optimize"].get("best") or {}
+    best = best or {}
     lines += ["", "## 4. Cross-layer optimisation (short run)", "", "![pareto](pareto.png)", ""]
     if best:
         acc = best.get("accuracy", {})
@@ -134,7 +213,7 @@ def _report(out: Path, s: dict) -> str:
     lines += ["", "## 5. Reference comparison", "", "![comparison](compare.png)", "",
               "| scheme | BER | accuracy | loss | LUT | LUT overhead | latency overhead | meets target |",
               "|---|---|---|---|---|---|---|---|"]
-    for row in s["compare"].get("rows", []):
+    for row in s["compare"]["rows"]:
         if row.get("accuracy") is None:
             lines.append(f"| {row['scheme']} | {row['ber']:g} | {row.get('note') or 'skipped'} "
                          "| | | | | |")
@@ -195,13 +274,10 @@ def _run(args, out: Path, shown: Path) -> dict:
         "   sweep with the analysis plan",
         ["inject", model, "--data", data, "--ber", *SWEEP_BERS, "--repeats", "3",
          "--plan", str(out / "analyzed_plan.yml")], out, "inject_analyzed")
-    s["optimize"] = _run_step(
-        "4. cross-layer optimisation (short)",
-        ["optimize", model, "--data", data, "--ber", "1e-4", "--board", DEMO_BOARD, "--trials", str(args.trials),
-         "--max-accuracy-drop", "0.03", "--repeats", "2", "--storage", f"sqlite:///{out / 'optuna.db'}",
-         "--plan-out", str(out / "best_plan.yml"), "--plot", str(out / "pareto.png"), "--quiet"], out, "optimize")
-    plan_for_project = out / "best_plan.yml" if (out / "best_plan.yml").is_file() else out / "analyzed_plan.yml"
-    if (out / "best_plan.yml").is_file():
+    ev, optimized, s["optimize"] = _optimize_step(out, args.trials)
+    best = optimized.best
+    plan_for_project = out / "best_plan.yml" if best is not None else out / "analyzed_plan.yml"
+    if best is not None:
         sweeps["optimizer plan"] = _run_step(
             "   sweep with the optimizer's plan",
             ["inject", model, "--data", data, "--ber", *SWEEP_BERS, "--repeats", "3",
@@ -209,18 +285,14 @@ def _run(args, out: Path, shown: Path) -> dict:
     s["sweeps"] = sweeps
     with atomic_path(out / "accuracy_vs_ber.png") as temp:
         _sweep_plot(temp, sweeps)
-    s["compare"] = _run_step(
-        "5. reference comparison: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-CL",
-        ["compare", model, "--data", data, "--ber", "1e-4", "2e-4", "--board", DEMO_BOARD,
-         "--trials", str(args.trials), "--repeats", "2", "--storage", f"sqlite:///{out / 'optuna_compare.db'}",
-         "--plot", str(out / "compare.png"), "--quiet"], out, "compare")
+    s["compare"] = _compare_step(out, args.trials, ev, s["optimize"]["inexact"])
     s["convert"] = _run_step(
         "6. protected HLS project with test vectors",
         ["convert", model, "--board", DEMO_BOARD, "--plan", str(plan_for_project), "--data", data,
          "-o", str(out / "project")], out, "convert")
     s["seconds"] = time.perf_counter() - start
     report = out / "report.md"
-    write_text_atomic(report, _report(out, s))
+    write_text_atomic(report, _report(out, s, best))
     print(f"\ndemo finished in {s['seconds']:.0f} s: {shown / report.name}")
     return {"output_dir": str(out), "report": str(report), "seconds": round(s["seconds"], 1),
             "steps": {k: v for k, v in s.items() if k not in ("model", "data", "board", "seconds")}}

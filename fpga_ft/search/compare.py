@@ -22,6 +22,14 @@ For every BER (with its accuracy-loss target) one row per scheme:
     the cross-layer optimizer (:func:`fpga_ft.search.optimize.optimize`), seeded with the other
     schemes' choices.
 
+The schemes are a registry (:data:`COMPARE_SCHEMES`, in the order above): a
+:class:`CompareScheme` is a name and a ``run(context, target)`` that chooses and evaluates one
+design for a target, and :func:`register_compare_scheme` adds one (a row per BER, after
+TMR-CL unless ``before`` says otherwise)::
+
+    crt4 = fixed_scheme(lambda layers: ProtectionSpec.uniform(layers, msbs=4))
+    register_compare_scheme(CompareScheme("TMR-CRT4", crt4), before="TMR-CL")
+
 Accuracy is measured by fault-injection campaigns (same seed for every scheme), resources and
 latency as in the optimizer. A scheme *meets the target* when the campaign's lower 95 %
 confidence bound is at least the clean accuracy minus the allowed loss, its latency is within
@@ -32,16 +40,16 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.generate.design import open_design
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
-from fpga_ft.search.optimize import Evaluator, ProtectionSpec, Target, fmt_ber, optimize
+from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
 from fpga_ft.simulate.campaign import run_campaign
 
-SCHEMES = ("Base", "TMR-CRT1", "TMR-CRT2", "TMR-CRT3", "TMR-FULL", "TMR-ARCH", "TMR-ALG", "TMR-CL")
 #: Fractions of critical neurons per layer tried by TMR-ARCH, ascending.
 ARCH_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 #: TMR-ALG rungs, from mild to coarse: bit reductions relative to the original widths (weights
@@ -146,11 +154,138 @@ def least_meeting(candidates: Sequence, evaluate: Callable[[object], dict], line
     return candidates[hi], seen[hi], True
 
 
+@dataclass
+class CompareContext:
+    """What the schemes of one comparison share: the evaluator, the settings of the
+    optimizer (TMR-CL) and, for the BER being compared, the choices of the schemes run so
+    far (``chosen``: scheme name -> (AlgorithmKnobs, ProtectionSpec)) and the optimizer
+    studies run (``studies``)."""
+
+    ev: Evaluator
+    trials: int = DEFAULT_TRIALS
+    storage: str | None = None
+    seed: int = 0
+    progress: bool = True
+    log: Callable[[str], None] = print
+    objective: str | Objective | None = None
+    chosen: dict = field(default_factory=dict)
+    studies: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SchemeOutcome:
+    """What a scheme chose at one target: its evaluation entry (None: skipped, ``note`` says
+    why), a note for the table, the (knobs, spec) it chose (for the schemes after it) and
+    extra keys of its row."""
+
+    entry: dict | None
+    note: str = ""
+    choice: tuple | None = None
+    extra: Mapping = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CompareScheme:
+    """One row of the comparison per BER: ``run(context, target) -> SchemeOutcome``."""
+
+    name: str
+    run: Callable[[CompareContext, Target], SchemeOutcome]
+
+
+#: The registered schemes, in the order of the table.
+COMPARE_SCHEMES: dict[str, CompareScheme] = {}
+
+
+def register_compare_scheme(scheme: CompareScheme, *, before: str | None = None) -> CompareScheme:
+    """Add (or replace) ``scheme``; a new one goes at the end, or before the scheme named ``before``."""
+    if before is not None and before not in COMPARE_SCHEMES:
+        raise FpgaFtError(f"no compare scheme '{before}' (known: {', '.join(COMPARE_SCHEMES)})")
+    if before is None or scheme.name in COMPARE_SCHEMES:
+        COMPARE_SCHEMES[scheme.name] = scheme
+        return scheme
+    items = list(COMPARE_SCHEMES.items())
+    at = [name for name, _ in items].index(before)
+    COMPARE_SCHEMES.clear()
+    COMPARE_SCHEMES.update(items[:at] + [(scheme.name, scheme)] + items[at:])
+    return scheme
+
+
+def fixed_scheme(spec_of: Callable[[list], ProtectionSpec]) -> Callable[[CompareContext, Target], SchemeOutcome]:
+    """``run`` of a scheme that evaluates one protection of the original model,
+    ``spec_of(layers)``."""
+
+    def run(context: CompareContext, target: Target) -> SchemeOutcome:
+        knobs, spec = AlgorithmKnobs(), spec_of(context.ev.layers0)
+        return SchemeOutcome(context.ev.evaluate(knobs, spec, target), choice=(knobs, spec))
+
+    return run
+
+
+def _arch_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
+    ev, none = context.ev, AlgorithmKnobs()
+    specs = [ProtectionSpec.uniform(ev.layers0, fraction=f) for f in ARCH_GRID]
+    arch_spec, arch_entry, met = least_meeting(specs, lambda sp: ev.evaluate(none, sp, target), linear=2)
+    fraction = ARCH_GRID[specs.index(arch_spec)]
+    return SchemeOutcome(arch_entry, note=f"{fraction:g} of every layer's neurons critical"
+                         + ("" if met else "; no fraction of the grid meets the accuracy target"),
+                         choice=(none, arch_spec))
+
+
+def _alg_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
+    if not context.ev.has_training_data:
+        return SchemeOutcome(None, note="skipped: algorithm knobs need --train T.npz")
+    alg, alg_entry, alg_note = _tmr_alg(context.ev, target)
+    return SchemeOutcome(alg_entry, note=alg_note, choice=alg)
+
+
+def _cl_seeds(chosen: Mapping) -> list:
+    """The optimizer's first candidates: TMR-ARCH's choice and, with TMR-ALG's knobs, TMR-ALG,
+    its knobs with TMR-ARCH's and with TMR-FULL's protection."""
+    arch, alg, full = chosen.get("TMR-ARCH"), chosen.get("TMR-ALG"), chosen.get("TMR-FULL")
+    seeds = [("compare:TMR-ARCH", AlgorithmKnobs(), arch[1])] if arch else []
+    if alg:
+        seeds.append(("compare:TMR-ALG", *alg))
+        seeds += [(f"compare:TMR-ALG knobs + {name}", alg[0], other[1])
+                  for name, other in (("TMR-ARCH", arch), ("TMR-FULL", full)) if other]
+    return seeds
+
+
+def _cl_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
+    result = optimize(context.ev, target, trials=context.trials, storage=context.storage, seed=context.seed,
+                      extra_seeds=_cl_seeds(context.chosen), progress=context.progress, log=context.log,
+                      objective=context.objective)
+    best = result.best
+    note = f"optimizer: {context.trials} trials, study {result.study_name}"
+    if best is None:
+        best = result.closest
+        note += "; no feasible trial: the trial closest to the constraints is shown"
+    context.studies.append({"ber": target.ber, "study": result.study_name, "storage": result.storage,
+                            "trials": result.to_dict()["trials"]["complete"],
+                            "seconds_per_trial": result.seconds_per_trial,
+                            "feasible": sum(1 for e in result.entries if e.get("feasible"))})
+    return SchemeOutcome(best, note=note, extra={"seconds_per_trial": result.seconds_per_trial})
+
+
+register_compare_scheme(CompareScheme("Base", fixed_scheme(lambda layers: ProtectionSpec())))
+for _k in (1, 2, 3):
+    register_compare_scheme(CompareScheme(f"TMR-CRT{_k}",
+                                          fixed_scheme(lambda layers, k=_k: ProtectionSpec.uniform(layers, msbs=k))))
+register_compare_scheme(CompareScheme("TMR-FULL", fixed_scheme(lambda layers: ProtectionSpec.uniform(layers,
+                                                                                                   fraction=1.0))))
+register_compare_scheme(CompareScheme("TMR-ARCH", _arch_scheme))
+register_compare_scheme(CompareScheme("TMR-ALG", _alg_scheme))
+register_compare_scheme(CompareScheme("TMR-CL", _cl_scheme))
+#: The schemes of the reference experiment, in its order (the built-in registrations).
+SCHEMES = tuple(COMPARE_SCHEMES)
+
+
 def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | None = None, *,
                 max_latency_overhead: float = 0.10, trials: int = DEFAULT_TRIALS, storage: str | None = None,
                 seed: int = 0, sites=None, progress: bool = True, validation_repeats: int = DEFAULT_VALIDATION_REPEATS,
-                log: Callable[[str], None] | None = None) -> dict:
-    """All schemes at every BER. Returns ``{"rows", "baseline", "verdict", "seconds", ...}``.
+                log: Callable[[str], None] | None = None, objective: str | Objective | None = None,
+                schemes: Sequence[str] | None = None) -> dict:
+    """Every registered scheme (or those named in ``schemes``) at every BER, in the registry's
+    order. Returns ``{"rows", "baseline", "verdict", "seconds", ...}``.
 
     Every scheme's design is chosen with the evaluator's campaigns (seed ``ev.seed``); the
     table then re-measures each chosen design with an independent campaign
@@ -159,80 +294,41 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
     was lucky is not credited with that luck). ``accuracy``, ``accuracy_loss``,
     ``accuracy_ok`` and ``meets_target`` are the validation figures; ``search_accuracy``
     and ``search_meets_target`` those the choice was made on (``validation_repeats=0``: no
-    re-measurement)."""
+    re-measurement). ``objective``: what TMR-CL's optimizer minimises (default LUT)."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     start = time.perf_counter()
     drops = drops_for(bers, drops)
-    rows, studies, timing = [], [], {}
-    layers = ev.layers0
-    none = AlgorithmKnobs()
+    unknown = [name for name in (schemes or ()) if name not in COMPARE_SCHEMES]
+    if unknown:
+        raise FpgaFtError(f"unknown compare scheme {', '.join(unknown)} (known: {', '.join(COMPARE_SCHEMES)})")
+    chosen_schemes = [s for name, s in COMPARE_SCHEMES.items() if schemes is None or name in schemes]
+    context = CompareContext(ev, trials=trials, storage=storage, seed=seed, progress=progress, log=log,
+                             objective=objective)
+    rows, timing = [], {}
     for ber, drop in zip(bers, drops):
         target = Target(ber=ber, max_accuracy_drop=drop, max_latency_overhead=max_latency_overhead,
                         sites=sites or SITES)
         log(f"== BER {fmt_ber(ber)}: target accuracy loss < {drop * 100:g} % (CI low), latency <= "
             f"+{max_latency_overhead * 100:g} %")
 
-        def timed(name, fn):
+        context.chosen = {}
+        for scheme in chosen_schemes:
             t0 = time.perf_counter()
-            value = fn()
-            seconds = time.perf_counter() - t0
-            timing.setdefault(name, 0.0)
-            timing[name] += seconds
-            return value, seconds
-
-        entry, s = timed("Base", lambda: ev.evaluate(none, ProtectionSpec(), target))
-        rows.append(_row("Base", target, entry, seconds=s))
-        log(_line(rows[-1]))
-        for k in (1, 2, 3):
-            entry, s = timed(f"TMR-CRT{k}", lambda k=k: ev.evaluate(none, ProtectionSpec.uniform(layers, msbs=k),
-                                                                     target))
-            rows.append(_row(f"TMR-CRT{k}", target, entry, seconds=s))
+            outcome = scheme.run(context, target)
+            seconds = 0.0
+            if outcome.entry is not None:  # a skipped scheme takes no time in the table
+                seconds = time.perf_counter() - t0
+                timing[scheme.name] = timing.get(scheme.name, 0.0) + seconds
+            if outcome.choice is not None:
+                context.chosen[scheme.name] = outcome.choice
+            rows.append(_row(scheme.name, target, outcome.entry, note=outcome.note, seconds=seconds))
+            rows[-1].update(outcome.extra)
             log(_line(rows[-1]))
-        full_spec = ProtectionSpec.uniform(layers, fraction=1.0)
-        entry, s = timed("TMR-FULL", lambda: ev.evaluate(none, full_spec, target))
-        rows.append(_row("TMR-FULL", target, entry, seconds=s))
-        log(_line(rows[-1]))
-
-        specs = [ProtectionSpec.uniform(layers, fraction=f) for f in ARCH_GRID]
-        (arch_spec, arch_entry, met), s = timed(
-            "TMR-ARCH", lambda: least_meeting(specs, lambda sp: ev.evaluate(none, sp, target), linear=2))
-        fraction = ARCH_GRID[specs.index(arch_spec)]
-        rows.append(_row("TMR-ARCH", target, arch_entry, seconds=s,
-                         note=f"{fraction:g} of every layer's neurons critical"
-                              + ("" if met else "; no fraction of the grid meets the accuracy target")))
-        log(_line(rows[-1]))
-
-        seeds = [("compare:TMR-ARCH", none, arch_spec)]
-        if ev.has_training_data:
-            (alg, alg_entry, alg_note), s = timed("TMR-ALG", lambda: _tmr_alg(ev, target))
-            rows.append(_row("TMR-ALG", target, alg_entry, note=alg_note, seconds=s))
-            alg_knobs, alg_spec = alg
-            seeds += [("compare:TMR-ALG", alg_knobs, alg_spec),
-                      ("compare:TMR-ALG knobs + TMR-ARCH", alg_knobs, arch_spec),
-                      ("compare:TMR-ALG knobs + TMR-FULL", alg_knobs, full_spec)]
-        else:
-            rows.append(_row("TMR-ALG", target, None, note="skipped: algorithm knobs need --train T.npz"))
-        log(_line(rows[-1]))
-
-        def cl():
-            return optimize(ev, target, trials=trials, storage=storage, seed=seed, extra_seeds=seeds,
-                            progress=progress, log=log)
-
-        result, s = timed("TMR-CL", cl)
-        best = result.best
-        note = f"optimizer: {trials} trials, study {result.study_name}"
-        if best is None:
-            best = result.closest
-            note += "; no feasible trial: the trial closest to the constraints is shown"
-        rows.append(_row("TMR-CL", target, best, note=note, seconds=s))
-        rows[-1]["seconds_per_trial"] = result.seconds_per_trial
-        studies.append({"ber": ber, "study": result.study_name, "storage": result.storage,
-                        "trials": result.to_dict()["trials"]["complete"], "seconds_per_trial": result.seconds_per_trial,
-                        "feasible": sum(1 for e in result.entries if e.get("feasible"))})
-        log(_line(rows[-1]))
         if validation_repeats:
-            _, s = timed("validation", lambda: _validate([r for r in rows if r["ber"] == ber], ev, target,
-                                                         validation_repeats))
+            t0 = time.perf_counter()
+            _validate([r for r in rows if r["ber"] == ber], ev, target, validation_repeats)
+            s = time.perf_counter() - t0
+            timing["validation"] = timing.get("validation", 0.0) + s
             log(f"  validation: every design re-measured with {validation_repeats} passes, seed "
                 f"{ev.seed + VALIDATION_SEED_OFFSET} ({s:.0f} s)")
             for r in rows:
@@ -251,10 +347,11 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
         "validation": {"repeats": validation_repeats, "seed": ev.seed + VALIDATION_SEED_OFFSET}
         if validation_repeats else None,
         "algorithm_knobs": ev.has_training_data,
+        "objective": get_objective(objective).name,
         "baseline": ev.baseline(Target(ber=bers[0], sites=sites or SITES)),
         "rows": rows,
         "verdict": verdict(rows),
-        "studies": studies,
+        "studies": context.studies,
         "ranking": {k: v for k, v in ev.ranking_info().items() if k != "scores"},
         "seconds": round(time.perf_counter() - start, 1),
         "seconds_by_scheme": {k: round(v, 1) for k, v in timing.items()},
@@ -439,5 +536,6 @@ def plot_compare(path, result: dict, title: str | None = None) -> None:
     plt.close(fig)
 
 
-__all__ = ["SCHEMES", "ARCH_GRID", "ALG_LADDER", "run_compare", "format_table", "plot_compare", "verdict",
+__all__ = ["SCHEMES", "COMPARE_SCHEMES", "CompareScheme", "CompareContext", "SchemeOutcome", "register_compare_scheme",
+           "fixed_scheme", "ARCH_GRID", "ALG_LADDER", "run_compare", "format_table", "plot_compare", "verdict",
            "least_meeting", "drops_for"]

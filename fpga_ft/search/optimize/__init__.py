@@ -16,8 +16,9 @@ Each candidate is built (:func:`fpga_ft.generate.design.build_design`, cached), 
 BRAM_18K and latency in cycles from the project's real HLS/Vivado reports when it has them,
 else :func:`fpga_ft.measure.resources.estimate_resources` with the exact quantized weights) and run
 through a fault-injection campaign at the target BER (:func:`fpga_ft.simulate.campaign.run_campaign`,
-same seed for every candidate: common random numbers). The objective is to minimise LUTs;
-constraints (Optuna ``constraints_func``; a value <= 0 is satisfied):
+same seed for every candidate: common random numbers). The objective is to minimise LUTs by
+default, or another registered objective (:mod:`.objectives`: FF, DSP, a weighted sum, a user
+function); constraints (Optuna ``constraints_func``; a value <= 0 is satisfied):
 
 1. accuracy: ``(clean baseline accuracy - max_accuracy_drop) - campaign CI lower bound``;
 2. latency: ``latency / unprotected latency - 1 - max_latency_overhead``;
@@ -43,6 +44,8 @@ The package, one module per stage of a study:
 * :mod:`.evaluator`: :class:`Evaluator` (build, cost, fault-inject one candidate) and the
   neuron ranking;
 * :mod:`.space`: :class:`SearchSpace` (the Optuna parameters) and the default seeds;
+* :mod:`.objectives`: :class:`Objective`, the objective registry (:func:`register_objective`,
+  :func:`get_objective`);
 * :mod:`.storage`: storage URLs, the study lock, worker liveness and heartbeats;
 * :mod:`.results`: trial entries, the Pareto front, :class:`OptimizeResult`, :func:`load_result`;
 * :mod:`.loop`: study naming, samplers, :func:`optimize` and the refinement of the best trial;
@@ -53,6 +56,7 @@ from __future__ import annotations
 
 from fpga_ft.search.optimize.evaluator import DEFAULT_RANKING, DEFAULT_RANKING_REPEATS, DEFAULT_REPEATS, Evaluator
 from fpga_ft.search.optimize.loop import default_study_name, optimize
+from fpga_ft.search.optimize.objectives import OBJECTIVES, Objective, get_objective, register_objective
 from fpga_ft.search.optimize.plot import plot_pareto
 from fpga_ft.search.optimize.results import OptimizeResult, load_result, pareto_front
 from fpga_ft.search.optimize.space import SearchSpace
@@ -63,4 +67,5 @@ __all__ = [
     "Target", "ProtectionSpec", "Evaluator", "SearchSpace", "OptimizeResult", "optimize", "load_result",
     "default_storage_url", "default_study_name", "pareto_front", "plot_pareto", "STORAGE_FILE",
     "fmt_ber", "display_url", "normalize_url", "DEFAULT_REPEATS", "DEFAULT_RANKING", "DEFAULT_RANKING_REPEATS",
+    "Objective", "OBJECTIVES", "get_objective", "register_objective",
 ]

@@ -1,6 +1,7 @@
 """The optimizer loop: study naming and samplers (TPE, NSGA-II with the constraints), seeding,
 asking for trials under the study lock, evaluating, reporting, and the refinement of the best
-feasible trial (neighbours ranked by estimated LUT saving). Times in seconds.
+feasible trial (neighbours ranked by the estimated saving of the objective,
+:mod:`.objectives`). Times in seconds.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import time
 import warnings
@@ -23,6 +25,7 @@ from fpga_ft.generate.design import build_design
 from fpga_ft.measure.resources import estimate_resources
 from fpga_ft.search.algorithm import layers_with_weights
 from fpga_ft.search.optimize.evaluator import Evaluator, _now
+from fpga_ft.search.optimize.objectives import Objective, fmt_value, get_objective
 from fpga_ft.search.optimize.results import ENTRY_KEYS, OptimizeResult, _collect
 from fpga_ft.search.optimize.space import SearchSpace, default_seeds
 from fpga_ft.search.optimize.storage import (_Heartbeat, _requeue, default_storage_url, display_url, make_storage,
@@ -41,20 +44,30 @@ def _settings_hash(settings: Mapping) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode()).hexdigest()[:8]
 
 
-def study_settings(ev: Evaluator, target: Target, multi_objective: bool, algorithm: bool) -> dict:
+def study_settings(ev: Evaluator, target: Target, multi_objective: bool, algorithm: bool,
+                   objective: str | Objective | None = None) -> dict:
+    """The settings a study is created with (and must be continued with); the objective is
+    recorded when it is not the default (LUT), so that the default's studies keep their names."""
     settings = ev.settings()
     settings.update({"target": target.to_dict(), "multi_objective": bool(multi_objective),
                      "algorithm": bool(algorithm)})
+    chosen = get_objective(objective)
+    if not chosen.is_default:
+        settings["objective"] = chosen.name
     return settings
 
 
-def default_study_name(ev: Evaluator, target: Target, multi_objective: bool, algorithm: bool) -> str:
-    """``<model>-<fingerprint>-ber<B>-<board>-drop<D>-lat<L>-<so|mo>[-alg]-<settings hash>``."""
+def default_study_name(ev: Evaluator, target: Target, multi_objective: bool, algorithm: bool,
+                       objective: str | Objective | None = None) -> str:
+    """``<model>-<fingerprint>-ber<B>-<board>-drop<D>-lat<L>-<so|mo>[-alg][-obj<objective>]-<settings hash>``
+    (``-obj`` only for an objective other than LUT)."""
     stem = Path(str(ev.model_path or ev.model.name)).stem.replace(" ", "_")[:40]
-    settings = study_settings(ev, target, multi_objective, algorithm)
+    chosen = get_objective(objective)
+    settings = study_settings(ev, target, multi_objective, algorithm, chosen)
+    tag = "" if chosen.is_default else "-obj" + re.sub(r"[^A-Za-z0-9_.=,+-]", "_", chosen.name)[:40]
     return (f"{stem}-{ev.model_fp[:8]}-ber{target.ber:g}-{ev.board.key}-drop{target.max_accuracy_drop:g}"
             f"-lat{target.max_latency_overhead:g}-{'mo' if multi_objective else 'so'}{'-alg' if algorithm else ''}"
-            f"-{_settings_hash(settings)}")
+            f"{tag}-{_settings_hash(settings)}")
 
 
 def _constraints_func(trial) -> Sequence[float]:
@@ -65,7 +78,7 @@ def _constraints_func(trial) -> Sequence[float]:
 
 
 def make_sampler(multi_objective: bool, seed: int | None, n_existing: int, trials: int):
-    """TPE (single objective) or NSGA-II (LUT vs accuracy), both with the constraints. The
+    """TPE (single objective) or NSGA-II (objective vs accuracy), both with the constraints. The
     seed is offset by the number of trials already in the study so that a resumed run does
     not draw the first run's random candidates again."""
     import optuna
@@ -85,7 +98,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
              multi_objective: bool = False, seed: int | None = 0, algorithm: bool | None = None,
              extra_seeds: Iterable[tuple[str, object, ProtectionSpec]] = (), use_default_seeds: bool = True,
              progress: bool = True, log: Callable[[str], None] | None = None,
-             poll_seconds: float = POLL_SECONDS, refine: bool = True) -> OptimizeResult:
+             poll_seconds: float = POLL_SECONDS, refine: bool = True,
+             objective: str | Objective | None = None) -> OptimizeResult:
     """Run (or continue) the study until it holds ``trials`` COMPLETE trials.
 
     Args:
@@ -95,13 +109,15 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         storage: SQLAlchemy URL (default: SQLite file in the design cache, ``default_storage_url()``).
         study_name: default :func:`default_study_name` (model fingerprint, BER, board, constraints
             and a hash of every other setting).
-        multi_objective: NSGA-II on (LUT, accuracy under BER) instead of TPE on LUT.
+        multi_objective: NSGA-II on (objective, accuracy under BER) instead of TPE on the objective.
         seed: sampler seed (campaigns use the evaluator's seed).
         algorithm: search algorithm knobs (default: when the evaluator has training data).
         extra_seeds: (label, AlgorithmKnobs, ProtectionSpec) candidates to enqueue first.
         refine: single objective: once a feasible trial exists, two of every three new trials
             are the cheapest untried neighbour of the best feasible trial (see
             :func:`_next_neighbor`), the third comes from the TPE sampler.
+        objective: what to minimise (:func:`~fpga_ft.search.optimize.objectives.get_objective`:
+            a registered name, ``weighted:LUT=1,DSP=100``, ``module:function``; default LUT).
     """
     import optuna
     from optuna.trial import TrialState
@@ -114,14 +130,16 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         raise FpgaFtError("algorithm knobs need training data (--train T.npz)")
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     url = storage or default_storage_url()
-    settings = study_settings(ev, target, multi_objective, algorithm)
-    name = study_name or default_study_name(ev, target, multi_objective, algorithm)
+    objective = get_objective(objective)
+    settings = study_settings(ev, target, multi_objective, algorithm, objective)
+    name = study_name or default_study_name(ev, target, multi_objective, algorithm, objective)
     directions = ["minimize", "maximize"] if multi_objective else ["minimize"]
     space = SearchSpace(ev.layers0, ev.knob_infos, algorithm)
     store = make_storage(url)
     start = _now()
 
     baseline = ev.baseline(target)
+    objective.of(baseline)  # an objective that cannot value a design fails here, before any trial
     with study_lock(url, name):
         try:
             study = optuna.create_study(storage=store, study_name=name, directions=directions, load_if_exists=True)
@@ -197,7 +215,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                     break
                 if complete + running < trials:
                     if refine and not multi_objective and _refine_turn(study):
-                        neighbor = _next_neighbor(ev, space, study, target)
+                        neighbor = _next_neighbor(ev, space, study, target, objective)
                         if neighbor is not None:
                             study.enqueue_trial(neighbor[0], user_attrs={"label": neighbor[1]})
                     trial = study.ask()
@@ -214,6 +232,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 try:
                     knobs, spec = space.suggest(trial)
                     entry = ev.evaluate(knobs, spec, target)
+                    value = objective.of(entry)
                 except KeyboardInterrupt:
                     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
                     _requeue(study, _frozen(study, trial.number))
@@ -239,15 +258,14 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 trial.set_user_attr("retrain", _jsonable(entry.get("retrain", {})))
                 trial.set_user_attr("evaluation_seconds", round(entry["seconds"], 3))
                 trial.set_user_attr("memoized", bool(entry.get("memoized")))
-                values = [float(entry["LUT"]), float(entry["accuracy"]["mean"])] if multi_objective \
-                    else float(entry["LUT"])
+                values = [value, float(entry["accuracy"]["mean"])] if multi_objective else value
                 study.tell(trial, values, skip_if_finished=True)
                 run_trials += 1
             if bar is not None:
                 best = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                         if t.user_attrs.get("feasible")]
-                bar.set_postfix_str(f"feasible {len(best)}, best LUT "
-                                    f"{min(t.user_attrs['LUT'] for t in best):,}" if best else "no feasible yet")
+                bar.set_postfix_str(f"feasible {len(best)}, best {objective.name} "
+                                    f"{fmt_value(min(t.values[0] for t in best))}" if best else "no feasible yet")
     finally:
         if bar is not None:
             bar.n = min(len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))), trials)
@@ -282,14 +300,15 @@ def _params_key(params: Mapping) -> tuple:
     return tuple(sorted((k, round(float(v), 6)) for k, v in params.items()))
 
 
-def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
+def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target,
+                   objective: str | Objective | None = None):
     """The untried one-step-cheaper neighbour of the best feasible trial with the largest
-    expected LUT saving, as (params, label), or None.
+    expected saving of the objective (default LUT), as (params, label), or None.
 
     Moves: one protected MSB less on a layer; a quarter fewer critical neurons on a layer;
     and with algorithm knobs 0.1 more sparsity, one weight bit less or one activation bit
-    less on a layer. Protection moves are ranked by their estimated LUTs (exact estimate on
-    the best trial's model, no compile), knob moves by the layer's LUT share times the
+    less on a layer. Protection moves are ranked by their estimated objective (exact estimate
+    on the best trial's model, no compile), knob moves by the layer's share of it times the
     relative change. Neighbours already in the study (any state) are skipped."""
     from optuna.trial import TrialState
 
@@ -297,7 +316,8 @@ def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
     feasible = [t for t in trials if t.state == TrialState.COMPLETE and t.user_attrs.get("feasible")]
     if not feasible:
         return None
-    best = min(feasible, key=lambda t: (t.user_attrs["LUT"], -t.user_attrs["accuracy"]["ci_low"], t.number))
+    objective = get_objective(objective)
+    best = min(feasible, key=lambda t: (t.values[0], -t.user_attrs["accuracy"]["ci_low"], t.number))
     seen = {_params_key(t.params) for t in trials if t.params}
     seen |= {_params_key(t.params) for t in trials if t.state == TrialState.WAITING}
     base = dict(best.params)
@@ -309,9 +329,10 @@ def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
         layers = ev.layers0 if knobs.is_identity() else layers_with_weights(
             build_design(model, board=ev.board, compile=False, hls_config=ev.hls_config).layers, model)
         est0 = estimate_resources(layers, ev.plan_for(spec, layers), ev.board.clock_mhz)
+        value0 = objective.of(est0)
+        share = {row["name"]: objective.of(row) for row in est0.per_layer}
     except Exception:  # noqa: BLE001 - no refinement then; the sampler goes on
         return None
-    share = {row["name"]: row["LUT"] for row in est0.per_layer}
     bounds = space.bounds()
     moves = []
 
@@ -319,21 +340,21 @@ def _next_neighbor(ev: "Evaluator", space: SearchSpace, study, target: Target):
         if _params_key(params) not in seen:
             moves.append((-saving, label, params))
 
+    def add_protection(params, label):
+        _, sp = space.from_params(params)
+        add(params, label, value0 - objective.of(estimate_resources(layers, ev.plan_for(sp, layers),
+                                                                    ev.board.clock_mhz)))
+
     for info in layers:
         name = info.name
         k = base[f"msbs:{name}"]
         if k > 0:
-            params = dict(base, **{f"msbs:{name}": k - 1})
-            _, sp = space.from_params(params)
-            lut = estimate_resources(layers, ev.plan_for(sp, layers), ev.board.clock_mhz).LUT
-            add(params, f"refine #{best.number}: {name} msbs {k}->{k - 1}", est0.LUT - lut)
+            add_protection(dict(base, **{f"msbs:{name}": k - 1}), f"refine #{best.number}: {name} msbs {k}->{k - 1}")
         c = base[f"critical:{name}"]
         if c > 0:
             new_c = max(0, c - max(1, int(math.ceil(0.25 * c))))
-            params = dict(base, **{f"critical:{name}": new_c})
-            _, sp = space.from_params(params)
-            lut = estimate_resources(layers, ev.plan_for(sp, layers), ev.board.clock_mhz).LUT
-            add(params, f"refine #{best.number}: {name} critical {c}->{new_c}", est0.LUT - lut)
+            add_protection(dict(base, **{f"critical:{name}": new_c}),
+                           f"refine #{best.number}: {name} critical {c}->{new_c}")
         if space.algorithm:
             sp_key, wb_key, ab_key = f"sparsity:{name}", f"wbits:{name}", f"abits:{name}"
             s0 = float(base[sp_key])
@@ -361,6 +382,8 @@ def _frozen(study, number: int):
         if t.number == number:
             return t
     raise KeyError(number)
+
+
 
 
 def _comparable(settings: Mapping) -> dict:

@@ -1,6 +1,8 @@
 """Results of a study, read from trial and study user attributes: trial entries (LUT, FF, DSP,
 BRAM_18K counts, latency in cycles, accuracy as fractions with its confidence interval), the
-Pareto front (LUT vs accuracy), :class:`OptimizeResult` and :func:`load_result`.
+Pareto front (objective vs accuracy), :class:`OptimizeResult` and :func:`load_result`. The
+objective value of an entry is its first Optuna value (:func:`objective_value`; the study's
+objective, LUT by default, :mod:`.objectives`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.search.optimize.objectives import DEFAULT_OBJECTIVE
 from fpga_ft.search.optimize.storage import display_url, make_storage
 from fpga_ft.search.optimize.targets import CONSTRAINT_NAMES
 
@@ -31,19 +34,26 @@ def entry_of(trial) -> dict:
     return entry
 
 
+def objective_value(entry: dict) -> float:
+    """The objective value of a trial entry: its first Optuna value (an entry without values,
+    e.g. one built by hand: its LUTs)."""
+    values = entry.get("values")
+    return float(values[0]) if values else float(entry["LUT"])
+
+
 def pareto_front(entries: Sequence[dict]) -> list[dict]:
-    """Feasible entries not dominated in (LUT lower, accuracy mean higher), by LUT."""
+    """Feasible entries not dominated in (objective lower, accuracy mean higher), by objective."""
     feasible = [e for e in entries if e.get("feasible")]
     front = []
     for e in feasible:
-        lut, acc = e["LUT"], e["accuracy"]["mean"]
-        dominated = any((o["LUT"] <= lut and o["accuracy"]["mean"] >= acc)
-                        and (o["LUT"] < lut or o["accuracy"]["mean"] > acc) for o in feasible)
+        cost, acc = objective_value(e), e["accuracy"]["mean"]
+        dominated = any((objective_value(o) <= cost and o["accuracy"]["mean"] >= acc)
+                        and (objective_value(o) < cost or o["accuracy"]["mean"] > acc) for o in feasible)
         if not dominated:
             front.append(e)
     unique = {}
-    for e in sorted(front, key=lambda e: (e["LUT"], -e["accuracy"]["mean"], e["number"])):
-        unique.setdefault((e["LUT"], round(e["accuracy"]["mean"], 9)), e)
+    for e in sorted(front, key=lambda e: (objective_value(e), -e["accuracy"]["mean"], e["number"])):
+        unique.setdefault((objective_value(e), round(e["accuracy"]["mean"], 9)), e)
     return list(unique.values())
 
 
@@ -71,14 +81,19 @@ class OptimizeResult:
         feasible = [e for e in self.entries if e.get("feasible")]
         if not feasible:
             return None
-        return min(feasible, key=lambda e: (e["LUT"], -e["accuracy"]["ci_low"], e["number"]))
+        return min(feasible, key=lambda e: (objective_value(e), -e["accuracy"]["ci_low"], e["number"]))
 
     @property
     def closest(self) -> dict | None:
         """With no feasible trial: the one that violates the constraints least."""
         if not self.entries:
             return None
-        return min(self.entries, key=lambda e: (_violation(e), e["LUT"], e["number"]))
+        return min(self.entries, key=lambda e: (_violation(e), objective_value(e), e["number"]))
+
+    @property
+    def objective(self) -> str:
+        """The name of the objective the study minimises (settings; default LUT)."""
+        return str(self.settings.get("objective", DEFAULT_OBJECTIVE))
 
     @property
     def pareto(self) -> list[dict]:
@@ -97,8 +112,8 @@ class OptimizeResult:
             "study": self.study_name,
             "storage": self.storage,
             "multi_objective": self.multi_objective,
-            "objective": ["LUT (minimise)", "accuracy under BER (maximise)"] if self.multi_objective
-            else ["LUT (minimise)"],
+            "objective": [f"{self.objective} (minimise)", "accuracy under BER (maximise)"] if self.multi_objective
+            else [f"{self.objective} (minimise)"],
             "constraints": list(CONSTRAINT_NAMES),
             "target": self.settings.get("target"),
             "best": _public(self.best),
