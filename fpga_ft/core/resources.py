@@ -58,12 +58,14 @@ class ResourceFigures:
             object.__setattr__(self, "latency_cycles", int(self.latency_cycles))
 
     @classmethod
-    def from_counts(cls, counts: Mapping[str, Any], *, latency_cycles: int | None = None,
-                    source: str) -> ResourceFigures:
+    def from_counts(
+        cls, counts: Mapping[str, Any], *, latency_cycles: int | None = None, source: str
+    ) -> ResourceFigures:
         """Figures from a mapping with (some of) the :data:`RESOURCE_KEYS` (a missing or
         ``None`` count is 0)."""
-        return cls(**{key: int(counts.get(key) or 0) for key in RESOURCE_KEYS},
-                   latency_cycles=latency_cycles, source=source)
+        return cls(
+            **{key: int(counts.get(key) or 0) for key in RESOURCE_KEYS}, latency_cycles=latency_cycles, source=source
+        )
 
     def counts(self, keys: Sequence[str] = RESOURCE_KEYS) -> dict[str, int]:
         """``{kind: count}`` for ``keys`` (default every kind, in display order)."""

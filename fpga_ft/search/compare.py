@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, FaultModel
@@ -122,7 +122,7 @@ def _alg_knobs(ev: Evaluator, rung: dict):
     return AlgorithmKnobs(knobs)
 
 
-def least_meeting(candidates: Sequence, evaluate: Callable[[object], Evaluation], linear: int = 5):
+def least_meeting(candidates: Sequence, evaluate: Callable[[Any], Evaluation], linear: int = 5):
     """The first of the ascending ``candidates`` whose evaluation meets the accuracy constraint:
     a linear scan over the first ``linear`` ones, then bisection (accuracy is taken as
     non-decreasing along the list). Returns (candidate, evaluation, met)."""

@@ -94,10 +94,17 @@ class Baseline:
 
     def to_dict(self) -> dict:
         """JSON form (stored as the study's ``baseline`` attribute)."""
-        return {**_figure_counts(self.figures), "source": self.figures.source,
-                "utilization": _utilization(self.utilization), "clean_accuracy": self.clean_accuracy,
-                "accuracy": self.accuracy.to_dict(), "accuracy_loss": self.clean_accuracy - self.accuracy.mean,
-                "ber": self.ber, "design": self.design, "plan": {"layers": {}}}
+        return {
+            **_figure_counts(self.figures),
+            "source": self.figures.source,
+            "utilization": _utilization(self.utilization),
+            "clean_accuracy": self.clean_accuracy,
+            "accuracy": self.accuracy.to_dict(),
+            "accuracy_loss": self.clean_accuracy - self.accuracy.mean,
+            "ber": self.ber,
+            "design": self.design,
+            "plan": {"layers": {}},
+        }
 
 
 @dataclass(frozen=True)
@@ -146,9 +153,10 @@ class Evaluation:
 
     @property
     def latency_overhead(self) -> float | None:
-        """Latency over the unprotected design's, minus 1 (``None`` when that is 0 cycles)."""
-        base = self.baseline.figures.latency_cycles
-        return self.figures.latency_cycles / base - 1.0 if base else None
+        """Latency over the unprotected design's, minus 1 (``None`` when that is 0 cycles or
+        either latency is unknown)."""
+        base, latency = self.baseline.figures.latency_cycles, self.figures.latency_cycles
+        return latency / base - 1.0 if base and latency is not None else None
 
     @property
     def constraints(self) -> list[float]:
@@ -228,5 +236,14 @@ RESULT_KEYS = tuple(key for key, _ in _RESULT)
 #: Keys stored with a trial besides :data:`RESULT_KEYS`.
 DETAIL_KEYS = tuple(key for key, _ in _DETAIL)
 
-__all__ = ["AccuracyFigures", "Baseline", "CONSTRAINT_FLAGS", "DETAIL_KEYS", "Evaluation", "LATENCY_TOLERANCE", "RESULT_KEYS",
-           "clean_float", "constraint_flags"]
+__all__ = [
+    "AccuracyFigures",
+    "Baseline",
+    "CONSTRAINT_FLAGS",
+    "DETAIL_KEYS",
+    "Evaluation",
+    "LATENCY_TOLERANCE",
+    "RESULT_KEYS",
+    "clean_float",
+    "constraint_flags",
+]

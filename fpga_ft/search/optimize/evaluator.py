@@ -1,8 +1,8 @@
 """Evaluation of one candidate: build the design (cached), cost it (LUT, FF, DSP, BRAM_18K,
 latency in cycles: real HLS/Vivado reports when the project has them, else the estimate),
-run a fault-injection campaign at the target BER (faults per bit per inference) and compute
-the constraint values (<= 0 satisfied); the vulnerability ranking of the original model's
-neurons (cached on disk).
+run a fault-injection campaign at the target BER (faults per bit per inference); the result
+is an :class:`~fpga_ft.search.optimize.evaluation.Evaluation` (with the constraint values,
+<= 0 satisfied); the vulnerability ranking of the original model's neurons (cached on disk).
 """
 
 from __future__ import annotations
