@@ -233,8 +233,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 delay = float(os.environ.get(TRIAL_DELAY_ENV) or 0)
                 if delay > 0:  # tests: keep trials running long enough to kill a worker mid-trial
                     time.sleep(delay)
-                for key, value in evaluation.trial_attrs().items():
-                    trial.set_user_attr(key, _jsonable(value))
+                for key, attr in evaluation.trial_attrs().items():
+                    trial.set_user_attr(key, _jsonable(attr))
                 values = [float(entry["LUT"]), float(entry["accuracy"]["mean"])] if multi_objective \
                     else float(entry["LUT"])
                 study.tell(trial, values, skip_if_finished=True)
