@@ -338,8 +338,8 @@ def test_compare_all_schemes(evaluator, tmp_path):
     assert by["Base"]["lut_overhead"] == 0 and by["Base"]["plan"] == {"layers": {}}
     # a skipped row has a measured row's keys (None), but those set only by a measurement
     assert set(by["TMR-ALG"]) <= set(by["Base"])
-    assert set(by["Base"]) - set(by["TMR-ALG"]) <= {"design", "search_accuracy", "search_meets_target",
-                                                     "validation_repeats"}
+    assert set(by["Base"]) - set(by["TMR-ALG"]) <= {"design", "model_file", "search_accuracy",
+                                                     "search_meets_target", "validation_repeats"}
     assert by["TMR-CRT1"]["LUT"] < by["TMR-CRT2"]["LUT"] < by["TMR-CRT3"]["LUT"]
     full = by["TMR-FULL"]["plan"]["layers"]
     assert all(len(p["critical_neurons"]) == n for p, n in zip(full.values(), (32, 32, 10)))
