@@ -114,16 +114,27 @@ def test_constraint_values(evaluator, target):
     """Accuracy, latency and fit constraints of one candidate, by hand."""
     from fpga_ft.search.optimize import ProtectionSpec
 
+    from fpga_ft.search.optimize.evaluation import DETAIL_KEYS, RESULT_KEYS
+
     spec = ProtectionSpec.uniform(evaluator.layers0, msbs=2)
-    entry = evaluator.evaluate({}, spec, target)
+    evaluation = evaluator.evaluate({}, spec, target)
     base = evaluator.baseline(target)
-    acc, lat, fit = entry["constraints"]
-    assert acc == pytest.approx(base["clean_accuracy"] - DROP - entry["accuracy"]["ci_low"])
-    assert lat == pytest.approx(entry["latency_cycles"] / base["latency_cycles"] - 1 - LATENCY, abs=1e-8)
-    assert fit == pytest.approx(max(entry["utilization"][k] for k in ("LUT", "FF", "DSP", "BRAM_18K")) - 1)
-    assert entry["latency_cycles"] == base["latency_cycles"] + 3  # one voter cycle per protected layer
-    assert entry["LUT"] > base["LUT"] and entry["lut_overhead"] > 0
-    assert entry["plan"]["layers"]["fc1"]["protected_msbs"] == 2
+    acc, lat, fit = evaluation.constraints
+    assert acc == pytest.approx(base["clean_accuracy"] - DROP - evaluation.accuracy.ci_low)
+    assert lat == pytest.approx(evaluation.figures.latency_cycles / base["latency_cycles"] - 1 - LATENCY, abs=1e-8)
+    assert fit == pytest.approx(max(evaluation.utilization[k] for k in ("LUT", "FF", "DSP", "BRAM_18K")) - 1)
+    assert evaluation.feasible == (max(acc, lat, fit) <= 0) and evaluation.accuracy_ok == (acc <= 0)
+    assert evaluation.figures.latency_cycles == base["latency_cycles"] + 3  # one voter cycle per protected layer
+    assert evaluation.figures.LUT > base["LUT"] and evaluation.lut_overhead > 0
+    assert evaluation.plan.layers["fc1"].protected_msbs == 2
+    # the JSON form: the result keys, then the details; what the study stores
+    entry = evaluation.to_dict()
+    assert tuple(entry) == RESULT_KEYS + DETAIL_KEYS
+    assert entry["constraints"] == [acc, lat, fit] and entry["plan"]["layers"]["fc1"]["protected_msbs"] == 2
+    assert entry["LUT"] == evaluation.figures.LUT and entry["source"] == "estimate"
+    assert set(evaluation.trial_attrs()) == set(RESULT_KEYS + DETAIL_KEYS) - {"seconds"} | {"evaluation_seconds"}
+    again = evaluator.evaluate({}, spec, target)
+    assert again.memoized and again.to_dict()["constraints"] == entry["constraints"]
 
 
 def test_resume_continues_study(evaluator, target, tmp_path):
@@ -325,6 +336,10 @@ def test_compare_all_schemes(evaluator, tmp_path):
         assert row["meets_target"] == (row["accuracy_ok"] and row["latency_ok"] and row["fits"])
     by = {r["scheme"]: r for r in rows}
     assert by["Base"]["lut_overhead"] == 0 and by["Base"]["plan"] == {"layers": {}}
+    # a skipped row has a measured row's keys (None), but those set only by a measurement
+    assert set(by["TMR-ALG"]) <= set(by["Base"])
+    assert set(by["Base"]) - set(by["TMR-ALG"]) <= {"design", "model_file", "search_accuracy",
+                                                     "search_meets_target", "validation_repeats"}
     assert by["TMR-CRT1"]["LUT"] < by["TMR-CRT2"]["LUT"] < by["TMR-CRT3"]["LUT"]
     full = by["TMR-FULL"]["plan"]["layers"]
     assert all(len(p["critical_neurons"]) == n for p, n in zip(full.values(), (32, 32, 10)))

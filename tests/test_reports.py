@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import shutil
@@ -23,6 +24,7 @@ except ModuleNotFoundError:
 
 from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.resources import ResourceFigures
 from fpga_ft.measure.reports import discovery, reading
 from fpga_ft.measure.reports import (
     find_reports,
@@ -487,7 +489,8 @@ def test_find_reports_hls4ml_layout(tmp_path):
 
 def test_read_project_report_hls4ml_layout(tmp_path):
     root = _hls4ml_project(tmp_path / "prj")
-    result = read_project_report(root)
+    report = read_project_report(root)
+    result = report.to_dict()
     json.dumps(result)
     assert result["source"] == "report"
     hls, viv = result["hls"], result["vivado"]
@@ -497,11 +500,16 @@ def test_read_project_report_hls4ml_layout(tmp_path):
     assert (viv["LUT"], viv["FF"], viv["DSP"], viv["BRAM_18K"], viv["stage"]) == (1526, 2428, 66, 0, "synthesis")
     assert result["modules"] == [] and result["instances"] == []
     assert result["warnings"] == []
+    # the combined figures: the Vivado counts, the HLS latency
+    assert report.figures == ResourceFigures(LUT=1526, FF=2428, DSP=66, BRAM_18K=0, URAM=0, latency_cycles=10,
+                                             source="vivado synthesis")
+    assert report.figures.utilization({"LUT": 1526, "FF": 0, "DSP": 132, "BRAM_18K": 0, "URAM": 0}) == \
+        {"LUT": 1.0, "FF": math.inf, "DSP": 0.5, "BRAM_18K": 0.0, "URAM": 0.0}
 
 
 def test_read_project_report_real_vitis_project():
     """seanlipps/ECE226_CoDesign's hls4ml project, as committed (Vitis HLS + Vivado 2024.1)."""
-    result = read_project_report(FIXTURES / "seanlipps-ECE226_CoDesign")
+    result = read_project_report(FIXTURES / "seanlipps-ECE226_CoDesign").to_dict()
     assert result["hls"]["file"].endswith("myproject_prj/solution1/syn/report/myproject_csynth.xml")
     assert (result["hls"]["LUT"], result["hls"]["DSP"], result["hls"]["BRAM_18K"]) == (17966, 467, 29)
     # routed report preferred over the post-opt_design one
@@ -516,10 +524,12 @@ def test_csynth_xml_alone_is_the_top(tmp_path):
     report_dir = tmp_path / "proj" / "solution1" / "syn" / "report"
     report_dir.mkdir(parents=True)
     shutil.copy(ZAKK / "solution1/syn/report/csynth.xml", report_dir / "csynth.xml")
-    result = read_project_report(tmp_path / "proj")
+    report = read_project_report(tmp_path / "proj")
+    result = report.to_dict()
     assert result["hls"]["top"] == "system_top" and result["hls"]["LUT"] == 55711
     assert result["hls"]["latency_worst_cycles"] is None
     assert result["vivado"] is None and len(result["modules"]) == 12
+    assert report.figures.LUT == 55711 and report.figures.latency_cycles is None and report.figures.source == "csynth"
 
 
 def test_largest_report_taken_when_top_unknown(tmp_path):
@@ -534,7 +544,7 @@ def test_largest_report_taken_when_top_unknown(tmp_path):
 
 def test_copied_reports_outside_syn_report(tmp_path):
     shutil.copytree(HLS4ML, tmp_path / "copied")
-    result = read_project_report(tmp_path / "copied")
+    result = read_project_report(tmp_path / "copied").to_dict()
     assert result["hls"]["LUT"] == 2532 and result["vivado"]["LUT"] == 1526
 
 
@@ -548,7 +558,7 @@ def test_newest_solution_wins(tmp_path):
     shutil.copy(DREAM, new / "myproject_csynth.xml")
     os.utime(old / "myproject_csynth.xml", (1_000_000_000, 1_000_000_000))
     os.utime(new / "myproject_csynth.xml", (1_700_000_000, 1_700_000_000))
-    result = read_project_report(root)
+    result = read_project_report(root).to_dict()
     assert result["hls"]["LUT"] == 339116
     assert any("several HLS solutions" in w for w in result["warnings"])
 
@@ -561,8 +571,11 @@ def test_vivado_only_and_bad_reports_become_warnings(tmp_path):
                 runs / "top_utilization_placed.rpt")
     (runs / "top_clock_utilization_routed.rpt").write_text("Clock Utilization Report\n")  # other format: skipped
     (runs / "broken_utilization_synth.rpt").write_text("not a table\n")
-    result = read_project_report(root)
+    report = read_project_report(root)
+    result = report.to_dict()
     assert result["hls"] is None and result["modules"] == []
+    assert (report.figures.LUT, report.figures.latency_cycles, report.figures.source) == \
+        (19004, None, "vivado implementation")
     assert result["vivado"]["LUT"] == 19004 and result["vivado"]["stage"] == "implementation"
     assert len(result["warnings"]) == 1 and "broken_utilization_synth.rpt" in result["warnings"][0]
     assert not any("clock_utilization" in f for f in result["files"]["vivado"])
@@ -629,7 +642,10 @@ def test_cli_report_modules_and_single_file(capsys):
     assert "Vivado HLS 2018.2" in capsys.readouterr().out
     assert main(["report", str(HLS4ML_VIVADO), "--json", "-"]) == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("{"):])["vivado"]["LUT"] == 1526
+    data = json.loads(printed[printed.index("{"):])
+    assert data["vivado"]["LUT"] == 1526 and data["vivado_reports"] == [data["vivado"]]
+    # one named file: nothing was searched (no project_dir / truncated in "files")
+    assert data["files"] == {"csynth": [], "hierarchy": [], "vivado": [str(HLS4ML_VIVADO)]}
 
 
 def test_cli_report_without_reports(tmp_path, capsys):

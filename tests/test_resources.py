@@ -17,6 +17,7 @@ from fpga_ft.core.layers import FixedType, LayerInfo
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
 from fpga_ft.core.structure import Add, layer_structure
 from fpga_ft.measure import resources
+from fpga_ft.core.resources import ResourceFigures
 from fpga_ft.measure.resources import (ResourceEstimate, csd_digits, estimate_resources, load_calibration,
                                        neuron_lut_yosys)
 from fpga_ft.measure.resources.costs import _costs
@@ -585,6 +586,10 @@ def test_estimate_object_and_utilization():
     e = estimate_resources([LAYERS["dense8x6"](), LAYERS["conv2d"]()])
     assert isinstance(e, ResourceEstimate) and e.source == "estimate"
     d = e.to_dict()
+    assert list(d) == ["LUT", "FF", "DSP", "BRAM_18K", "latency_cycles", "per_layer", "source"]
+    assert isinstance(e, ResourceFigures) and e.URAM == 0
+    assert e.figures == ResourceFigures(LUT=e.LUT, FF=e.FF, DSP=e.DSP, BRAM_18K=e.BRAM_18K,
+                                        latency_cycles=e.latency_cycles, source="estimate")
     assert set(d) >= {"LUT", "FF", "DSP", "BRAM_18K", "latency_cycles", "per_layer", "source"}
     assert d["LUT"] == sum(r["LUT"] for r in d["per_layer"])
     json.dumps(d)
@@ -595,6 +600,21 @@ def test_estimate_object_and_utilization():
     assert u["URAM"] == 0.0 and set(u) == {"LUT", "FF", "DSP", "BRAM_18K", "URAM"}
     hls = estimate_resources([LAYERS["dense8x6"]()], target="hls")
     assert hls.LUT > estimate_resources([LAYERS["dense8x6"]()]).LUT
+
+
+def test_resource_figures_one_key_list_and_bad_counts():
+    from fpga_ft.core import boards, resources as core_resources
+    from fpga_ft.measure import reports
+
+    assert boards.RESOURCE_KEYS is core_resources.RESOURCE_KEYS is reports.RESOURCE_KEYS
+    assert core_resources.FIT_KEYS == ("LUT", "FF", "DSP", "BRAM_18K")
+    fig = ResourceFigures.from_counts({"LUT": 10, "DSP": None}, latency_cycles=3, source="csynth")
+    assert fig.to_dict() == {"LUT": 10, "FF": 0, "DSP": 0, "BRAM_18K": 0, "URAM": 0, "latency_cycles": 3,
+                             "source": "csynth"}
+    assert fig.utilization({"LUT": 20}, keys=("LUT", "FF")) == {"LUT": 0.5, "FF": 0.0}
+    for bad in (-1, 1.5, "many", True):
+        with pytest.raises(FpgaFtError, match="LUT must be a non-negative integer"):
+            ResourceFigures(LUT=bad, FF=0, DSP=0, BRAM_18K=0)
 
 
 def test_utilization_with_catalogue_board():

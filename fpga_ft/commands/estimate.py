@@ -71,12 +71,7 @@ def run(args) -> dict:
         "board": board.key,
         "clock_mhz": clock,
         "target": args.target,
-        "LUT": est.LUT,
-        "FF": est.FF,
-        "DSP": est.DSP,
-        "BRAM_18K": est.BRAM_18K,
-        "latency_cycles": est.latency_cycles,
-        "per_layer": est.per_layer,
+        **{key: value for key, value in est.to_dict().items() if key != "source"},  # counts, latency, per_layer
         "utilization": {k: (None if v == float("inf") else round(v, 6)) for k, v in util.items()},
         "protected_layers": plan.protected_layers,
         "source": est.source,

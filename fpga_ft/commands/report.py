@@ -12,12 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.measure.reports import (
-    format_report_table,
-    parse_csynth_xml,
-    parse_vivado_utilization,
-    read_project_report,
-)
 
 
 def register(subparsers):
@@ -35,40 +29,24 @@ def register(subparsers):
     return parser
 
 
-def _single_file(path: Path) -> dict:
-    name = path.name.lower()
-    if name.endswith(".xml"):
-        hls = parse_csynth_xml(path)
-        return {"source": "report", "project_dir": str(path.parent), "hls": hls.summary(),
-                "vivado": None, "vivado_reports": [],
-                "modules": [m.to_dict() for m in hls.modules],
-                "instances": [i.to_dict() for i in hls.instances],
-                "files": {"csynth": [str(path)], "hierarchy": [], "vivado": []}, "warnings": []}
-    if name.endswith(".rpt") or name.endswith(".txt"):
-        viv = parse_vivado_utilization(path).summary()
-        return {"source": "report", "project_dir": str(path.parent), "hls": None, "vivado": viv,
-                "vivado_reports": [viv], "modules": [], "instances": [],
-                "files": {"csynth": [], "hierarchy": [], "vivado": [str(path)]}, "warnings": []}
-    raise FpgaFtError(f"{path}: not a report (expected a directory, a csynth.xml or a .rpt file)")
-
-
 def run(args) -> dict:
+    from fpga_ft.measure.reports import format_report_table, read_project_report, read_report_file
+
     target = Path(args.project_dir)
     if target.is_file():
-        result = _single_file(target)
+        report = read_report_file(target)
     elif target.is_dir():
-        result = read_project_report(target)
+        report = read_project_report(target)
     elif target.exists():
         raise FpgaFtError(f"{target} is neither a project directory nor a report file")
     else:
         raise FpgaFtError(f"project directory {target} not found")
-    print(format_report_table(result))
-    if args.modules and result["modules"]:
-        width = max(len(m["name"]) for m in result["modules"])
+    print(format_report_table(report))
+    if args.modules and report.modules:
+        width = max(len(m.name) for m in report.modules)
         print()
         print(f"{'module'.ljust(width)}  {'LUT':>8}  {'FF':>8}  {'DSP':>5}  {'BRAM_18K':>8}  latency")
-        for m in result["modules"]:
-            latency = "-" if m["latency_worst_cycles"] is None else f"{m['latency_worst_cycles']:,}"
-            print(f"{m['name'].ljust(width)}  {m['LUT']:>8,}  {m['FF']:>8,}  {m['DSP']:>5,}  "
-                  f"{m['BRAM_18K']:>8,}  {latency}")
-    return result
+        for m in report.modules:
+            latency = "-" if m.latency_worst_cycles is None else f"{m.latency_worst_cycles:,}"
+            print(f"{m.name.ljust(width)}  {m.lut:>8,}  {m.ff:>8,}  {m.dsp:>5,}  {m.bram_18k:>8,}  {latency}")
+    return report.to_dict()

@@ -37,6 +37,7 @@ from typing import Mapping
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import BOARDS_DIR
+from fpga_ft.core.resources import RESOURCE_KEYS
 from fpga_ft.core.safeyaml import load_yaml
 
 #: Environment variable: extra board directories, searched before the packaged ones.
@@ -44,8 +45,6 @@ BOARDS_ENV = "FPGA_FT_BOARDS"
 #: Entry-point group through which installed packages offer board directories.
 ENTRY_POINT_GROUP = "fpga_ft.boards"
 
-#: Resource kinds every board states, in display order.
-RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
 #: hls4ml 1.3 backends a board may name.
 BACKENDS = ("Vitis", "Vivado", "VivadoAccelerator")
 #: Top-level keys of a board file (all required, no others).

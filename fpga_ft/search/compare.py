@@ -41,13 +41,14 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.generate.design import open_design
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
 from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
+from fpga_ft.search.optimize.evaluation import CONSTRAINT_FLAGS, RESULT_KEYS, Evaluation, constraint_flags
 from fpga_ft.simulate.campaign import run_campaign
 
 #: Fractions of critical neurons per layer tried by TMR-ARCH, ascending.
@@ -83,29 +84,33 @@ def drops_for(bers: Sequence[float], drops: Sequence[float] | None) -> list[floa
     return list(drops)
 
 
-def _row(scheme: str, target: Target, entry: dict | None, note: str = "", seconds: float = 0.0) -> dict:
+#: The keys of an evaluation a compare row shows: its result keys but those the row states
+#: otherwise (``feasible`` and ``constraints``: ``meets_target``, ``accuracy_ok``,
+#: ``latency_ok``, ``fits``; ``seconds``: the scheme's), the utilisation (not shown), and those
+#: shown only when set (:data:`_ROW_IF_SET`).
+_ROW_IF_SET = ("number", "model_file", "design")
+_ROW_KEYS = tuple(k for k in RESULT_KEYS
+                  if k not in ("feasible", "constraints", "seconds", "utilization", *_ROW_IF_SET))
+
+
+def _row(scheme: str, target: Target, entry: Evaluation | dict | None, note: str = "",
+         seconds: float = 0.0) -> dict:
+    """One row of the table: the scheme, the target, the evaluation's figures (``entry``: an
+    :class:`Evaluation` or a study's result entry; ``None``: skipped) and its verdict."""
     row = {"scheme": scheme, "ber": target.ber, "max_accuracy_drop": target.max_accuracy_drop,
            "max_latency_overhead": target.max_latency_overhead}
     if entry is None:
-        row.update({"accuracy": None, "accuracy_loss": None, "LUT": None, "FF": None, "DSP": None, "BRAM_18K": None,
-                    "latency_cycles": None, "lut_overhead": None, "latency_overhead": None, "accuracy_ok": None,
-                    "latency_ok": None, "fits": None, "meets_target": None, "plan": None, "knobs": None,
-                    "skipped": True, "note": note, "seconds": round(seconds, 2)})
+        row.update({k: None for k in _ROW_KEYS})
+        row.update({k: None for k in (*CONSTRAINT_FLAGS, "meets_target")})
+        row.update({"skipped": True, "note": note, "seconds": round(seconds, 2)})
         return row
-    acc_c, lat_c, fit_c = entry["constraints"]
-    row.update({
-        "accuracy": dict(entry["accuracy"]),
-        "clean_accuracy": entry["clean_accuracy"],
-        "accuracy_loss": entry["accuracy_loss"],
-        "LUT": entry["LUT"], "FF": entry["FF"], "DSP": entry["DSP"], "BRAM_18K": entry["BRAM_18K"],
-        "latency_cycles": entry["latency_cycles"],
-        "lut_overhead": entry["lut_overhead"], "latency_overhead": entry["latency_overhead"],
-        "accuracy_ok": acc_c <= 0, "latency_ok": lat_c <= 0, "fits": fit_c <= 0,
-        "meets_target": bool(entry["feasible"]),
-        "plan": entry["plan"], "knobs": entry.get("knobs"), "spec": entry.get("spec"),
-        "source": entry.get("source"), "skipped": False, "note": note, "seconds": round(seconds, 2),
-    })
-    for key in ("number", "model_file", "design"):
+    if isinstance(entry, Evaluation):
+        entry = entry.to_dict()
+    row.update({k: entry.get(k) for k in _ROW_KEYS})
+    row.update(constraint_flags(entry["constraints"]))
+    row.update({"meets_target": bool(entry["feasible"]), "skipped": False, "note": note,
+                "seconds": round(seconds, 2)})
+    for key in _ROW_IF_SET:
         if entry.get(key) is not None:
             row[key] = entry[key]
     return row
@@ -125,16 +130,16 @@ def _alg_knobs(ev: Evaluator, rung: dict):
     return AlgorithmKnobs(knobs)
 
 
-def least_meeting(candidates: Sequence, evaluate: Callable[[object], dict], linear: int = 5):
-    """The first of the ascending ``candidates`` whose entry meets the accuracy constraint:
+def least_meeting(candidates: Sequence, evaluate: Callable[[Any], Evaluation], linear: int = 5):
+    """The first of the ascending ``candidates`` whose evaluation meets the accuracy constraint:
     a linear scan over the first ``linear`` ones, then bisection (accuracy is taken as
-    non-decreasing along the list). Returns (candidate, entry, met)."""
+    non-decreasing along the list). Returns (candidate, evaluation, met)."""
     seen = {}
 
     def check(i):
         if i not in seen:
             seen[i] = evaluate(candidates[i])
-        return seen[i]["constraints"][0] <= 0
+        return seen[i].accuracy_ok
 
     n = len(candidates)
     for i in range(min(linear, n)):
@@ -174,11 +179,11 @@ class CompareContext:
 
 @dataclass(frozen=True)
 class SchemeOutcome:
-    """What a scheme chose at one target: its evaluation entry (None: skipped, ``note`` says
+    """What a scheme chose at one target: its :class:`Evaluation` (or a study entry for TMR-CL; None: skipped, ``note`` says
     why), a note for the table, the (knobs, spec) it chose (for the schemes after it) and
     extra keys of its row."""
 
-    entry: dict | None
+    entry: Evaluation | dict | None
     note: str = ""
     choice: tuple | None = None
     extra: Mapping = field(default_factory=dict)
@@ -377,14 +382,14 @@ def _validate(rows: list[dict], ev: Evaluator, target: Target, repeats: int) -> 
 
 
 def _tmr_alg(ev: Evaluator, target: Target):
-    """(knobs, spec), entry, note of TMR-ALG."""
+    """(knobs, spec), evaluation, note of TMR-ALG."""
     floor = ev.clean_accuracy - ALG_CLEAN_SHARE * target.max_accuracy_drop
     chosen, chosen_rung, clean = None, None, None
     for index, rung in enumerate(ALG_LADDER):
         knobs = _alg_knobs(ev, rung)
-        entry = ev.evaluate(knobs, ProtectionSpec(), target)
-        if entry["clean_accuracy"] >= floor:
-            chosen, chosen_rung, clean = knobs, index, entry["clean_accuracy"]
+        evaluation = ev.evaluate(knobs, ProtectionSpec(), target)
+        if evaluation.clean_accuracy >= floor:
+            chosen, chosen_rung, clean = knobs, index, evaluation.clean_accuracy
     if chosen is None:
         from fpga_ft.search.algorithm import AlgorithmKnobs
 

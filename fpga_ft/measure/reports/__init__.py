@@ -14,7 +14,8 @@ Files read
   :func:`parse_vivado_utilization`. These are the real post-synthesis / post-implementation
   counts.
 * :func:`find_reports` and :func:`read_project_report` locate and combine both for a project
-  directory.
+  directory (a :class:`ProjectReport`, whose ``figures`` are a
+  :class:`~fpga_ft.core.resources.ResourceFigures`); :func:`read_report_file` reads one named file.
 
 Units
 -----
@@ -33,23 +34,25 @@ message naming the file.
 
 The package, one module per section:
 
-* :mod:`.records`: the report records (:class:`CsynthReport`, :class:`UtilizationReport`, ...);
+* :mod:`.records`: the report records (:class:`CsynthReport`, :class:`UtilizationReport`,
+  :class:`ProjectReport`, ...);
 * :mod:`.reading`: the bounded, safe file and number readers shared by the parsers;
 * :mod:`.csynth`: :func:`parse_csynth_xml`;
 * :mod:`.vivado`: :func:`parse_vivado_utilization`;
-* :mod:`.discovery`: :func:`find_reports`, :func:`read_project_report`, :func:`format_report_table`.
+* :mod:`.discovery`: :func:`find_reports`, :func:`read_project_report`, :func:`read_report_file`,
+  :func:`format_report_table`.
 """
 
 from __future__ import annotations
 
 from fpga_ft.measure.reports.csynth import parse_csynth_xml
-from fpga_ft.measure.reports.discovery import find_reports, format_report_table, read_project_report
-from fpga_ft.measure.reports.records import (RESOURCE_KEYS, CsynthReport, InstanceReport, ModuleReport, ReportFiles,
-                                             UtilizationReport)
+from fpga_ft.measure.reports.discovery import find_reports, format_report_table, read_project_report, read_report_file
+from fpga_ft.measure.reports.records import (RESOURCE_KEYS, CsynthReport, InstanceReport, ModuleReport, ProjectReport,
+                                             ReportFiles, UtilizationReport)
 from fpga_ft.measure.reports.vivado import parse_vivado_utilization
 
 __all__ = [
-    "CsynthReport", "InstanceReport", "ModuleReport", "ReportFiles", "UtilizationReport",
+    "CsynthReport", "InstanceReport", "ModuleReport", "ProjectReport", "ReportFiles", "UtilizationReport",
     "RESOURCE_KEYS", "find_reports", "format_report_table", "parse_csynth_xml",
-    "parse_vivado_utilization", "read_project_report",
+    "parse_vivado_utilization", "read_project_report", "read_report_file",
 ]

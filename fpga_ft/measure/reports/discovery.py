@@ -1,6 +1,7 @@
 """Report files of a project directory: :func:`find_reports` (a bounded walk:
 :data:`MAX_SEARCH_DEPTH` levels, :data:`MAX_SEARCH_ENTRIES` entries), :func:`read_project_report`
-(the HLS estimate and the Vivado counts combined) and :func:`format_report_table`.
+(the HLS estimate and the Vivado counts combined), :func:`read_report_file` (one named report)
+and :func:`format_report_table`.
 
 Units as in :mod:`fpga_ft.measure.reports.records` (resource counts, BRAM_18K in 18Kb units,
 latencies in clock cycles, clock periods in ns).
@@ -10,11 +11,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Iterable
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.measure.reports.csynth import parse_csynth_xml
-from fpga_ft.measure.reports.records import RESOURCE_KEYS, ReportFiles, UtilizationReport
+from fpga_ft.measure.reports.records import (RESOURCE_KEYS, CsynthReport, ProjectReport, ReportFiles,
+                                             UtilizationReport)
 from fpga_ft.measure.reports.vivado import parse_vivado_utilization
 
 #: find_reports: how deep below the project directory to look, and how many directory
@@ -172,40 +174,37 @@ def _state_rank(report: UtilizationReport) -> tuple[int, int]:
     return _STAGE_RANK.get(report.stage, 0), fine
 
 
-def read_project_report(project_dir) -> dict:
+def read_project_report(project_dir) -> ProjectReport:
     """Resource figures of a built project, read from the tools' reports.
 
-    Returns ``{"source": "report", "project_dir", "hls", "vivado", "vivado_reports",
-    "modules", "instances", "files", "warnings"}``:
+    Returns a :class:`ProjectReport` (``to_dict()``: ``{"source": "report", "project_dir",
+    "hls", "vivado", "vivado_reports", "modules", "instances", "files", "warnings"}``):
 
-    * ``hls``: top-level HLS estimate of the newest top ``csynth.xml`` (see
-      :meth:`CsynthReport.summary`: LUT, FF, DSP, BRAM_18K, URAM, latency/interval in
-      cycles, clocks in ns) or ``None``;
+    * ``hls``: top-level HLS estimate of the newest top ``csynth.xml`` (a :class:`CsynthReport`:
+      LUT, FF, DSP, BRAM_18K, URAM, latency/interval in cycles, clocks in ns) or ``None``;
     * ``vivado``: the most advanced Vivado utilization report (routed > placed > optimized >
       synthesized; newest on ties), BRAM in 18Kb units, or ``None``; ``vivado_reports``: all
       that parsed;
     * ``modules`` / ``instances``: per-module figures and instance tree from the Vitis
       hierarchy ``csynth.xml`` (or the top report), empty if the report has none;
-    * ``warnings``: reports that were found but could not be parsed, other solutions.
+    * ``warnings``: reports that were found but could not be parsed, other solutions;
+    * ``figures``: the design's counts and latency (:class:`~fpga_ft.core.resources.ResourceFigures`).
 
     Raises :class:`FpgaFtError` when no report is found.
     """
     found = find_reports(project_dir)
-    warnings: list[str] = []
+    report = ProjectReport(project_dir=str(project_dir), files=found)
     if found.truncated:
-        warnings.append(f"search stopped after {MAX_SEARCH_ENTRIES} entries / depth {MAX_SEARCH_DEPTH}; "
-                        "some reports may be missing")
+        report.warnings.append(f"search stopped after {MAX_SEARCH_ENTRIES} entries / depth {MAX_SEARCH_DEPTH}; "
+                               "some reports may be missing")
     if not found:
         raise FpgaFtError(f"no HLS or Vivado report found under {project_dir}; {NO_REPORT_HINT}")
 
-    hls = None
-    modules: list[dict] = []
-    instances: list[dict] = []
     if found.csynth:
         top = parse_csynth_xml(found.csynth[0])
-        hls = top.summary()
+        report.hls = top
         if len(found.csynth) > 1:
-            warnings.append("several HLS solutions found; using the newest: " + str(found.csynth[0]))
+            report.warnings.append("several HLS solutions found; using the newest: " + str(found.csynth[0]))
         source = top
         report_dir = found.csynth[0].parent
         hier = next((h for h in found.hierarchy if h.parent == report_dir), None)
@@ -213,58 +212,64 @@ def read_project_report(project_dir) -> dict:
             try:
                 source = parse_csynth_xml(hier)
             except FpgaFtError as exc:
-                warnings.append(str(exc))
-        modules = [m.to_dict() for m in source.modules]
-        instances = [i.to_dict() for i in source.instances]
+                report.warnings.append(str(exc))
+        report.modules, report.instances = list(source.modules), list(source.instances)
 
-    parsed: list[UtilizationReport] = []
     for rpt in found.vivado:
         try:
-            parsed.append(parse_vivado_utilization(rpt))
+            report.vivado_reports.append(parse_vivado_utilization(rpt))
         except FpgaFtError as exc:
-            warnings.append(str(exc))
-    vivado = None
-    if parsed:
+            report.warnings.append(str(exc))
+    if report.vivado_reports:
         # stable sort keeps newest-first order among equal ranks
-        best = sorted(parsed, key=_state_rank, reverse=True)[0]
-        vivado = best.summary()
-    if hls is None and vivado is None:
-        detail = f" ({warnings[-1]})" if warnings else ""
+        report.vivado = sorted(report.vivado_reports, key=_state_rank, reverse=True)[0]
+    if report.hls is None and report.vivado is None:
+        detail = f" ({report.warnings[-1]})" if report.warnings else ""
         raise FpgaFtError(f"no readable HLS or Vivado report found under {project_dir}; "
                           f"{NO_REPORT_HINT}{detail}")
-    return {
-        "source": "report",
-        "project_dir": str(project_dir),
-        "hls": hls,
-        "vivado": vivado,
-        "vivado_reports": [r.summary() for r in parsed],
-        "modules": modules,
-        "instances": instances,
-        "files": found.to_dict(),
-        "warnings": warnings,
-    }
+    return report
 
 
-def _iter_resource_rows(report: dict) -> Iterable[tuple[str, dict[str, Any]]]:
-    if report.get("hls"):
-        yield "HLS estimate", report["hls"]
-    chosen = report.get("vivado")
-    others = [r for r in report.get("vivado_reports") or [] if chosen is None or r.get("file") != chosen.get("file")]
-    for fig in ([chosen] if chosen else []) + others:
-        stage = fig.get("stage") or "report"
+def read_report_file(path) -> ProjectReport:
+    """One named report file as a :class:`ProjectReport`: a ``csynth.xml`` (``*.xml``) or a
+    Vivado utilization report (``*.rpt``, ``*.txt``); ``project_dir`` is its directory.
+
+    Raises :class:`FpgaFtError` for another file name or a report that does not parse.
+    """
+    path = Path(path)
+    name = path.name.lower()
+    if name.endswith(".xml"):
+        hls = parse_csynth_xml(path)
+        return ProjectReport(project_dir=str(path.parent), hls=hls, modules=list(hls.modules),
+                             instances=list(hls.instances),
+                             files=ReportFiles(project_dir=str(path.parent), csynth=[path], searched=False))
+    if name.endswith(".rpt") or name.endswith(".txt"):
+        vivado = parse_vivado_utilization(path)
+        return ProjectReport(project_dir=str(path.parent), vivado=vivado, vivado_reports=[vivado],
+                             files=ReportFiles(project_dir=str(path.parent), vivado=[path], searched=False))
+    raise FpgaFtError(f"{path}: not a report (expected a directory, a csynth.xml or a .rpt file)")
+
+
+def _iter_resource_rows(report: ProjectReport) -> Iterable[tuple[str, CsynthReport | UtilizationReport]]:
+    if report.hls is not None:
+        yield "HLS estimate", report.hls
+    chosen = report.vivado
+    others = [r for r in report.vivado_reports if chosen is None or r.file != chosen.file]
+    for fig in ([chosen] if chosen is not None else []) + others:
+        stage = fig.stage or "report"
         yield f"Vivado {stage}" + ("" if fig is chosen else " (other)"), fig
 
 
-def format_report_table(report: dict) -> str:
+def format_report_table(report: ProjectReport) -> str:
     """A short text table of :func:`read_project_report`'s result (LUT, FF, DSP, BRAM_18K,
     URAM, worst latency in cycles, clock in ns)."""
     header = ["source", "tool", *RESOURCE_KEYS, "latency", "clock"]
     rows = []
     for label, fig in _iter_resource_rows(report):
-        tool = f"{fig.get('tool', '')} {fig.get('tool_version') or ''}".strip()
-        latency = fig.get("latency_worst_cycles")
-        clock = fig.get("estimated_clock_ns")
-        rows.append([label, tool, *(f"{fig[k]:,}" for k in RESOURCE_KEYS),
+        tool = f"{fig.tool if isinstance(fig, CsynthReport) else 'Vivado'} {fig.tool_version or ''}".strip()
+        latency = fig.latency_worst_cycles if isinstance(fig, CsynthReport) else None
+        clock = fig.estimated_clock_ns if isinstance(fig, CsynthReport) else None
+        rows.append([label, tool, *(f"{n:,}" for n in fig.resources.values()),
                      "-" if latency is None else f"{latency:,} cyc",
                      "-" if clock is None else f"{clock:g} ns"])
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
@@ -275,15 +280,14 @@ def format_report_table(report: dict) -> str:
                          for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
     lines = [line(header), line(["-" * w for w in widths]), *map(line, rows)]
-    if report.get("hls"):
-        hls = report["hls"]
-        lines.append(f"HLS: {hls.get('file')} (part {hls.get('part')}, target {hls.get('target_clock_ns')} ns)")
-    if report.get("vivado"):
-        viv = report["vivado"]
-        tiles = viv.get("bram_tiles")
-        tiles_text = "-" if tiles is None else f"{tiles:g}"
-        lines.append(f"Vivado: {viv.get('file')} (device {viv.get('device')}, "
-                     f"state {viv.get('design_state')}; BRAM_18K = 2 x {tiles_text} Block RAM tiles)")
-    for warning in report.get("warnings", []):
+    if report.hls is not None:
+        hls = report.hls
+        lines.append(f"HLS: {hls.file} (part {hls.part}, target {hls.target_clock_ns} ns)")
+    if report.vivado is not None:
+        viv = report.vivado
+        tiles_text = "-" if viv.bram_tiles is None else f"{viv.bram_tiles:g}"
+        lines.append(f"Vivado: {viv.file} (device {viv.device}, "
+                     f"state {viv.design_state}; BRAM_18K = 2 x {tiles_text} Block RAM tiles)")
+    for warning in report.warnings:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -1,6 +1,8 @@
 """The report records: what the parsers return (:class:`CsynthReport`, :class:`ModuleReport`,
-:class:`InstanceReport`, :class:`UtilizationReport`) and what :func:`~fpga_ft.measure.reports.find_reports`
-finds (:class:`ReportFiles`).
+:class:`InstanceReport`, :class:`UtilizationReport`), what :func:`~fpga_ft.measure.reports.find_reports`
+finds (:class:`ReportFiles`) and what :func:`~fpga_ft.measure.reports.read_project_report`
+combines (:class:`ProjectReport`, whose :attr:`~ProjectReport.figures` are a
+:class:`~fpga_ft.core.resources.ResourceFigures`).
 
 Units: ``LUT`` = 6-input LUTs, ``FF`` = flip-flops, ``DSP`` = DSP slices, ``BRAM_18K`` = 18Kb
 block-RAM halves (Vivado's 36Kb tiles converted: ``2 x Block RAM Tile``), ``URAM`` = 288Kb
@@ -12,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Resource kinds, in display order (same keys and order as ``fpga_ft.core.boards.RESOURCE_KEYS``).
-RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K", "URAM")
+from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.core.resources import RESOURCE_KEYS, ResourceFigures
 
 
 class _Counts:
@@ -30,6 +32,10 @@ class _Counts:
     def resources(self) -> dict[str, int]:
         return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp,
                 "BRAM_18K": self.bram_18k, "URAM": self.uram}
+
+    def figures(self, source: str, latency_cycles: int | None = None) -> ResourceFigures:
+        """The five counts as :class:`~fpga_ft.core.resources.ResourceFigures` (latency in cycles)."""
+        return ResourceFigures.from_counts(self.resources, latency_cycles=latency_cycles, source=source)
 
 
 @dataclass
@@ -230,7 +236,9 @@ class ReportFiles:
     ``csynth``: top-level ``<top>_csynth.xml`` (or ``csynth.xml``) per HLS report directory,
     newest first; ``hierarchy``: the matching ``csynth.xml`` files (they carry the module and
     instance lists in Vitis); ``vivado``: Vivado utilization reports, newest first;
-    ``truncated``: the bounded search stopped early.
+    ``truncated``: the bounded search stopped early. ``searched`` is False for one report
+    file named by the user (nothing was searched: ``to_dict`` then has no ``project_dir``
+    and ``truncated``).
     """
 
     project_dir: str
@@ -238,13 +246,66 @@ class ReportFiles:
     hierarchy: list[Path] = field(default_factory=list)
     vivado: list[Path] = field(default_factory=list)
     truncated: bool = False
+    searched: bool = True
 
     def __bool__(self) -> bool:
         return bool(self.csynth or self.vivado)
 
     def to_dict(self) -> dict:
-        return {"project_dir": self.project_dir,
-                "csynth": [str(p) for p in self.csynth],
-                "hierarchy": [str(p) for p in self.hierarchy],
-                "vivado": [str(p) for p in self.vivado],
-                "truncated": self.truncated}
+        lists = {"csynth": [str(p) for p in self.csynth],
+                 "hierarchy": [str(p) for p in self.hierarchy],
+                 "vivado": [str(p) for p in self.vivado]}
+        if not self.searched:
+            return lists
+        return {"project_dir": self.project_dir, **lists, "truncated": self.truncated}
+
+
+@dataclass
+class ProjectReport:
+    """The reports of one built project, combined (:func:`~fpga_ft.measure.reports.read_project_report`).
+
+    * ``hls``: the top-level HLS estimate (newest top ``csynth.xml``) or ``None``;
+    * ``vivado``: the most advanced Vivado utilization report (routed > placed > optimized >
+      synthesized; newest on ties) or ``None``; ``vivado_reports``: all that parsed;
+    * ``modules`` / ``instances``: per-module figures and instance tree from the Vitis
+      hierarchy ``csynth.xml`` (or the top report), empty if the report has none;
+    * ``files``: what was found; ``warnings``: reports found but not parsed, other solutions.
+
+    :attr:`figures` are the design's counts; ``to_dict()`` is the JSON of ``fpga-ft report``.
+    """
+
+    project_dir: str
+    files: ReportFiles
+    hls: CsynthReport | None = None
+    vivado: UtilizationReport | None = None
+    vivado_reports: list[UtilizationReport] = field(default_factory=list)
+    modules: list[ModuleReport] = field(default_factory=list)
+    instances: list[InstanceReport] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def figures(self) -> ResourceFigures:
+        """The counts of the most advanced report (Vivado, else the HLS estimate; BRAM in 18 Kb
+        units) with the HLS worst-case latency in cycles (``None`` without an HLS report or
+        when it says ``undef``); ``source`` ``"vivado synthesis"``, ``"vivado
+        implementation"`` (``"vivado report"`` when the report states no design state) or
+        ``"csynth"``."""
+        latency = self.hls.latency_worst_cycles if self.hls is not None else None
+        if self.vivado is not None:
+            return self.vivado.figures(f"vivado {self.vivado.stage or 'report'}", latency)
+        if self.hls is None:
+            raise FpgaFtError(f"no HLS or Vivado report under {self.project_dir}: no resource figures")
+        return self.hls.figures("csynth", latency)
+
+    def to_dict(self) -> dict:
+        return {
+            "source": "report",
+            "project_dir": self.project_dir,
+            "hls": self.hls.summary() if self.hls is not None else None,
+            "vivado": self.vivado.summary() if self.vivado is not None else None,
+            "vivado_reports": [r.summary() for r in self.vivado_reports],
+            "modules": [m.to_dict() for m in self.modules],
+            "instances": [i.to_dict() for i in self.instances],
+            "files": self.files.to_dict(),
+            "warnings": list(self.warnings),
+        }

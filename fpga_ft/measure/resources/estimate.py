@@ -1,4 +1,5 @@
-"""The estimate of a design: :func:`estimate_resources` and :class:`ResourceEstimate`.
+"""The estimate of a design: :func:`estimate_resources` and :class:`ResourceEstimate` (a
+:class:`~fpga_ft.core.resources.ResourceFigures` with the split by layer).
 
 Units: ``LUT`` 6-input LUTs, ``FF`` flip-flops, ``DSP`` DSP48 slices, ``BRAM_18K`` 18 Kb
 block RAMs, ``latency_cycles`` clock cycles at ``clock_mhz`` (MHz); per layer with the
@@ -8,12 +9,13 @@ protection share (replicas and voters).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.layers import LayerInfo
 from fpga_ft.core.schemes import scheme_for_key
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.resources import FIT_KEYS, ResourceFigures
 from fpga_ft.measure.resources.costs import (
     CLOCK_UNCERTAINTY,
     DEFAULT_CLOCK_MHZ,
@@ -33,47 +35,31 @@ from fpga_ft.measure.resources.trees import _protection_of
 # ---------------------------------------------------------------------------------------
 # The estimate
 # ---------------------------------------------------------------------------------------
-@dataclass
-class ResourceEstimate:
-    """Resources and latency of the protectable layers of a design.
+@dataclass(frozen=True)
+class ResourceEstimate(ResourceFigures):
+    """Resources and latency of the protectable layers of a design: the
+    :class:`~fpga_ft.core.resources.ResourceFigures` of the estimate (``URAM`` 0: the estimator
+    places none; ``latency_cycles`` clock cycles; ``source`` ``"estimate"``) and their split
+    by layer.
 
     Units: ``LUT`` 6-input LUTs, ``FF`` flip-flops, ``DSP`` DSP48 slices, ``BRAM_18K``
     18 Kb block RAMs, ``latency_cycles`` clock cycles. ``per_layer`` holds one dict per
     layer with the same keys plus the protection share (``protection_LUT`` = LUTs of the
     replicas and voters, ``voter_LUT``, ``protection_FF``, ``protection_DSP``).
-    ``source`` is ``"estimate"`` (this module) or ``"report"`` (read from a vendor report).
     """
 
-    LUT: int
-    FF: int
-    DSP: int
-    BRAM_18K: int
-    latency_cycles: int
-    per_layer: list[dict] = field(default_factory=list)
-    source: str = "estimate"
+    per_layer: list[dict] = field(default_factory=list, hash=False)
+
+    @property
+    def figures(self) -> ResourceFigures:
+        """The totals alone (without ``per_layer``)."""
+        return ResourceFigures(**{f.name: getattr(self, f.name) for f in fields(ResourceFigures)})
 
     def to_dict(self) -> dict:
-        return {"LUT": int(self.LUT), "FF": int(self.FF), "DSP": int(self.DSP),
-                "BRAM_18K": int(self.BRAM_18K), "latency_cycles": int(self.latency_cycles),
+        """JSON form: the counts the estimator models (no ``URAM``), ``latency_cycles``,
+        ``per_layer`` and ``source``."""
+        return {**self.counts(FIT_KEYS), "latency_cycles": self.latency_cycles,
                 "per_layer": [dict(x) for x in self.per_layer], "source": self.source}
-
-    def utilization(self, board) -> dict:
-        """Fraction (0..1, may exceed 1) of each resource of ``board`` this design uses.
-
-        ``board.resources`` maps ``LUT``, ``FF``, ``DSP``, ``BRAM_18K``, ``URAM`` to counts;
-        a resource the board lacks (0) gives ``0.0`` when unused and ``inf`` when used.
-        """
-        res = getattr(board, "resources", board)
-        used = {"LUT": self.LUT, "FF": self.FF, "DSP": self.DSP, "BRAM_18K": self.BRAM_18K,
-                "URAM": 0}
-        out = {}
-        for key in ("LUT", "FF", "DSP", "BRAM_18K", "URAM"):
-            avail = float(res.get(key, 0) or 0)
-            if avail > 0:
-                out[key] = used[key] / avail
-            else:
-                out[key] = 0.0 if used[key] == 0 else math.inf
-        return out
 
 
 def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
@@ -223,6 +209,6 @@ def estimate_resources(layers: list[LayerInfo], plan: ProtectionPlan | None = No
         per_layer.append(row)
         for key in totals:
             totals[key] += row[key]
-    return ResourceEstimate(LUT=totals["LUT"], FF=totals["FF"], DSP=totals["DSP"],
-                            BRAM_18K=totals["BRAM_18K"], latency_cycles=totals["latency_cycles"],
-                            per_layer=per_layer, source="estimate")
+    return ResourceEstimate(LUT=totals["LUT"], FF=totals["FF"], DSP=totals["DSP"], BRAM_18K=totals["BRAM_18K"],
+                            URAM=0, latency_cycles=totals["latency_cycles"], per_layer=per_layer,
+                            source="estimate")

@@ -41,6 +41,8 @@ study user attributes: a study can be read back from the storage alone (:func:`l
 The package, one module per stage of a study:
 
 * :mod:`.targets`: :class:`Target`, :class:`ProtectionSpec`, :func:`fmt_ber`;
+* :mod:`.evaluation`: :class:`~.evaluation.Evaluation` (what evaluating a candidate gives, and
+  the one table of its JSON keys), :class:`~.evaluation.Baseline`;
 * :mod:`.evaluator`: :class:`Evaluator` (build, cost, fault-inject one candidate) and the
   neuron ranking;
 * :mod:`.space`: :class:`SearchSpace` (the Optuna parameters) and the default seeds;
@@ -54,6 +56,7 @@ The package, one module per stage of a study:
 
 from __future__ import annotations
 
+from fpga_ft.search.optimize.evaluation import Evaluation
 from fpga_ft.search.optimize.evaluator import DEFAULT_RANKING, DEFAULT_RANKING_REPEATS, DEFAULT_REPEATS, Evaluator
 from fpga_ft.search.optimize.loop import default_study_name, optimize
 from fpga_ft.search.optimize.objectives import OBJECTIVES, Objective, get_objective, register_objective
@@ -64,7 +67,7 @@ from fpga_ft.search.optimize.storage import STORAGE_FILE, default_storage_url, d
 from fpga_ft.search.optimize.targets import ProtectionSpec, Target, fmt_ber
 
 __all__ = [
-    "Target", "ProtectionSpec", "Evaluator", "SearchSpace", "OptimizeResult", "optimize", "load_result",
+    "Target", "ProtectionSpec", "Evaluator", "Evaluation", "SearchSpace", "OptimizeResult", "optimize", "load_result",
     "default_storage_url", "default_study_name", "pareto_front", "plot_pareto", "STORAGE_FILE",
     "fmt_ber", "display_url", "normalize_url", "DEFAULT_REPEATS", "DEFAULT_RANKING", "DEFAULT_RANKING_REPEATS",
     "Objective", "OBJECTIVES", "get_objective", "register_objective",

@@ -1,15 +1,15 @@
 """Evaluation of one candidate: build the design (cached), cost it (LUT, FF, DSP, BRAM_18K,
 latency in cycles: real HLS/Vivado reports when the project has them, else the estimate),
-run a fault-injection campaign at the target BER (faults per bit per inference) and compute
-the constraint values (<= 0 satisfied); the vulnerability ranking of the original model's
-neurons (cached on disk).
+run a fault-injection campaign at the target BER (faults per bit per inference); the result
+is an :class:`~fpga_ft.search.optimize.evaluation.Evaluation` (with the constraint values,
+<= 0 satisfied); the vulnerability ranking of the original model's neurons (cached on disk).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-import math
 import os
 import time
 from pathlib import Path
@@ -22,12 +22,14 @@ from fpga_ft.core.cache import cache_root, data_hash, model_fingerprint
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import FaultModel
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.core.resources import FIT_KEYS, ResourceFigures
 from fpga_ft.generate.design import build_design
 from fpga_ft.generate.modelio import check_input_shape, load_model
 from fpga_ft.measure import vulnerability as V
 from fpga_ft.measure.reports import read_project_report
 from fpga_ft.measure.resources import estimate_resources
 from fpga_ft.search.algorithm import DEFAULT_EPOCHS, AlgorithmKnobs, apply_knobs, describe_knobs, layers_with_weights
+from fpga_ft.search.optimize.evaluation import AccuracyFigures, Baseline, Evaluation
 from fpga_ft.search.optimize.space import _max_critical
 from fpga_ft.search.optimize.targets import ProtectionSpec, Target
 from fpga_ft.simulate.campaign import run_campaign
@@ -37,23 +39,11 @@ DEFAULT_REPEATS = 10
 #: Vulnerability ranking defaults (injection oracle on one neuron at a time).
 DEFAULT_RANKING = "injection"
 DEFAULT_RANKING_REPEATS = 5
-#: Slack on the latency constraint (floating point: 11/10 - 1 > 0.10).
-LATENCY_TOLERANCE = 1e-9
-RESOURCE_KEYS = ("LUT", "FF", "DSP", "BRAM_18K")
 SETTINGS_VERSION = 1
 
 
 def _now() -> float:
     return time.perf_counter()
-
-
-def _clean_float(value, digits: int = 6):
-    if value is None:
-        return None
-    value = float(value)
-    if math.isinf(value) or math.isnan(value):
-        return None
-    return round(value, digits)
 
 
 class Evaluator:
@@ -116,7 +106,7 @@ class Evaluator:
         self._ranking: dict[str, list[int]] | None = None
         self._ranking_info: dict = {}
         self._memo: dict = {}
-        self._baseline: dict = {}
+        self._baselines: dict[tuple, Baseline] = {}
         self._retrained: dict = {}
 
     # ---- properties ---------------------------------------------------------------------
@@ -180,53 +170,39 @@ class Evaluator:
         return self._retrained[key]
 
     # ---- figures -------------------------------------------------------------------------------
-    def figures(self, design, layers, plan) -> dict:
-        """LUT/FF/DSP/BRAM_18K, latency (cycles) and utilisation: real reports when the project
-        has them, else the estimate (``source`` says which)."""
+    def figures(self, design, layers, plan) -> ResourceFigures:
+        """LUT/FF/DSP/BRAM_18K/URAM and latency (cycles): real reports when the project has them
+        (latency from the HLS report, else the estimate's; ``source`` ``"report"``), else the
+        estimate (``source`` ``"estimate"``)."""
         est = estimate_resources(layers, plan, self.board.clock_mhz)
-        out = {"LUT": int(est.LUT), "FF": int(est.FF), "DSP": int(est.DSP), "BRAM_18K": int(est.BRAM_18K),
-               "latency_cycles": int(est.latency_cycles), "source": "estimate"}
         report = _project_report(design.project_dir)
-        if report is not None:
-            fig = report.get("vivado") or report.get("hls") or {}
-            if fig:
-                for key in RESOURCE_KEYS:
-                    if fig.get(key) is not None:
-                        out[key] = int(fig[key])
-                out["source"] = "report"
-            hls = report.get("hls") or {}
-            if hls.get("latency_worst_cycles") is not None:
-                out["latency_cycles"] = int(hls["latency_worst_cycles"])
-        util = {}
-        for key in RESOURCE_KEYS:
-            avail = float(self.board.resources.get(key, 0) or 0)
-            util[key] = out[key] / avail if avail > 0 else (0.0 if out[key] == 0 else math.inf)
-        out["utilization"] = util
-        return out
+        if report is None:
+            return est.figures
+        measured = report.figures
+        latency = measured.latency_cycles if measured.latency_cycles is not None else est.latency_cycles
+        return ResourceFigures.from_counts(measured.counts(), latency_cycles=latency, source="report")
 
-    def baseline(self, target: Target) -> dict:
-        """The unprotected original design: figures, clean accuracy, accuracy under the BER."""
+    def _baseline(self, target: Target) -> Baseline:
         key = (target.ber, target.sites)
-        if key not in self._baseline:
+        if key not in self._baselines:
             fig = self.figures(self.design0, self.layers0, None)
             acc = self._campaign(self.design0, target)
-            self._baseline[key] = {
-                "LUT": fig["LUT"], "FF": fig["FF"], "DSP": fig["DSP"], "BRAM_18K": fig["BRAM_18K"],
-                "latency_cycles": fig["latency_cycles"], "source": fig["source"],
-                "utilization": {k: _clean_float(v) for k, v in fig["utilization"].items()},
-                "clean_accuracy": self.clean_accuracy,
-                "accuracy": {"mean": acc.accuracy_mean, "ci_low": acc.ci_low, "ci_high": acc.ci_high},
-                "accuracy_loss": self.clean_accuracy - acc.accuracy_mean,
-                "ber": target.ber, "design": str(self.design0.project_dir), "plan": {"layers": {}},
-            }
-        return dict(self._baseline[key])
+            self._baselines[key] = Baseline(figures=fig, utilization=fig.utilization(self.board, FIT_KEYS),
+                                            clean_accuracy=self.clean_accuracy, accuracy=AccuracyFigures.of(acc),
+                                            ber=target.ber, design=str(self.design0.project_dir))
+        return self._baselines[key]
+
+    def baseline(self, target: Target) -> dict:
+        """The unprotected original design: figures, clean accuracy, accuracy under the BER
+        (JSON form of :class:`~fpga_ft.search.optimize.evaluation.Baseline`)."""
+        return self._baseline(target).to_dict()
 
     def _campaign(self, design, target: Target):
         return run_campaign(design, self.x, self.y, FaultModel(ber=target.ber, sites=target.sites),
                             repeats=self.repeats, seed=self.seed, workers=self.workers)
 
-    def evaluate(self, knobs, spec: ProtectionSpec, target: Target) -> dict:
-        """Build, cost and fault-inject one candidate; returns its figures (JSON-ready)."""
+    def evaluate(self, knobs, spec: ProtectionSpec, target: Target) -> Evaluation:
+        """Build, cost and fault-inject one candidate (``to_dict()``: its JSON form)."""
         start = _now()
         knobs = knobs if isinstance(knobs, AlgorithmKnobs) else AlgorithmKnobs.from_dict(knobs)
         model, model_file, retrain = self.model_for(knobs)
@@ -238,42 +214,17 @@ class Evaluator:
         plan = self.plan_for(spec, design_layers)
         memo_key = (knobs.key(), plan.key(), target)
         if memo_key in self._memo:
-            return dict(self._memo[memo_key], seconds=_now() - start, memoized=True)
+            return self._memo[memo_key].again(_now() - start)
         design = build_design(model, plan, board=self.board, hls_config=self.hls_config)
         fig = self.figures(design, design_layers, plan)
         acc = self._campaign(design, target)
-        base = self.baseline(target)
-        constraints = _constraints_of(fig, acc.ci_low, base, target)
-        entry = {
-            "plan": plan.to_dict(),
-            "plan_yaml": plan.to_yaml(),
-            "spec": _spec_summary(spec, design_layers),
-            "knobs": knobs.to_dict(),
-            "LUT": fig["LUT"], "FF": fig["FF"], "DSP": fig["DSP"], "BRAM_18K": fig["BRAM_18K"],
-            "latency_cycles": fig["latency_cycles"], "source": fig["source"],
-            "utilization": {k: _clean_float(v) for k, v in fig["utilization"].items()},
-            "accuracy": {"mean": acc.accuracy_mean, "ci_low": acc.ci_low, "ci_high": acc.ci_high},
-            "clean_accuracy": acc.clean_accuracy,
-            "accuracy_loss": self.clean_accuracy - acc.accuracy_mean,
-            "lut_overhead": fig["LUT"] / base["LUT"] - 1.0 if base["LUT"] else None,
-            "latency_overhead": (fig["latency_cycles"] / base["latency_cycles"] - 1.0
-                                 if base["latency_cycles"] else None),
-            "constraints": constraints,
-            "feasible": all(c <= 0 for c in constraints),
-            "design": str(design.project_dir),
-            "model_file": model_file,
-            "retrain": retrain,
-        }
-        self._memo[memo_key] = entry
-        return dict(entry, seconds=_now() - start, memoized=False)
-
-
-def _constraints_of(fig: dict, ci_low: float, base: dict, target: Target) -> list[float]:
-    acc = (base["clean_accuracy"] - float(target.max_accuracy_drop)) - float(ci_low)
-    lat = (fig["latency_cycles"] / base["latency_cycles"] - 1.0 if base["latency_cycles"] else 0.0) \
-        - float(target.max_latency_overhead) - LATENCY_TOLERANCE
-    fit = max(fig["utilization"][k] for k in RESOURCE_KEYS) - 1.0
-    return [float(acc), float(lat), float(fit) if math.isfinite(fit) else 1e9]
+        evaluation = Evaluation(
+            plan=plan, knobs=knobs, spec=_spec_summary(spec, design_layers), figures=fig,
+            utilization=fig.utilization(self.board, FIT_KEYS), accuracy=AccuracyFigures.of(acc),
+            clean_accuracy=acc.clean_accuracy, baseline=self._baseline(target), target=target,
+            design=str(design.project_dir), model_file=model_file, retrain=retrain)
+        self._memo[memo_key] = evaluation
+        return dataclasses.replace(evaluation, seconds=_now() - start)
 
 
 def _spec_summary(spec: ProtectionSpec, layers) -> dict:

@@ -26,7 +26,7 @@ from fpga_ft.measure.resources import estimate_resources
 from fpga_ft.search.algorithm import layers_with_weights
 from fpga_ft.search.optimize.evaluator import Evaluator, _now
 from fpga_ft.search.optimize.objectives import Objective, fmt_value, get_objective
-from fpga_ft.search.optimize.results import ENTRY_KEYS, OptimizeResult, _collect
+from fpga_ft.search.optimize.results import OptimizeResult, _collect
 from fpga_ft.search.optimize.space import SearchSpace, default_seeds
 from fpga_ft.search.optimize.storage import (_Heartbeat, _requeue, default_storage_url, display_url, make_storage,
                                              reap_dead_trials, study_lock, worker_token)
@@ -231,7 +231,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
             with _Heartbeat(store, trial._trial_id):
                 try:
                     knobs, spec = space.suggest(trial)
-                    entry = ev.evaluate(knobs, spec, target)
+                    evaluation = ev.evaluate(knobs, spec, target)
+                    entry = evaluation.to_dict()
                     value = objective.of(entry)
                 except KeyboardInterrupt:
                     study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
@@ -251,13 +252,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
                 delay = float(os.environ.get(TRIAL_DELAY_ENV) or 0)
                 if delay > 0:  # tests: keep trials running long enough to kill a worker mid-trial
                     time.sleep(delay)
-                for key in ENTRY_KEYS:
-                    if key in entry and key != "label":
-                        trial.set_user_attr(key, _jsonable(entry[key]))
-                trial.set_user_attr("plan_yaml", entry["plan_yaml"])
-                trial.set_user_attr("retrain", _jsonable(entry.get("retrain", {})))
-                trial.set_user_attr("evaluation_seconds", round(entry["seconds"], 3))
-                trial.set_user_attr("memoized", bool(entry.get("memoized")))
+                for key, attr in evaluation.trial_attrs().items():
+                    trial.set_user_attr(key, _jsonable(attr))
                 values = [value, float(entry["accuracy"]["mean"])] if multi_objective else value
                 study.tell(trial, values, skip_if_finished=True)
                 run_trials += 1

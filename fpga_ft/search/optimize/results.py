@@ -12,16 +12,20 @@ from typing import Sequence
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.search.optimize.objectives import DEFAULT_OBJECTIVE
+from fpga_ft.search.optimize.evaluation import RESULT_KEYS
 from fpga_ft.search.optimize.storage import display_url, make_storage
 from fpga_ft.search.optimize.targets import CONSTRAINT_NAMES
 
-ENTRY_KEYS = ("plan", "knobs", "spec", "LUT", "FF", "DSP", "BRAM_18K", "latency_cycles", "accuracy",
-              "clean_accuracy", "accuracy_loss", "lut_overhead", "latency_overhead", "utilization", "constraints",
-              "feasible", "source", "design", "model_file", "label")
+#: The trial user attributes a result entry holds: an evaluation's result keys (but the wall
+#: time, which the trial's duration gives) and the trial's label.
+ENTRY_KEYS = (*(key for key in RESULT_KEYS if key != "seconds"), "label")
+#: The keys of an entry that results show (``best``, ``closest``, ``pareto``), in order.
+PUBLIC_KEYS = ("number", "label", *RESULT_KEYS)
 
 
 def entry_of(trial) -> dict:
-    """The JSON form of a completed trial (from its user attributes)."""
+    """The JSON form of a completed trial (from its user attributes): ``number``, the
+    :data:`ENTRY_KEYS` it has, ``values``, ``memoized`` and ``seconds`` (the trial's duration)."""
     attrs = trial.user_attrs
     entry = {"number": trial.number}
     for key in ENTRY_KEYS:
@@ -132,10 +136,7 @@ class OptimizeResult:
 def _public(entry: dict | None) -> dict | None:
     if entry is None:
         return None
-    keys = ("number", "label", "plan", "knobs", "spec", "LUT", "FF", "DSP", "BRAM_18K", "latency_cycles", "accuracy",
-            "clean_accuracy", "accuracy_loss", "lut_overhead", "latency_overhead", "feasible", "constraints",
-            "utilization", "source", "model_file", "design", "seconds")
-    return {k: entry.get(k) for k in keys if k in entry}
+    return {k: entry.get(k) for k in PUBLIC_KEYS if k in entry}
 
 
 def _collect(study, requested: int, multi_objective: bool, **extra) -> OptimizeResult:
