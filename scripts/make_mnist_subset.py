@@ -159,8 +159,15 @@ def write_subset(path: Path, split: MnistSplit, idx: np.ndarray, meta: dict) -> 
     )
 
 
-def make_subsets(mnist_dir: Path, out_dir: Path, *, origin: str, seed: int = SEED,
-                 train_samples: int = TRAIN_SAMPLES, test_samples: int = TEST_SAMPLES) -> dict:
+def make_subsets(
+    mnist_dir: Path,
+    out_dir: Path,
+    *,
+    origin: str,
+    seed: int = SEED,
+    train_samples: int = TRAIN_SAMPLES,
+    test_samples: int = TEST_SAMPLES,
+) -> dict:
     """Check the official files in ``mnist_dir`` and write the two subsets; return the record."""
     present = [name for name in TRAIN_FILES if (mnist_dir / name).exists()]
     if len(present) == 1:
@@ -178,8 +185,12 @@ def make_subsets(mnist_dir: Path, out_dir: Path, *, origin: str, seed: int = SEE
     common = {"origin": origin, "seed": seed, "scaling": SCALING, "md5_checked": True}
     records = {
         "mnist_train.npz": {**common, "files": train.files, "drawn_from": train_from, "samples": len(train_idx)},
-        "mnist_test.npz": {**common, "files": test.files, "drawn_from": "official test set (t10k-*)",
-                           "samples": len(test_idx)},
+        "mnist_test.npz": {
+            **common,
+            "files": test.files,
+            "drawn_from": "official test set (t10k-*)",
+            "samples": len(test_idx),
+        },
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     write_subset(out_dir / "mnist_train.npz", train, train_idx, records["mnist_train.npz"])
@@ -189,9 +200,13 @@ def make_subsets(mnist_dir: Path, out_dir: Path, *, origin: str, seed: int = SEE
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--mnist-dir", type=Path, required=True,
-                    help="directory with t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz "
-                         "(and optionally train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz)")
+    ap.add_argument(
+        "--mnist-dir",
+        type=Path,
+        required=True,
+        help="directory with t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz "
+        "(and optionally train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz)",
+    )
     ap.add_argument("--origin", required=True, help="where the files came from (recorded in the .npz)")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--seed", type=int, default=SEED)
@@ -199,8 +214,14 @@ def main(argv=None) -> int:
     ap.add_argument("--test-samples", type=int, default=TEST_SAMPLES)
     args = ap.parse_args(argv)
     try:
-        records = make_subsets(args.mnist_dir, args.out_dir, origin=args.origin, seed=args.seed,
-                               train_samples=args.train_samples, test_samples=args.test_samples)
+        records = make_subsets(
+            args.mnist_dir,
+            args.out_dir,
+            origin=args.origin,
+            seed=args.seed,
+            train_samples=args.train_samples,
+            test_samples=args.test_samples,
+        )
     except SubsetError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

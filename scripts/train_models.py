@@ -46,6 +46,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -157,22 +158,32 @@ def build_mlp(seed: int):
     return keras.Model(inp, out, name="digits_mlp")
 
 
+def _qconv3x3(h, filters: int, padding: str, init_seed: int, name: str):
+    """A QConv2D 3x3 with the zoo's weight/bias quantizers and a seeded Glorot initializer."""
+    from tensorflow import keras
+    from qkeras import QConv2D
+
+    wq, bq, _, _ = _quantizers()
+    init = keras.initializers.GlorotUniform(init_seed)
+    return QConv2D(
+        filters, (3, 3), padding=padding, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init, name=name
+    )(h)
+
+
 def build_cnn(seed: int):
     """QKeras CNN on 8x8x1: conv(8,3x3) - relu - maxpool 2 - conv(16,3x3) - relu - dense 10."""
     from tensorflow import keras
-    from qkeras import QActivation, QConv2D, QDense
+    from qkeras import QActivation, QDense
 
     wq, bq, relu, inq = _quantizers()
     init = keras.initializers.GlorotUniform
 
     inp = keras.Input((8, 8, 1), name="x_in")
     h = QActivation(inq, name="q_input")(inp)
-    h = QConv2D(8, (3, 3), padding=CNN_CONV1_PADDING, kernel_quantizer=wq, bias_quantizer=bq,
-                kernel_initializer=init(seed + 11), name="conv1")(h)
+    h = _qconv3x3(h, 8, CNN_CONV1_PADDING, seed + 11, "conv1")
     h = QActivation(relu, name="relu1")(h)
     h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
-    h = QConv2D(16, (3, 3), padding="valid", kernel_quantizer=wq, bias_quantizer=bq,
-                kernel_initializer=init(seed + 12), name="conv2")(h)
+    h = _qconv3x3(h, 16, "valid", seed + 12, "conv2")
     h = QActivation(relu, name="relu2")(h)
     h = keras.layers.Flatten(name="flatten")(h)
     out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 13), name="fc_out")(h)
@@ -183,10 +194,10 @@ def build_mnist_cnn(seed: int):
     """QKeras CNN on 28x28x1: [conv(16,3x3) - relu - maxpool 2] x 2 - dense 10 (logits).
 
     Shapes: 28x28x1 -> conv1 26x26x16 -> pool1 13x13x16 -> conv2 11x11x16 -> pool2 5x5x16
-    -> flatten 400 -> fc_out 10; 6,490 parameters, 380,224 multiply-accumulates per image.
+    -> flatten 400 -> fc_out 10; 6,490 parameters, 380,128 multiply-accumulates per image.
     """
     from tensorflow import keras
-    from qkeras import QActivation, QConv2D, QDense
+    from qkeras import QActivation, QDense
 
     wq, bq, relu, inq = _quantizers()
     init = keras.initializers.GlorotUniform
@@ -194,8 +205,7 @@ def build_mnist_cnn(seed: int):
     inp = keras.Input((28, 28, 1), name="x_in")
     h = QActivation(inq, name="q_input")(inp)
     for i in (1, 2):
-        h = QConv2D(16, (3, 3), padding="valid", kernel_quantizer=wq, bias_quantizer=bq,
-                    kernel_initializer=init(seed + 20 + i), name=f"conv{i}")(h)
+        h = _qconv3x3(h, 16, "valid", seed + 20 + i, f"conv{i}")
         h = QActivation(relu, name=f"relu{i}")(h)
         h = keras.layers.MaxPooling2D((2, 2), name=f"pool{i}")(h)
     h = keras.layers.Flatten(name="flatten")(h)
@@ -261,9 +271,13 @@ def mnist_dataset_entry(test_src: dict, train_src: dict | None) -> dict:
         "origin": test_src["origin"],
         "md5": {**(train_src or {}).get("files", {}), **test_src["files"]},
         "test_data": f"mnist_test.npz: {test_src['samples']} images of the {test_src['drawn_from']}, "
-                     f"stratified, seed {test_src['seed']}",
-        "train_data": (f"mnist_train.npz: {train_src['samples']} images of the {train_src['drawn_from']}, "
-                       f"stratified, seed {train_src['seed']}") if train_src else None,
+        f"stratified, seed {test_src['seed']}",
+        "train_data": (
+            f"mnist_train.npz: {train_src['samples']} images of the {train_src['drawn_from']}, "
+            f"stratified, seed {train_src['seed']}"
+        )
+        if train_src
+        else None,
         "scaling": test_src["scaling"],
         "rebuild": "python scripts/make_mnist_subset.py --mnist-dir DIR --origin TEXT",
     }
@@ -283,8 +297,12 @@ def verify_bit_exact(model, x, io_type: str) -> dict:
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     with tempfile.TemporaryDirectory(prefix=f"fpgaft_{model.name}_{io_type}_") as tmp:
         hm = hls4ml.converters.convert_from_keras_model(
-            model, hls_config=cfg, output_dir=str(Path(tmp) / "prj"), backend="Vitis",
-            io_type=io_type, bit_exact=True,
+            model,
+            hls_config=cfg,
+            output_dir=str(Path(tmp) / "prj"),
+            backend="Vitis",
+            io_type=io_type,
+            bit_exact=True,
         )
         t0 = time.perf_counter()
         hm.compile()
@@ -308,8 +326,24 @@ def verify_bit_exact(model, x, io_type: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------
-def model_entry(name: str, model, files: tuple[str, str], acc: tuple[float, float], n_te: int,
-                cmd: str, seed: int, epochs: int) -> dict:
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo model to train: builder, epochs, its .npz file names and its data."""
+
+    name: str
+    builder: object  # seed -> keras.Model
+    epochs: int
+    files: tuple[str, str]  # (train, test) .npz names in the output directory
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    trained_on: str | None = None  # what the model trained on, when not simply files[0]
+
+
+def model_entry(
+    name: str, model, files: tuple[str, str], acc: tuple[float, float], n_te: int, cmd: str, seed: int, epochs: int
+) -> dict:
     """One model's zoo.json entry (without the hls4ml check): files, shapes, measured accuracy."""
     return {
         "file": f"{name}.h5",
@@ -354,10 +388,18 @@ def main(argv=None) -> int:
     ap.add_argument("--mlp-epochs", type=int, default=MLP_EPOCHS)
     ap.add_argument("--cnn-epochs", type=int, default=CNN_EPOCHS)
     ap.add_argument("--mnist-epochs", type=int, default=MNIST_EPOCHS)
-    ap.add_argument("--mnist-dir", type=Path, default=None,
-                    help="directory with the four official MNIST files: train mnist_cnn on all 60,000 images")
-    ap.add_argument("--only", action="append", choices=MODEL_NAMES,
-                    help="retrain only this model (repeatable); the other zoo.json entries are kept")
+    ap.add_argument(
+        "--mnist-dir",
+        type=Path,
+        default=None,
+        help="directory with the four official MNIST files: train mnist_cnn on all 60,000 images",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=MODEL_NAMES,
+        help="retrain only this model (repeatable); the other zoo.json entries are kept",
+    )
     ap.add_argument("--no-verify", action="store_true", help="skip the hls4ml bit-exactness check")
     args = ap.parse_args(argv)
 
@@ -386,11 +428,28 @@ def main(argv=None) -> int:
             "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, random_state={args.seed}",
             "scaling": "pixel / 16, clipped to <= 127/128 (exact in ap_fixed<8,1>)",
         }
+        flat_tr, flat_te = x_tr.reshape(n_tr, 64), x_te.reshape(n_te, 64)
         specs += [
-            ("digits_mlp", build_mlp, args.mlp_epochs, ("digits_train.npz", "digits_test.npz"),
-             x_tr.reshape(n_tr, 64), y_tr, x_te.reshape(n_te, 64), y_te, None),
-            ("digits_cnn", build_cnn, args.cnn_epochs, ("digits_img_train.npz", "digits_img_test.npz"),
-             x_tr, y_tr, x_te, y_te, None),
+            ModelSpec(
+                "digits_mlp",
+                build_mlp,
+                args.mlp_epochs,
+                ("digits_train.npz", "digits_test.npz"),
+                flat_tr,
+                y_tr,
+                flat_te,
+                y_te,
+            ),
+            ModelSpec(
+                "digits_cnn",
+                build_cnn,
+                args.cnn_epochs,
+                ("digits_img_train.npz", "digits_img_test.npz"),
+                x_tr,
+                y_tr,
+                x_te,
+                y_te,
+            ),
         ]
     if "mnist_cnn" in names:
         try:
@@ -401,34 +460,43 @@ def main(argv=None) -> int:
         train_src = None if args.mnist_dir is not None else load_npz(out / "mnist_train.npz")[2]
         zoo["mnist_dataset"] = mnist_dataset_entry(test_src, train_src)
         print(f"mnist: {len(mx_tr)} train / {len(mx_te)} test images; training on {trained_on['data']}")
-        specs.append(("mnist_cnn", build_mnist_cnn, args.mnist_epochs, ("mnist_train.npz", "mnist_test.npz"),
-                      mx_tr, my_tr, mx_te, my_te, trained_on))
+        files = ("mnist_train.npz", "mnist_test.npz")
+        specs.append(
+            ModelSpec(
+                "mnist_cnn", build_mnist_cnn, args.mnist_epochs, files, mx_tr, my_tr, mx_te, my_te, trained_on["data"]
+            )
+        )
 
     ok = True
-    for name, builder, epochs, files, xtr, ytr, xte, yte, trained_on in specs:
-        if name not in names:
+    for spec in specs:
+        if spec.name not in names:
             continue
+        name, epochs, xtr, ytr, xte, yte = spec.name, spec.epochs, spec.x_train, spec.y_train, spec.x_test, spec.y_test
         seed_everything(args.seed)
         t0 = time.perf_counter()
-        model = train(builder(args.seed), xtr, ytr, epochs, args.seed)
+        model = train(spec.builder(args.seed), xtr, ytr, epochs, args.seed)
         train_s = time.perf_counter() - t0
         acc_tr = accuracy(model, xtr, ytr)
         acc = accuracy(model, xte, yte)
         model.save(out / f"{name}.h5", include_optimizer=False)
-        print(f"{name}: {model.count_params()} parameters, {epochs} epochs in {train_s:.1f} s, "
-              f"train accuracy {acc_tr:.4f}, test accuracy {acc:.4f}")
-        entry = model_entry(name, model, files, (acc_tr, acc), len(xte), cmd, args.seed, epochs)
-        if trained_on is not None:
-            entry["trained_on"] = trained_on["data"]
+        print(
+            f"{name}: {model.count_params()} parameters, {epochs} epochs in {train_s:.1f} s, "
+            f"train accuracy {acc_tr:.4f}, test accuracy {acc:.4f}"
+        )
+        entry = model_entry(name, model, spec.files, (acc_tr, acc), len(xte), cmd, args.seed, epochs)
+        if spec.trained_on is not None:
+            entry["trained_on"] = spec.trained_on
             entry["train_seconds"] = round(train_s, 1)
         if not args.no_verify:
             checks = {}
             for io_type in ("io_parallel", "io_stream"):
                 r = verify_bit_exact(model, xte, io_type)
                 checks[io_type] = {k: r[k] for k in ("bit_exact_fraction", "max_abs_diff", "argmax_agreement")}
-                print(f"  hls4ml {io_type}: bit-exact on {r['bit_exact_fraction']:.2%} of {len(xte)} test samples "
-                      f"(max |diff| {r['max_abs_diff']:g}), compile {r['compile_seconds']:.1f} s, "
-                      f"predict {r['predict_seconds']:.2f} s")
+                print(
+                    f"  hls4ml {io_type}: bit-exact on {r['bit_exact_fraction']:.2%} of {len(xte)} test samples "
+                    f"(max |diff| {r['max_abs_diff']:g}), compile {r['compile_seconds']:.1f} s, "
+                    f"predict {r['predict_seconds']:.2f} s"
+                )
                 ok &= r["bit_exact_fraction"] == 1.0
             entry["hls4ml_bit_exact"] = {
                 "settings": "hls4ml 1.3.0, backend Vitis, granularity name, bit_exact=True",
@@ -437,8 +505,9 @@ def main(argv=None) -> int:
         zoo["models"][name] = entry
 
     # keep entries of models not retrained now, in the zoo's order
-    zoo["models"] = {n: zoo["models"].get(n, old_models.get(n)) for n in MODEL_NAMES
-                     if n in zoo["models"] or n in old_models}
+    zoo["models"] = {
+        n: zoo["models"].get(n, old_models.get(n)) for n in MODEL_NAMES if n in zoo["models"] or n in old_models
+    }
     head = {k: zoo[k] for k in ("dataset", "mnist_dataset") if k in zoo}
     zoo = {**head, **{k: v for k, v in zoo.items() if k not in head}}
     zoo_path.write_text(json.dumps(zoo, indent=2) + "\n")
