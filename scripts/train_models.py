@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Retrain the model zoo (``models/``) on scikit-learn's bundled digits, reproducibly.
+"""Retrain the model zoo (``models/``) reproducibly: the digits models and the MNIST CNN.
 
 Writes, under ``--out-dir`` (default: the repository's ``models/``):
 
@@ -7,6 +7,7 @@ Writes, under ``--out-dir`` (default: the repository's ``models/``):
 * ``digits_img_train.npz`` / ``digits_img_test.npz``: the same samples as (N, 8, 8, 1).
 * ``digits_mlp.h5``: QKeras MLP 64-32-32-10 (logits, no softmax).
 * ``digits_cnn.h5``: QKeras CNN on 8x8x1 images (logits, no softmax).
+* ``mnist_cnn.h5``: QKeras CNN on 28x28x1 MNIST images (logits, no softmax).
 * ``zoo.json``: one entry per model (files, shapes, measured accuracy, parameters, seed,
   epochs, bit-exactness against hls4ml C simulation).
 
@@ -15,6 +16,13 @@ scikit-learn), stratified 70/30 split with a fixed seed. Pixel intensities 0..16
 by 16 and clipped to at most 1 - 2**-7 = 127/128, the largest value of the signed 8-bit
 fixed-point input with 0 integer bits (``quantized_bits(8, 0)`` = ``ap_fixed<8,1>``); every
 pixel value k/16 is therefore exactly representable.
+
+MNIST: ``mnist_cnn`` trains on the shipped ``mnist_train.npz`` and is measured on
+``mnist_test.npz`` (both written by ``scripts/make_mnist_subset.py`` from the official MNIST
+files, MD5-checked). With ``--mnist-dir`` naming a directory that holds all four official
+files, it trains on the full official training set (60,000 images, same scaling) instead.
+``--only NAME`` (repeatable) retrains only the named models; the other entries of
+``zoo.json`` are kept.
 
 Unless ``--no-verify`` is given, both models are converted with hls4ml (Vitis backend,
 ``bit_exact=True``) for ``io_parallel`` and ``io_stream``, compiled (g++) and the C-simulation
@@ -38,6 +46,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -65,6 +74,10 @@ MLP_EPOCHS = 80
 CNN_EPOCHS = 80
 BATCH_SIZE = 32
 LEARNING_RATE = 3e-3
+
+#: MNIST CNN: epochs over the shipped 4,000-image subset (about 5 s each on one core).
+MNIST_EPOCHS = 30
+MODEL_NAMES = ("digits_mlp", "digits_cnn", "mnist_cnn")
 
 
 # --------------------------------------------------------------------------------------
@@ -145,26 +158,59 @@ def build_mlp(seed: int):
     return keras.Model(inp, out, name="digits_mlp")
 
 
+def _qconv3x3(h, filters: int, padding: str, init_seed: int, name: str):
+    """A QConv2D 3x3 with the zoo's weight/bias quantizers and a seeded Glorot initializer."""
+    from tensorflow import keras
+    from qkeras import QConv2D
+
+    wq, bq, _, _ = _quantizers()
+    init = keras.initializers.GlorotUniform(init_seed)
+    return QConv2D(
+        filters, (3, 3), padding=padding, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init, name=name
+    )(h)
+
+
 def build_cnn(seed: int):
     """QKeras CNN on 8x8x1: conv(8,3x3) - relu - maxpool 2 - conv(16,3x3) - relu - dense 10."""
     from tensorflow import keras
-    from qkeras import QActivation, QConv2D, QDense
+    from qkeras import QActivation, QDense
 
     wq, bq, relu, inq = _quantizers()
     init = keras.initializers.GlorotUniform
 
     inp = keras.Input((8, 8, 1), name="x_in")
     h = QActivation(inq, name="q_input")(inp)
-    h = QConv2D(8, (3, 3), padding=CNN_CONV1_PADDING, kernel_quantizer=wq, bias_quantizer=bq,
-                kernel_initializer=init(seed + 11), name="conv1")(h)
+    h = _qconv3x3(h, 8, CNN_CONV1_PADDING, seed + 11, "conv1")
     h = QActivation(relu, name="relu1")(h)
     h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
-    h = QConv2D(16, (3, 3), padding="valid", kernel_quantizer=wq, bias_quantizer=bq,
-                kernel_initializer=init(seed + 12), name="conv2")(h)
+    h = _qconv3x3(h, 16, "valid", seed + 12, "conv2")
     h = QActivation(relu, name="relu2")(h)
     h = keras.layers.Flatten(name="flatten")(h)
     out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 13), name="fc_out")(h)
     return keras.Model(inp, out, name="digits_cnn")
+
+
+def build_mnist_cnn(seed: int):
+    """QKeras CNN on 28x28x1: [conv(16,3x3) - relu - maxpool 2] x 2 - dense 10 (logits).
+
+    Shapes: 28x28x1 -> conv1 26x26x16 -> pool1 13x13x16 -> conv2 11x11x16 -> pool2 5x5x16
+    -> flatten 400 -> fc_out 10; 6,490 parameters, 380,128 multiply-accumulates per image.
+    """
+    from tensorflow import keras
+    from qkeras import QActivation, QDense
+
+    wq, bq, relu, inq = _quantizers()
+    init = keras.initializers.GlorotUniform
+
+    inp = keras.Input((28, 28, 1), name="x_in")
+    h = QActivation(inq, name="q_input")(inp)
+    for i in (1, 2):
+        h = _qconv3x3(h, 16, "valid", seed + 20 + i, f"conv{i}")
+        h = QActivation(relu, name=f"relu{i}")(h)
+        h = keras.layers.MaxPooling2D((2, 2), name=f"pool{i}")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 23), name="fc_out")(h)
+    return keras.Model(inp, out, name="mnist_cnn")
 
 
 def train(model, x, y, epochs: int, seed: int):
@@ -194,6 +240,49 @@ def accuracy(model, x, y) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == y))
 
 
+def load_npz(path: Path):
+    """(x, y, source) of a shipped MNIST subset; ``source`` is its JSON record (a dict)."""
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["x"], npz["y"], json.loads(str(npz["source"][0]))
+
+
+def mnist_data(out: Path, mnist_dir: Path | None):
+    """Training and test data of ``mnist_cnn`` and a description of the training data.
+
+    Test: the shipped ``mnist_test.npz``. Training: the full official training set when
+    ``mnist_dir`` holds all four official files (MD5-checked), else ``mnist_train.npz``.
+    """
+    x_te, y_te, test_src = load_npz(out / "mnist_test.npz")
+    if mnist_dir is not None:
+        from make_mnist_subset import TRAIN_FILES, load_split, scale
+
+        train = load_split(mnist_dir, TRAIN_FILES)
+        trained_on = {"data": "official MNIST training set (60,000 images, MD5-checked)", "files": train.files}
+        return scale(train.images), train.labels, x_te, y_te, trained_on, test_src
+    x_tr, y_tr, train_src = load_npz(out / "mnist_train.npz")
+    trained_on = {"data": f"mnist_train.npz ({len(x_tr)} images from the {train_src['drawn_from']})"}
+    return x_tr, y_tr, x_te, y_te, trained_on, test_src
+
+
+def mnist_dataset_entry(test_src: dict, train_src: dict | None) -> dict:
+    """The ``mnist_dataset`` record of zoo.json: origin, MD5s, split and scaling."""
+    return {
+        "name": "MNIST (Y. LeCun, C. Cortes, C. J. C. Burges), 28x28 images, 10 classes",
+        "origin": test_src["origin"],
+        "md5": {**(train_src or {}).get("files", {}), **test_src["files"]},
+        "test_data": f"mnist_test.npz: {test_src['samples']} images of the {test_src['drawn_from']}, "
+        f"stratified, seed {test_src['seed']}",
+        "train_data": (
+            f"mnist_train.npz: {train_src['samples']} images of the {train_src['drawn_from']}, "
+            f"stratified, seed {train_src['seed']}"
+        )
+        if train_src
+        else None,
+        "scaling": test_src["scaling"],
+        "rebuild": "python scripts/make_mnist_subset.py --mnist-dir DIR --origin TEXT",
+    }
+
+
 # --------------------------------------------------------------------------------------
 # hls4ml verification
 # --------------------------------------------------------------------------------------
@@ -208,8 +297,12 @@ def verify_bit_exact(model, x, io_type: str) -> dict:
     cfg = hls4ml.utils.config_from_keras_model(model, granularity="name", backend="Vitis")
     with tempfile.TemporaryDirectory(prefix=f"fpgaft_{model.name}_{io_type}_") as tmp:
         hm = hls4ml.converters.convert_from_keras_model(
-            model, hls_config=cfg, output_dir=str(Path(tmp) / "prj"), backend="Vitis",
-            io_type=io_type, bit_exact=True,
+            model,
+            hls_config=cfg,
+            output_dir=str(Path(tmp) / "prj"),
+            backend="Vitis",
+            io_type=io_type,
+            bit_exact=True,
         )
         t0 = time.perf_counter()
         hm.compile()
@@ -233,88 +326,177 @@ def verify_bit_exact(model, x, io_type: str) -> dict:
 
 
 # --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelSpec:
+    """One zoo model to train: builder, epochs, its .npz file names and its data."""
+
+    name: str
+    builder: object  # seed -> keras.Model
+    epochs: int
+    files: tuple[str, str]  # (train, test) .npz names in the output directory
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    trained_on: str | None = None  # what the model trained on, when not simply files[0]
+
+
+def model_entry(
+    name: str, model, files: tuple[str, str], acc: tuple[float, float], n_te: int, cmd: str, seed: int, epochs: int
+) -> dict:
+    """One model's zoo.json entry (without the hls4ml check): files, shapes, measured accuracy."""
+    return {
+        "file": f"{name}.h5",
+        "train_data": files[0],
+        "test_data": files[1],
+        "input_shape": list(model.input_shape[1:]),
+        "output": "logits (10 classes, no softmax)",
+        "layers": [layer.name for layer in model.layers],
+        "quantization": {
+            "input": f"quantized_bits({INPUT_BITS},0,alpha=1)",
+            "weights_biases": f"quantized_bits({WEIGHT_BITS},0,alpha=1)",
+            "activations": f"quantized_relu({RELU_BITS},{RELU_INT})",
+        },
+        "test_accuracy": round(acc[1], 6),
+        "train_accuracy": round(acc[0], 6),
+        "test_samples": int(n_te),
+        "parameters": int(model.count_params()),
+        "training_command": cmd,
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": BATCH_SIZE,
+        "optimizer": f"Adam, lr {LEARNING_RATE} cosine-decayed; SparseCategoricalCrossentropy(from_logits=True)",
+    }
+
+
+def training_command(args) -> str:
+    """The command line that reproduces this run (defaults left out)."""
+    cmd = "python scripts/train_models.py"
+    if args.seed != SEED or args.mlp_epochs != MLP_EPOCHS or args.cnn_epochs != CNN_EPOCHS:
+        cmd += f" --seed {args.seed} --mlp-epochs {args.mlp_epochs} --cnn-epochs {args.cnn_epochs}"
+    if args.mnist_epochs != MNIST_EPOCHS:
+        cmd += f" --mnist-epochs {args.mnist_epochs}"
+    if args.mnist_dir is not None:
+        cmd += " --mnist-dir DIR"
+    return cmd
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out-dir", type=Path, default=ROOT / "models")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--mlp-epochs", type=int, default=MLP_EPOCHS)
     ap.add_argument("--cnn-epochs", type=int, default=CNN_EPOCHS)
+    ap.add_argument("--mnist-epochs", type=int, default=MNIST_EPOCHS)
+    ap.add_argument(
+        "--mnist-dir",
+        type=Path,
+        default=None,
+        help="directory with the four official MNIST files: train mnist_cnn on all 60,000 images",
+    )
+    ap.add_argument(
+        "--only",
+        action="append",
+        choices=MODEL_NAMES,
+        help="retrain only this model (repeatable); the other zoo.json entries are kept",
+    )
     ap.add_argument("--no-verify", action="store_true", help="skip the hls4ml bit-exactness check")
     args = ap.parse_args(argv)
 
     seed_everything(args.seed)
     out = args.out_dir
     out.mkdir(parents=True, exist_ok=True)
+    names = args.only or list(MODEL_NAMES)
+    zoo_path = out / "zoo.json"
+    zoo = json.loads(zoo_path.read_text()) if args.only and zoo_path.exists() else {"models": {}}
+    old_models = zoo.get("models", {})
+    zoo["models"] = {}
+    cmd = training_command(args)
 
-    x_tr, y_tr, x_te, y_te = make_data(args.seed)
-    n_tr, n_te = len(x_tr), len(x_te)
-    save_npz(out / "digits_train.npz", x=x_tr.reshape(n_tr, 64), y=y_tr)
-    save_npz(out / "digits_test.npz", x=x_te.reshape(n_te, 64), y=y_te)
-    save_npz(out / "digits_img_train.npz", x=x_tr, y=y_tr)
-    save_npz(out / "digits_img_test.npz", x=x_te, y=y_te)
-    print(f"data: {n_tr} train / {n_te} test samples (stratified, seed {args.seed})")
-
-    cmd = "python scripts/train_models.py"
-    if args.seed != SEED or args.mlp_epochs != MLP_EPOCHS or args.cnn_epochs != CNN_EPOCHS:
-        cmd += f" --seed {args.seed} --mlp-epochs {args.mlp_epochs} --cnn-epochs {args.cnn_epochs}"
-
-    specs = [
-        ("digits_mlp", build_mlp, args.mlp_epochs, "digits_train.npz", "digits_test.npz",
-         x_tr.reshape(n_tr, 64), x_te.reshape(n_te, 64)),
-        ("digits_cnn", build_cnn, args.cnn_epochs, "digits_img_train.npz", "digits_img_test.npz",
-         x_tr, x_te),
-    ]
-    zoo = {
-        "dataset": {
+    specs = []
+    if {"digits_mlp", "digits_cnn"} & set(names):
+        x_tr, y_tr, x_te, y_te = make_data(args.seed)
+        n_tr, n_te = len(x_tr), len(x_te)
+        save_npz(out / "digits_train.npz", x=x_tr.reshape(n_tr, 64), y=y_tr)
+        save_npz(out / "digits_test.npz", x=x_te.reshape(n_te, 64), y=y_te)
+        save_npz(out / "digits_img_train.npz", x=x_tr, y=y_tr)
+        save_npz(out / "digits_img_test.npz", x=x_te, y=y_te)
+        print(f"data: {n_tr} train / {n_te} test samples (stratified, seed {args.seed})")
+        zoo["dataset"] = {
             "name": "scikit-learn load_digits (UCI optdigits, test subset), 8x8 images, 10 classes",
             "samples": int(n_tr + n_te),
             "split": f"stratified {1 - TEST_FRACTION:.0%}/{TEST_FRACTION:.0%}, random_state={args.seed}",
             "scaling": "pixel / 16, clipped to <= 127/128 (exact in ap_fixed<8,1>)",
-        },
-        "models": {},
-    }
+        }
+        flat_tr, flat_te = x_tr.reshape(n_tr, 64), x_te.reshape(n_te, 64)
+        specs += [
+            ModelSpec(
+                "digits_mlp",
+                build_mlp,
+                args.mlp_epochs,
+                ("digits_train.npz", "digits_test.npz"),
+                flat_tr,
+                y_tr,
+                flat_te,
+                y_te,
+            ),
+            ModelSpec(
+                "digits_cnn",
+                build_cnn,
+                args.cnn_epochs,
+                ("digits_img_train.npz", "digits_img_test.npz"),
+                x_tr,
+                y_tr,
+                x_te,
+                y_te,
+            ),
+        ]
+    if "mnist_cnn" in names:
+        try:
+            mx_tr, my_tr, mx_te, my_te, trained_on, test_src = mnist_data(out, args.mnist_dir)
+        except Exception as exc:  # SubsetError (bad official files) or a missing shipped subset
+            print(f"error: MNIST data: {exc}", file=sys.stderr)
+            return 2
+        train_src = None if args.mnist_dir is not None else load_npz(out / "mnist_train.npz")[2]
+        zoo["mnist_dataset"] = mnist_dataset_entry(test_src, train_src)
+        print(f"mnist: {len(mx_tr)} train / {len(mx_te)} test images; training on {trained_on['data']}")
+        files = ("mnist_train.npz", "mnist_test.npz")
+        specs.append(
+            ModelSpec(
+                "mnist_cnn", build_mnist_cnn, args.mnist_epochs, files, mx_tr, my_tr, mx_te, my_te, trained_on["data"]
+            )
+        )
+
     ok = True
-    for name, builder, epochs, f_tr, f_te, xtr, xte in specs:
+    for spec in specs:
+        if spec.name not in names:
+            continue
+        name, epochs, xtr, ytr, xte, yte = spec.name, spec.epochs, spec.x_train, spec.y_train, spec.x_test, spec.y_test
         seed_everything(args.seed)
         t0 = time.perf_counter()
-        model = train(builder(args.seed), xtr, y_tr, epochs, args.seed)
+        model = train(spec.builder(args.seed), xtr, ytr, epochs, args.seed)
         train_s = time.perf_counter() - t0
-        acc_tr = accuracy(model, xtr, y_tr)
-        acc = accuracy(model, xte, y_te)
+        acc_tr = accuracy(model, xtr, ytr)
+        acc = accuracy(model, xte, yte)
         model.save(out / f"{name}.h5", include_optimizer=False)
-        print(f"{name}: {model.count_params()} parameters, {epochs} epochs in {train_s:.1f} s, "
-              f"train accuracy {acc_tr:.4f}, test accuracy {acc:.4f}")
-        entry = {
-            "file": f"{name}.h5",
-            "train_data": f_tr,
-            "test_data": f_te,
-            "input_shape": list(model.input_shape[1:]),
-            "output": "logits (10 classes, no softmax)",
-            "layers": [layer.name for layer in model.layers],
-            "quantization": {
-                "input": f"quantized_bits({INPUT_BITS},0,alpha=1)",
-                "weights_biases": f"quantized_bits({WEIGHT_BITS},0,alpha=1)",
-                "activations": f"quantized_relu({RELU_BITS},{RELU_INT})",
-            },
-            "test_accuracy": round(acc, 6),
-            "train_accuracy": round(acc_tr, 6),
-            "test_samples": int(n_te),
-            "parameters": int(model.count_params()),
-            "training_command": cmd,
-            "seed": args.seed,
-            "epochs": epochs,
-            "batch_size": BATCH_SIZE,
-            "optimizer": f"Adam, lr {LEARNING_RATE} cosine-decayed; "
-                         "SparseCategoricalCrossentropy(from_logits=True)",
-        }
+        print(
+            f"{name}: {model.count_params()} parameters, {epochs} epochs in {train_s:.1f} s, "
+            f"train accuracy {acc_tr:.4f}, test accuracy {acc:.4f}"
+        )
+        entry = model_entry(name, model, spec.files, (acc_tr, acc), len(xte), cmd, args.seed, epochs)
+        if spec.trained_on is not None:
+            entry["trained_on"] = spec.trained_on
+            entry["train_seconds"] = round(train_s, 1)
         if not args.no_verify:
             checks = {}
             for io_type in ("io_parallel", "io_stream"):
                 r = verify_bit_exact(model, xte, io_type)
                 checks[io_type] = {k: r[k] for k in ("bit_exact_fraction", "max_abs_diff", "argmax_agreement")}
-                print(f"  hls4ml {io_type}: bit-exact on {r['bit_exact_fraction']:.2%} of {n_te} test samples "
-                      f"(max |diff| {r['max_abs_diff']:g}), compile {r['compile_seconds']:.1f} s, "
-                      f"predict {r['predict_seconds']:.2f} s")
+                print(
+                    f"  hls4ml {io_type}: bit-exact on {r['bit_exact_fraction']:.2%} of {len(xte)} test samples "
+                    f"(max |diff| {r['max_abs_diff']:g}), compile {r['compile_seconds']:.1f} s, "
+                    f"predict {r['predict_seconds']:.2f} s"
+                )
                 ok &= r["bit_exact_fraction"] == 1.0
             entry["hls4ml_bit_exact"] = {
                 "settings": "hls4ml 1.3.0, backend Vitis, granularity name, bit_exact=True",
@@ -322,8 +504,14 @@ def main(argv=None) -> int:
             }
         zoo["models"][name] = entry
 
-    (out / "zoo.json").write_text(json.dumps(zoo, indent=2) + "\n")
-    print(f"wrote {out / 'zoo.json'}")
+    # keep entries of models not retrained now, in the zoo's order
+    zoo["models"] = {
+        n: zoo["models"].get(n, old_models.get(n)) for n in MODEL_NAMES if n in zoo["models"] or n in old_models
+    }
+    head = {k: zoo[k] for k in ("dataset", "mnist_dataset") if k in zoo}
+    zoo = {**head, **{k: v for k, v in zoo.items() if k not in head}}
+    zoo_path.write_text(json.dumps(zoo, indent=2) + "\n")
+    print(f"wrote {zoo_path}")
     if not ok:
         print("error: a model is not bit-exact under hls4ml", file=sys.stderr)
         return 1
