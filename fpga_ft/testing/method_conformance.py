@@ -66,26 +66,11 @@ class MethodConformance:
 
     def test_runs_through_analyze(self, method_name: str, analysis_inputs: InputsFactory):
         inputs = analysis_inputs()
-        settings = AnalysisSettings(
-            ber=inputs.ber,
-            repeats=inputs.repeats or 1,
-            seed=inputs.seed,
-            bits=False,
-            hutchinson_samples=inputs.hutchinson_samples,
-            batch_size=inputs.batch_size,
-            threads=1,
-            progress=False,
-        )
-        report = analyze(
-            inputs.design,
-            inputs.x,
-            inputs.y,
-            methods=[method_name],
-            x_train=inputs.x_train,
-            y_train=inputs.y_train,
-            keras_model=inputs.model,
-            settings=settings,
-        )
+        settings = AnalysisSettings(ber=inputs.ber, repeats=inputs.repeats or 1, seed=inputs.seed, bits=False,
+                                    hutchinson_samples=inputs.hutchinson_samples, batch_size=inputs.batch_size,
+                                    threads=1, progress=False)
+        report = analyze(inputs.design, inputs.x, inputs.y, methods=[method_name], x_train=inputs.x_train,
+                         y_train=inputs.y_train, keras_model=inputs.model, settings=settings)
         layers = list(inputs.layers)
         assert report.primary == method_name and report.methods == (method_name,)
         assert len(report.neurons) == sum(info.n_out for info in layers)
