@@ -13,6 +13,9 @@ synthesis kernel that ``fpgaft::DenseFT`` calls) written from
 * a critical neuron (``structure.FullTMR``) calls three kept replicas
   ``fpgaft_tmr_r<r>_dot<J>``, each of which inlines ``fpgaft_dot<J>::dot``: the same tree
   over W-bit words with its own constants;
+* a neuron of a registered scheme (``fpga_ft.core.schemes.NeuronScheme``) is what the
+  scheme's ``hls_neuron`` writes (after its ``hls_definitions``); in the csim build the
+  layer's ``fpgaft_scheme_dot`` calls the scheme's ``csim_kernel`` for it;
 * an unprotected neuron of a protected layer is hls4ml's arithmetic (weights array, bias);
 * a time-shared layer (``ReuseFactor > 1``, either strategy, protected or not) is
   a loop of R pipelined cycles over ``ceil(n_in * n_out / R)`` MAC units, each with its own
@@ -26,6 +29,7 @@ structure from the pristine weights at run time).
 
 from __future__ import annotations
 
+from fpga_ft.core.schemes import NeuronScheme
 from fpga_ft.core.structure import Add, BitTMR, FullTMR, LayerStructure, NeuronStructure, Term
 
 
@@ -94,7 +98,7 @@ def _plain_neuron(n: NeuronStructure, c: str) -> list[str]:
             "    }"]
 
 
-def _dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
+def dot_specialisation(n: NeuronStructure, c: str) -> list[str]:
     """``fpgaft_dot<J>::dot``: the critical neuron's tree over W-bit words (constants)."""
     lines = [f"template <> struct {c}::fpgaft_dot<{n.neuron}> {{",
              f"    template <class data_T> static {c}::accum_t dot(data_T data[{c}::n_in]) {{",
@@ -193,8 +197,11 @@ def _definitions(structure: LayerStructure, c: str, protected: bool) -> str:
             "    const int W = acc_t::width;"]
     for n in structure.neurons:
         if isinstance(n.scheme, FullTMR) and n.n_products:
-            specs += _dot_specialisation(n, c)
+            specs += dot_specialisation(n, c)
             body += _critical_neuron(n, c)
+        elif isinstance(n.scheme, NeuronScheme) and n.n_products:
+            specs += n.scheme.hls_definitions(n, c)
+            body += n.scheme.hls_neuron(n, c)
         elif n.n_products == 0:
             body += _constant_neuron(n, c)
         elif isinstance(n.scheme, BitTMR):
@@ -202,3 +209,33 @@ def _definitions(structure: LayerStructure, c: str, protected: bool) -> str:
         else:
             body += _plain_neuron(n, c)
     return "\n".join(specs + head + body + ["}"]) + "\n"
+
+
+def registered_schemes(structure: LayerStructure | None, c: str, n_out: int) -> tuple[str, str]:
+    """Config-struct lines and definitions for the layer's neurons of registered schemes
+    (``fpga_ft.core.schemes``): ``n_scheme_neurons``, ``fpgaft_scheme[j]`` (0: none, else
+    1 + the scheme's index in this layer) and, in the csim build, ``fpgaft_scheme_dot``
+    (dispatch to each scheme's ``csim_kernel``, whose C++ is written once per project)."""
+    kinds: list[type] = []
+    ids = [0] * n_out
+    for n in structure.neurons if structure is not None else ():
+        if isinstance(n.scheme, NeuronScheme):
+            if type(n.scheme) not in kinds:
+                kinds.append(type(n.scheme))
+            ids[n.neuron] = 1 + kinds.index(type(n.scheme))
+    inside = (f"    static const unsigned n_scheme_neurons = {sum(1 for i in ids if i)};\n"
+              f"    static const unsigned char fpgaft_scheme[{n_out}];\n"
+              "    template<class data_T> struct fpgaft_scheme_dot;\n")
+    after = [f"const unsigned char {c}::fpgaft_scheme[{n_out}] = {{{', '.join(map(str, ids))}}};", "#ifdef FPGAFT_CSIM"]
+    for kind in kinds:
+        guard = "FPGAFT_SCHEME_" + "".join(ch if ch.isalnum() else "_" for ch in kind.plan_key).upper()
+        after += [f"#ifndef {guard}", f"#define {guard}", kind.csim_source.strip("\n"), "#endif"]
+    after += [f"template <class data_T> struct {c}::fpgaft_scheme_dot {{",
+              "    static int64_t dot(const int64_t *x, const int64_t *w, const int64_t *b,",
+              "                       const fpgaft::rt::NeuronTerms &nt, unsigned j, int bits, int bit) {",
+              f"        switch ({c}::fpgaft_scheme[j]) {{"]
+    after += [f"        case {i + 1}: return {kind.csim_kernel}<data_T, {c}>(x, w, b, nt, j, bits, bit);"
+              for i, kind in enumerate(kinds)]
+    after += ["        default: (void)x; (void)w; (void)b; (void)nt; (void)bits; (void)bit; return 0;",
+              "        }", "    }", "};", "#endif"]
+    return inside, "\n".join(after) + "\n"

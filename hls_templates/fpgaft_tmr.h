@@ -271,7 +271,8 @@ template <class data_T, typename CONFIG_T> struct use_raw_csim {
         rt::fixed_traits<a_t>::ok && rt::fixed_traits<a_t>::trn_wrap && (data_T::width + w_t::width <= 62) &&
         std::is_same<typename CONFIG_T::template product<data_T, w_t>, nnet::product::mult<data_T, w_t>>::value;
 #ifdef FPGAFT_CSIM_TYPED // test switch: force the generic ap_fixed path (unprotected layers)
-    static const bool value = fits && (CONFIG_T::protected_msbs > 0 || CONFIG_T::n_critical > 0);
+    static const bool value =
+        fits && (CONFIG_T::protected_msbs > 0 || CONFIG_T::n_critical > 0 || CONFIG_T::n_scheme_neurons > 0);
 #else
     static const bool value = fits;
 #endif
@@ -526,7 +527,10 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
         const int plain_bits = policy == rt::NO_EXPOSURE ? 0 : policy < 0 ? 1 : W;
         const int bit = policy < rt::NO_EXPOSURE ? -2 - policy : -1;
         int64_t acc;
-        if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
+        if (CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) { // a registered scheme
+            acc = CONFIG_T::template fpgaft_scheme_dot<data_T>::dot(x, mem.raw[0].data(), mem.raw[1].data(),
+                                                                  mem.terms(j, 0), j, plain_bits, bit);
+        } else if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
             int64_t r[3];
             uint64_t faults[3][2];
             for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
@@ -559,7 +563,7 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
 template <class data_T, class res_T, typename CONFIG_T>
 void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *weights,
                     typename CONFIG_T::bias_t *biases, rt::LayerMemory<CONFIG_T> &mem, std::false_type /* typed */) {
-    static_assert(CONFIG_T::protected_msbs == 0 && CONFIG_T::n_critical == 0,
+    static_assert(CONFIG_T::protected_msbs == 0 && CONFIG_T::n_critical == 0 && CONFIG_T::n_scheme_neurons == 0,
                   "fpga-ft: a protected layer needs ap_fixed/ap_int types of at most 62 bits, an AP_TRN/AP_WRAP "
                   "accumulator and hls4ml's plain product");
     typedef typename CONFIG_T::accum_t acc_t;
@@ -726,7 +730,8 @@ void conv_2d_cl(data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T:
                 typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
     #pragma HLS INLINE region
 #ifndef FPGAFT_CSIM
-    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0) {
+    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0 &&
+        CONFIG_T::mult_config::n_scheme_neurons == 0) {
         nnet::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
         return;
     }
@@ -741,7 +746,8 @@ void conv_1d_cl(data_T data[CONFIG_T::in_width * CONFIG_T::n_chan], res_T res[CO
                 typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
     #pragma HLS INLINE region
 #ifndef FPGAFT_CSIM
-    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0) {
+    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0 &&
+        CONFIG_T::mult_config::n_scheme_neurons == 0) {
         nnet::conv_1d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
         return;
     }

@@ -27,6 +27,8 @@ INCLUDE = "nnet_utils/fpgaft_tmr.h"
 #: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.
 CONFIG_ID, CONFIG_MSBS, CONFIG_CRITICAL = "FpgaftId", "FpgaftMsbs", "FpgaftCritical"
 ATTR_ID, ATTR_MSBS, ATTR_CRITICAL = "fpgaft_id", "fpgaft_msbs", "fpgaft_critical"
+#: neurons of registered schemes (``fpga_ft.core.schemes``) as ``plan_key=neuron`` strings
+CONFIG_SCHEMES, ATTR_SCHEMES = "FpgaftSchemes", "fpgaft_schemes"
 #: the user's strategy (hls4ml itself is given Latency, for its weight layout)
 CONFIG_STRATEGY, ATTR_STRATEGY = "FpgaftStrategy", "fpgaft_strategy"
 #: set on every other layer of an fpga-ft model (lets the csim use its fast ReLU)
@@ -49,6 +51,10 @@ def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tu
     msbs = int(node.get_attr(ATTR_MSBS, 0) or 0)
     critical = sorted(set(int(i) for i in (node.get_attr(ATTR_CRITICAL, []) or [])))
     flags = ", ".join("true" if j in critical else "false" for j in range(n_out))
+    others: dict[str, list[int]] = {}
+    for item in node.get_attr(ATTR_SCHEMES, []) or []:
+        key, _, j = str(item).rpartition("=")
+        others.setdefault(key, []).append(int(j))
     inside = (
         f"    static const unsigned fpgaft_layer = {int(node.get_attr(ATTR_ID))};\n"
         f"    static const unsigned protected_msbs = {msbs};\n"
@@ -56,12 +62,13 @@ def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tu
         f"    static const bool fpgaft_expose_inputs = {'true' if expose_inputs else 'false'};\n"
         f"    static const bool critical[{n_out}];\n")
     after = f"const bool {struct}::critical[{n_out}] = {{{flags}}};\n"
-    protection = LayerProtection(protected_msbs=msbs, critical_neurons=critical)
+    protection = LayerProtection(protected_msbs=msbs, critical_neurons=critical, scheme_neurons=others)
     info = layer_info(node, node.model.config.get_config_value("IOType"))
     structure = layer_structure(info, protection) if protection.is_protected or info.time_shared else None
     inside += (f"    static const bool fpgaft_time_shared = {'true' if info.time_shared else 'false'};\n"
                + emit_cpp.declarations())
-    return inside, after + emit_cpp.definitions(structure, struct, protection.is_protected)
+    scheme_inside, scheme_after = emit_cpp.registered_schemes(structure, struct, n_out)
+    return inside + scheme_inside, after + scheme_after + emit_cpp.definitions(structure, struct, protection.is_protected)
 
 
 def _swap_kernel(text: str, node, n_out: int, struct: str, expose_inputs: bool) -> str:

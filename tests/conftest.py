@@ -36,23 +36,10 @@ def bundled():
 
 
 def build_tiny_qdense(n_in: int = 10, n_out: int = 3, zero_fraction: float = 0.2, seed: int = 7):
-    """QDense(n_out) on n_in inputs behind an 8-bit input quantizer, 6-bit weights and biases,
-    linear output (result_t == accum_t); about ``zero_fraction`` of the weights zero."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import numpy as np
-    import tensorflow as tf
-    from qkeras import QActivation, QDense, quantized_bits
+    """QDense(n_out) named ``fc`` on n_in inputs (``fpga_ft.testing.scheme_conformance.tiny_qdense``)."""
+    from fpga_ft.testing.scheme_conformance import tiny_qdense
 
-    inp = tf.keras.Input((n_in,))
-    h = QActivation(quantized_bits(8, 0, alpha=1), name="qin")(inp)
-    out = QDense(n_out, kernel_quantizer=quantized_bits(6, 0, alpha=1), bias_quantizer=quantized_bits(6, 0, alpha=1),
-                 name="fc")(h)
-    model = tf.keras.Model(inp, out)
-    rng = np.random.default_rng(seed)
-    w = rng.normal(0, 0.4, (n_in, n_out))
-    w[rng.random((n_in, n_out)) < zero_fraction] = 0.0
-    model.get_layer("fc").set_weights([w, rng.normal(0, 0.3, n_out)])
-    return model
+    return tiny_qdense(n_in, n_out, zero_fraction, seed)
 
 
 def needs_yosys_tools(fn):

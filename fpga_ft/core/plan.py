@@ -10,7 +10,9 @@ YAML form::
                                    # compute their whole dot product in three replicas
 
 Layers not listed are unprotected. ``protected_msbs`` counts bits of the stored product /
-accumulator word (``accum_t``), from the most significant (sign) bit down.
+accumulator word (``accum_t``), from the most significant (sign) bit down. A neuron-level
+scheme added through :func:`fpga_ft.core.schemes.register_scheme` adds its own key (its
+``plan_key``, e.g. ``duplicated_neurons: [4]``) listing the neurons it protects.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import yaml
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.layers import LayerInfo
 from fpga_ft.core.outputs import write_text_atomic
+from fpga_ft.core.schemes import plan_keys
 from fpga_ft.core.safeyaml import load_yaml
 
 
@@ -33,14 +36,26 @@ class LayerProtection:
 
     protected_msbs: int = 0
     critical_neurons: list[int] = field(default_factory=list)
+    #: neurons of registered neuron-level schemes, by the scheme's plan key
+    #: (``fpga_ft.core.schemes``), e.g. ``{"duplicated_neurons": [4]}``
+    scheme_neurons: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def is_protected(self) -> bool:
-        return self.protected_msbs > 0 or bool(self.critical_neurons)
+        return self.protected_msbs > 0 or bool(self.critical_neurons) or any(self.scheme_neurons.values())
+
+    def scheme_key_of(self, neuron: int) -> str | None:
+        """The plan key of the registered scheme protecting ``neuron``, if any."""
+        for key, neurons in self.scheme_neurons.items():
+            if int(neuron) in neurons:
+                return key
+        return None
 
     def to_dict(self) -> dict:
-        return {"protected_msbs": int(self.protected_msbs),
-                "critical_neurons": [int(i) for i in self.critical_neurons]}
+        out: dict = {"protected_msbs": int(self.protected_msbs),
+                     "critical_neurons": [int(i) for i in self.critical_neurons]}
+        out.update({key: [int(i) for i in neurons] for key, neurons in self.scheme_neurons.items() if neurons})
+        return out
 
 
 @dataclass
@@ -105,7 +120,8 @@ class ProtectionPlan:
 
     def key(self) -> str:
         """A canonical string of the plan (for caching compiled designs)."""
-        items = sorted((n, p.protected_msbs, tuple(sorted(p.critical_neurons)))
+        items = sorted((n, p.protected_msbs, tuple(sorted(p.critical_neurons)),
+                        *((key, tuple(sorted(v))) for key, v in sorted(p.scheme_neurons.items()) if v))
                        for n, p in self.layers.items() if p.is_protected)
         return repr(items)
 
@@ -123,12 +139,13 @@ class ProtectionPlan:
                 raise FpgaFtError(
                     f"plan layer '{name}': protected_msbs={prot.protected_msbs} exceeds the "
                     f"{width}-bit product/accumulator word")
-            for neuron in prot.critical_neurons:
-                if not 0 <= neuron < info.n_out:
-                    unit = "channel" if info.kind.startswith("Conv") else "neuron"
-                    raise FpgaFtError(
-                        f"plan layer '{name}': critical {unit} index {neuron} out of range "
-                        f"0..{info.n_out - 1}")
+            unit = "channel" if info.kind.startswith("Conv") else "neuron"
+            for key, neurons in (("critical", prot.critical_neurons), *prot.scheme_neurons.items()):
+                for neuron in neurons:
+                    if not 0 <= neuron < info.n_out:
+                        raise FpgaFtError(
+                            f"plan layer '{name}': {key} {unit} index {neuron} out of range "
+                            f"0..{info.n_out - 1}")
         return self
 
 
@@ -137,7 +154,7 @@ def _parse_layer(name: str, entry, source: str) -> LayerProtection:
         return LayerProtection()
     if not isinstance(entry, Mapping):
         raise FpgaFtError(f"malformed {source}: layer '{name}' must be a mapping")
-    unknown = set(entry) - {"protected_msbs", "critical_neurons"}
+    unknown = set(entry) - {"protected_msbs", "critical_neurons", *plan_keys()}
     if unknown:
         raise FpgaFtError(f"malformed {source}: layer '{name}' has unknown key(s) {sorted(unknown)}")
     msbs = entry.get("protected_msbs", 0)
@@ -145,11 +162,24 @@ def _parse_layer(name: str, entry, source: str) -> LayerProtection:
         raise FpgaFtError(f"malformed {source}: layer '{name}' protected_msbs must be an integer, got {msbs!r}")
     if msbs < 0:
         raise FpgaFtError(f"plan layer '{name}': protected_msbs must be >= 0, got {msbs}")
-    neurons = entry.get("critical_neurons", []) or []
+    neurons = _neuron_list(name, entry, "critical_neurons", source)
+    others = {key: _neuron_list(name, entry, key, source) for key in plan_keys() if key in entry}
+    seen = set(neurons)
+    for key, listed in others.items():
+        both = seen & set(listed)
+        if both:
+            raise FpgaFtError(f"plan layer '{name}': neuron {min(both)} is listed under two schemes ({key})")
+        seen |= set(listed)
+    return LayerProtection(protected_msbs=msbs, critical_neurons=neurons, scheme_neurons=others)
+
+
+def _neuron_list(name: str, entry: Mapping, key: str, source: str) -> list[int]:
+    """A layer's list of neuron indices under ``key`` (sorted, unique, >= 0)."""
+    neurons = entry.get(key, []) or []
     if not isinstance(neurons, list) or any(isinstance(n, bool) or not isinstance(n, int) for n in neurons):
-        raise FpgaFtError(f"malformed {source}: layer '{name}' critical_neurons must be a list of integers")
+        raise FpgaFtError(f"malformed {source}: layer '{name}' {key} must be a list of integers")
     if len(set(neurons)) != len(neurons):
-        raise FpgaFtError(f"plan layer '{name}': critical_neurons has duplicates")
+        raise FpgaFtError(f"plan layer '{name}': {key} has duplicates")
     if any(n < 0 for n in neurons):
-        raise FpgaFtError(f"plan layer '{name}': critical neuron indices must be >= 0")
-    return LayerProtection(protected_msbs=msbs, critical_neurons=sorted(neurons))
+        raise FpgaFtError(f"plan layer '{name}': {key} indices must be >= 0")
+    return sorted(neurons)

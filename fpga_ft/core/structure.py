@@ -141,6 +141,19 @@ class Scheme:
     def output_bits(self) -> int:
         return sum(n.bits for n in self.output_nodes())
 
+    def word_failure_probability(self, p: float) -> float:
+        """Probability (per word, per inference) that a partial-sum word is wrong after
+        its vote at BER ``p`` (see the module docstring); base: any of its W bits."""
+        return 1.0 - (1.0 - float(p)) ** self.width
+
+    def module_instances(self, neuron: "NeuronStructure") -> dict[str, int]:
+        """Kept replica-module instances of one neuron's dot product, per module stem."""
+        return {}
+
+    def module_keys(self, neuron: "NeuronStructure") -> dict[str, set]:
+        """Distinct kept modules of one neuron per stem (keys telling modules apart)."""
+        return {}
+
     def to_dict(self) -> dict:
         return {"scheme": self.name, "width": self.width, "product_bits": self.product_bits,
                 "sum_bits": self.sum_bits, "output_bits": self.output_bits,
@@ -193,6 +206,27 @@ class BitTMR(Scheme):
     def output_nodes(self):
         return (NodeClass("output", "voter", None, self.k, self.low_bits, False),)
 
+    def word_failure_probability(self, p: float) -> float:
+        carry = float(p) if self.low_bits else 0.0
+        return 1.0 - (1.0 - _two_of_three(p)) ** self.k * (1.0 - carry)
+
+    def module_instances(self, neuron: "NeuronStructure") -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for r in REPLICAS:
+            counts[module_stem(KIND_MUL, r)] = neuron.n_products
+            counts[module_stem(KIND_ADD, r)] = neuron.n_sums
+        return counts
+
+    def module_keys(self, neuron: "NeuronStructure") -> dict[str, set]:
+        """A product module per weight code and replica; a lane module per replica and
+        operand kind."""
+        mods: dict[str, set] = {}
+        for r in REPLICAS:
+            mods[module_stem(KIND_MUL, r)] = {t.code for t in neuron.products}
+            mods[module_stem(KIND_ADD, r)] = {
+                (isinstance(a.left, Add), isinstance(a.right, Add)) for a in neuron.adds()}
+        return mods
+
 
 @dataclass(frozen=True)
 class FullTMR(Scheme):
@@ -211,9 +245,30 @@ class FullTMR(Scheme):
     def output_nodes(self):
         return (NodeClass("output", "voter", None, self.width, 0, False),)
 
+    def word_failure_probability(self, p: float) -> float:
+        return 1.0 - (1.0 - _two_of_three(p)) ** self.width
 
-def scheme_for(width: int, protected_msbs: int, critical: bool) -> Scheme:
-    """The scheme of one neuron: critical -> FullTMR, k > 0 -> BitTMR, else Unprotected."""
+    def module_instances(self, neuron: "NeuronStructure") -> dict[str, int]:
+        return {module_stem(KIND_DOT, r): 1 for r in REPLICAS} if neuron.n_products else {}
+
+    def module_keys(self, neuron: "NeuronStructure") -> dict[str, set]:
+        """A dot module per neuron and replica."""
+        return {module_stem(KIND_DOT, r): {(neuron.layer, neuron.neuron)} for r in REPLICAS} if neuron.n_products else {}
+
+
+def _two_of_three(p: float) -> float:
+    """Probability that two or three of three independent lanes (each wrong with ``p``) are wrong."""
+    p = float(p)
+    return 3.0 * p * p - 2.0 * p ** 3
+
+
+def scheme_for(width: int, protected_msbs: int, critical: bool, scheme_key: str | None = None) -> Scheme:
+    """The scheme of one neuron: a registered scheme's plan key (``fpga_ft.core.schemes``) ->
+    that scheme, critical -> FullTMR, k > 0 -> BitTMR, else Unprotected."""
+    if scheme_key is not None:
+        from fpga_ft.core.schemes import scheme_for_key
+
+        return scheme_for_key(scheme_key, width)
     if critical:
         return FullTMR(width)
     if protected_msbs > 0:
@@ -225,14 +280,7 @@ def word_failure_probability(scheme: Scheme, p: float) -> float:
     """Probability (per word, per inference) that the protected part of one partial-sum
     word is wrong after its vote, at BER ``p``, with single-lane error probability
     ``q = p`` per bit (see the module docstring). Unprotected: any of its W bits."""
-    p = float(p)
-    two_of_three = 3.0 * p * p - 2.0 * p ** 3
-    if isinstance(scheme, BitTMR):
-        carry = p if scheme.low_bits else 0.0
-        return 1.0 - (1.0 - two_of_three) ** scheme.k * (1.0 - carry)
-    if isinstance(scheme, FullTMR):
-        return 1.0 - (1.0 - two_of_three) ** scheme.width
-    return 1.0 - (1.0 - p) ** scheme.width
+    return scheme.word_failure_probability(p)
 
 
 # ---------------------------------------------------------------------------------------
@@ -363,29 +411,11 @@ class NeuronStructure:
 
     def instances(self) -> dict[str, int]:
         """Kept replica-module instances per module stem (``fpgaft_tmr_r1_mul`` -> n)."""
-        counts: dict[str, int] = {}
-        if isinstance(self.scheme, BitTMR):
-            for r in REPLICAS:
-                counts[module_stem(KIND_MUL, r)] = self.n_products
-                counts[module_stem(KIND_ADD, r)] = self.n_sums
-        elif isinstance(self.scheme, FullTMR) and self.n_products:
-            for r in REPLICAS:
-                counts[module_stem(KIND_DOT, r)] = 1
-        return counts
+        return self.scheme.module_instances(self)
 
     def distinct_modules(self) -> dict[str, set]:
-        """Distinct kept modules per stem (a product module per weight code and replica;
-        a lane module per replica and operand kind; a dot module per neuron and replica)."""
-        mods: dict[str, set] = {}
-        if isinstance(self.scheme, BitTMR):
-            for r in REPLICAS:
-                mods[module_stem(KIND_MUL, r)] = {t.code for t in self.products}
-                mods[module_stem(KIND_ADD, r)] = {
-                    (isinstance(a.left, Add), isinstance(a.right, Add)) for a in self.adds()}
-        elif isinstance(self.scheme, FullTMR) and self.n_products:
-            for r in REPLICAS:
-                mods[module_stem(KIND_DOT, r)] = {(self.layer, self.neuron)}
-        return mods
+        """Distinct kept modules per stem (:meth:`Scheme.module_keys`)."""
+        return self.scheme.module_keys(self)
 
 
 @dataclass(frozen=True)
@@ -480,6 +510,10 @@ def layer_structure(info, protection) -> LayerStructure:
                            info.weight_type.fractional, f"layer '{info.name}' weight")
     critical = set(int(j) for j in protection.critical_neurons)
     shared = bool(getattr(info, "time_shared", False))
+    if shared and any(protection.scheme_neurons.values()):
+        key = next(k for k, v in protection.scheme_neurons.items() if v)
+        raise FpgaFtError(f"layer '{info.name}': {key} need Strategy: Latency and ReuseFactor 1 (the layer is "
+                          "time-shared); protect it with protected_msbs, or convert it with ReuseFactor 1")
     if shared and critical:
         raise FpgaFtError(f"layer '{info.name}': critical_neurons need Strategy: Latency and ReuseFactor 1 (its "
                           f"{info.n_in * info.n_out} products share {-(-info.n_in * info.n_out // info.reuse_factor)}"
@@ -492,8 +526,8 @@ def layer_structure(info, protection) -> LayerStructure:
                             acc.width, acc.fractional, acc.signed)
         if b != 0 or shared:  # a time-shared accumulator always starts at the bias
             terms.append(Term(None, b))
-        neurons.append(NeuronStructure(info.name, j, scheme_for(acc.width, protection.protected_msbs,
-                                                                   j in critical), tuple(terms)))
+        scheme = scheme_for(acc.width, protection.protected_msbs, j in critical, protection.scheme_key_of(j))
+        neurons.append(NeuronStructure(info.name, j, scheme, tuple(terms)))
     return LayerStructure(info.name, tuple(neurons), int(info.n_positions),
                           max(1, int(info.reuse_factor)) if shared else 0)
 

@@ -1,7 +1,8 @@
 """QKeras -> hls4ml conversion with fpga-ft's protection inserted.
 
 ``convert_model`` checks the model's layers, tags every Dense/Conv1D/Conv2D layer with its
-protection (hls4ml layer options ``FpgaftId``, ``FpgaftMsbs``, ``FpgaftCritical``), lets
+protection (hls4ml layer options ``FpgaftId``, ``FpgaftMsbs``, ``FpgaftCritical``,
+``FpgaftSchemes``: ``plan_key=neuron`` of registered schemes), lets
 hls4ml convert it with ``bit_exact=True`` through the fpga-ft templates, and reads the real
 C++ types back into :class:`~fpga_ft.core.layers.LayerInfo` objects.
 ``write_project`` writes the complete HLS project plus fpga-ft's extra files.
@@ -284,6 +285,8 @@ def build_hls_config(model, protectable: list[str], plan: ProtectionPlan, *, bac
         layer_cfg["FpgaftId"] = index
         layer_cfg["FpgaftMsbs"] = int(protection.protected_msbs)
         layer_cfg["FpgaftCritical"] = [int(i) for i in protection.critical_neurons]
+        layer_cfg["FpgaftSchemes"] = [f"{key}={int(i)}" for key, neurons in sorted(protection.scheme_neurons.items())
+                                      for i in neurons]
     return config, warnings_out
 
 

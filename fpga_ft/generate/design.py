@@ -22,6 +22,7 @@ import numpy as np
 
 from fpga_ft.core import structure
 from fpga_ft.core.cache import cache_root, file_lock, model_fingerprint
+from fpga_ft.core.schemes import registered_schemes
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.fixedpoint import parse_type, quantize_float32
 from fpga_ft.core.layers import PROTECTABLE_KINDS, LayerInfo
@@ -42,6 +43,9 @@ def _templates_fingerprint() -> str:
     for path in [*sorted(HLS_TEMPLATES_DIR.glob("*")), Path(structure.__file__).resolve()]:
         if path.suffix in (".h", ".in", ".py"):
             digest.update(path.read_bytes())
+    for key, cls in sorted(registered_schemes().items()):  # their C++ is part of the project
+        digest.update(f"{key}:{cls.__module__}.{cls.__qualname__}:{cls.csim_kernel}".encode())
+        digest.update(cls.csim_source.encode())
     return digest.hexdigest()[:16]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.layers import LayerInfo
+from fpga_ft.core.schemes import scheme_for_key
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
 from fpga_ft.measure.resources.costs import (
     CLOCK_UNCERTAINTY,
@@ -93,7 +94,7 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     parts_of = _resource_parts if shared else _latency_parts
     parts = parts_of(info, prot, costs)
     # the same layer unprotected: the protection share is the difference to it
-    plain = parts_of(info, LayerProtection(), costs) if (k > 0 or n_crit) else parts
+    plain = parts_of(info, LayerProtection(), costs) if prot.is_protected else parts
 
     # convolution data movement (the same with and without protection) -----------------
     lut_conv = ff_extra = 0.0
@@ -128,10 +129,13 @@ def _layer(info: LayerInfo, prot: LayerProtection, clock_mhz: float) -> dict:
     # registers -------------------------------------------------------------------------
     ff_base = info.n_in * wa + depth * info.n_out * w + ff_extra + plain["ff_shared"]
     ff_prot = parts["ff_shared"] - plain["ff_shared"]
+    n_other = sum(len(v) for v in prot.scheme_neurons.values())
     if k > 0:
-        ff_prot += 2.0 * k * depth * float(info.n_out - n_crit)
+        ff_prot += 2.0 * k * depth * float(info.n_out - n_crit - n_other)
     if n_crit:
         ff_prot += 2.0 * depth * w * float(n_crit)
+    for key, neurons in prot.scheme_neurons.items():  # registered schemes: their extra copies' registers
+        ff_prot += (scheme_for_key(key, w).dot_replicas - 1) * depth * w * float(len(neurons))
     if protected:
         ff_prot += info.n_out * w                                          # voted outputs
 

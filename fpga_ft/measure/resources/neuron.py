@@ -14,6 +14,7 @@ import numpy as np
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.layers import LayerInfo
 from fpga_ft.core.plan import LayerProtection
+from fpga_ft.core.schemes import NeuronScheme
 from fpga_ft.core.structure import (
     BitTMR,
     FullTMR,
@@ -64,6 +65,9 @@ def _neuron_lut(scheme, tree: _Tree, n_products: float, product_lut: float, cost
         return _NeuronLut(0.0, 0.0, 0.0)
     if isinstance(scheme, FullTMR):
         return _NeuronLut(base, 2.0 * base, w * costs.voter)
+    if isinstance(scheme, NeuronScheme):  # a registered scheme costs itself from the plain neuron
+        added, checker = scheme.neuron_lut(base, costs.voter)
+        return _NeuronLut(base, float(added), float(checker))
     if isinstance(scheme, BitTMR):
         k = scheme.k
         lane0 = costs.lane(k, 0)
@@ -139,7 +143,8 @@ def _neurons(info: LayerInfo, prot: LayerProtection, pr: _Products) -> _Neurons:
         return _Neurons([ns.scheme for ns in ls.neurons], [_read_tree(ns, x_range, shift) for ns in ls.neurons])
     # Unknown weights: the expected non-zero products, plus a bias taken as non-zero.
     crit = set(prot.critical_neurons)
-    schemes = [scheme_for(info.accum_type.width, prot.protected_msbs, j in crit) for j in range(info.n_out)]
+    schemes = [scheme_for(info.accum_type.width, prot.protected_msbs, j in crit, prot.scheme_key_of(j))
+               for j in range(info.n_out)]
     widest = max(1, _code_range(info.weight_type.width, bool(info.weight_type.signed))[1])
     trees = [_tree_of_size(int(round(float(nz))) + 1, info.accum_type.width, _input_range(info), widest,
                            _product_shift(info)) for nz in pr.nonzero]
@@ -166,6 +171,8 @@ def _latency_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dic
             dsp_prot += float(pr.dsp_slices[j]) + 2.0 * float(rep_slices[j])
         elif isinstance(scheme, FullTMR):
             dsp_prot += 3.0 * float(pr.dsp_slices[j])
+        elif isinstance(scheme, NeuronScheme):
+            dsp_prot += scheme.dsp_copies * float(pr.dsp_slices[j])
     # DSPs: the unprotected neurons' DSP products are `mul` operations ALLOCATION limits
     # to hls4ml's multiplier_limit (time-shared beyond it); the kept replica modules of
     # protected neurons (three per product, or three dot products) are not reached by it.
@@ -189,7 +196,7 @@ def _latency_parts(info: LayerInfo, prot: LayerProtection, costs: _Costs) -> dic
         "depth_adds": max((t.depth for t in nn.trees), default=0),
         "mult_delay": mult_delay,
         "bit_tmr": any(isinstance(s, BitTMR) for s in nn.schemes),
-        "full_tmr": any(isinstance(s, FullTMR) for s in nn.schemes),
+        "full_tmr": any(isinstance(s, (FullTMR, NeuronScheme)) for s in nn.schemes),
         "n_products": float(pr.nonzero.sum()), "n_dsp_products": float(pr.dsp_products.sum()),
         "known": pr.known_weights,
     }

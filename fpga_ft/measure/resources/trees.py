@@ -54,6 +54,7 @@ def _structure(info: LayerInfo, prot: LayerProtection) -> LayerStructure | None:
     key = (info.name, info.kind, info.n_in, info.n_out, info.n_positions, _array_digest(info.weights),
            _array_digest(info.biases), repr(info.input_type), repr(info.weight_type), repr(info.bias_type),
            repr(info.accum_type), int(prot.protected_msbs), tuple(sorted(int(j) for j in prot.critical_neurons)),
+           tuple(sorted((k, tuple(v)) for k, v in prot.scheme_neurons.items() if v)),
            bool(info.time_shared), int(info.reuse_factor))
     got = _STRUCTURES.get(key)
     if got is not None:
@@ -212,11 +213,13 @@ def _protection_of_layer(prot: LayerProtection, info: LayerInfo) -> LayerProtect
         raise FpgaFtError(f"plan layer '{info.name}': protected_msbs must be >= 0, got {k}")
     k = min(k, info.accum_type.width)
     crit = sorted({int(j) for j in prot.critical_neurons})
-    bad = [j for j in crit if not 0 <= j < info.n_out]
-    if bad:
-        raise FpgaFtError(f"plan layer '{info.name}': critical index {bad[0]} out of range "
-                          f"0..{info.n_out - 1}")
-    return LayerProtection(protected_msbs=k, critical_neurons=crit)
+    others = {key: sorted({int(j) for j in v}) for key, v in prot.scheme_neurons.items() if v}
+    for key, listed in (("critical", crit), *others.items()):
+        bad = [j for j in listed if not 0 <= j < info.n_out]
+        if bad:
+            raise FpgaFtError(f"plan layer '{info.name}': {key} index {bad[0]} out of range "
+                              f"0..{info.n_out - 1}")
+    return LayerProtection(protected_msbs=k, critical_neurons=crit, scheme_neurons=others)
 
 
 def _protection_of(plan: ProtectionPlan | None, info: LayerInfo) -> LayerProtection:

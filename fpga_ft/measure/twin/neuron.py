@@ -60,6 +60,10 @@ class Twin(_FaultSites):
     """
 
     def __init__(self, structure: NeuronStructure, arith: Arithmetic, n_in: int | None = None):
+        if not isinstance(structure.scheme, (Unprotected, BitTMR, FullTMR)):
+            raise FpgaFtError(f"layer '{structure.layer}' neuron {structure.neuron}: scheme "
+                              f"'{structure.scheme.name}' has no structural twin (fpga-ft verify covers "
+                              "protected_msbs and critical_neurons)")
         if structure.scheme.width != arith.width:
             raise FpgaFtError(f"scheme width {structure.scheme.width} != accumulator width {arith.width}")
         self.structure, self.arith = structure, arith
