@@ -31,7 +31,15 @@
 namespace fpgaft {
 namespace rt {
 
+// The fault sites, in the order of fpga_ft.core.faults.SITES (the csim library reports them
+// through fpgaft_n_sites / fpgaft_site_name, and fpga-ft checks the two agree when it loads it).
 enum Site { WEIGHTS = 0, ACTIVATIONS = 1, PRODUCTS = 2, ACCUMULATORS = 3, N_SITES = 4 };
+
+// Name of site `i` (0 <= i < N_SITES) as fpga-ft spells it; nullptr outside that range.
+inline const char *site_name(int i) {
+    static const char *const names[N_SITES] = {"weights", "activations", "products", "accumulators"};
+    return i >= 0 && i < N_SITES ? names[i] : nullptr;
+}
 
 // Gap used when a site's BER is 0: never reached in any realistic run (bits).
 static const int64_t NEVER = INT64_MAX / 4;

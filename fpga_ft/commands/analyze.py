@@ -22,9 +22,6 @@ bit first, refined while time remains; what could not be done is reported. Progr
 
 from __future__ import annotations
 
-import math
-import os
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -175,282 +172,45 @@ def _check(args):
     return msbs
 
 
-def _usable_cpus() -> int:
-    """CPUs this process may run on (its affinity mask; the machine's count elsewhere)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+#: options passed to :class:`~fpga_ft.measure.vulnerability.analysis.AnalysisSettings` as they are
+SETTINGS = ("ber", "repeats", "max_repeats", "seed", "bit_ber", "bit_repeats", "bit_max_repeats", "confidence",
+            "budget_seconds", "knee_threshold", "hutchinson_samples", "threads", "batch_size")
 
 
 def run(args) -> dict:
     import sys
+    import time
 
-    from fpga_ft.measure import vulnerability as V
+    from fpga_ft.commands._common import load_model_and_data
+    from fpga_ft.core.outputs import atomic_path
+    from fpga_ft.measure.vulnerability import analysis as VA
+    from fpga_ft.measure.vulnerability import report as VR
     from fpga_ft.measure.vulnerability import sampling as VS
     from fpga_ft.simulate.campaign import progress_wanted
 
     began = VS._clock()
     msbs = _check(args)
-    deadline = None if args.budget_seconds is None else began + args.budget_seconds
-    from fpga_ft.commands._common import load_model_and_data
-    from fpga_ft.generate.design import build_design
-
-    seconds: dict[str, float] = {}
     start = time.perf_counter()
-    model, x, y, x_train, y_train, prepared = load_model_and_data(
+    _, x, y, x_train, y_train, prepared = load_model_and_data(
         args.model, args.data, args.train, weights=args.weights, input_precision=args.input_precision,
         with_prepared=True, args=args)
-    seconds["load"] = time.perf_counter() - start
-    start = time.perf_counter()
-    design = build_design(model, hls_config=prepared.hls_config)
-    seconds["design"] = time.perf_counter() - start
-    layers = design.layers
-    if not layers:
-        raise FpgaFtError(f"model {args.model} has no Dense/Conv layer to analyse")
-
-    progress = False if args.quiet else progress_wanted(args.progress, args.json)
-    threads = args.threads or _usable_cpus()
-    inj_sampling = V.Sampling(repeats=args.repeats, max_repeats=args.max_repeats, rel_tol=args.tolerance_pair[0],
-                              abs_tol=args.tolerance_pair[1], confidence=args.confidence, resolve_ranks=True,
-                              threads=threads)
-    bit_sampling = V.Sampling(repeats=args.bit_repeats, max_repeats=args.bit_max_repeats,
-                              rel_tol=args.bit_tolerance_pair[0], abs_tol=args.bit_tolerance_pair[1],
-                              confidence=args.confidence, threads=threads)
-    inputs = V.AnalysisInputs(design=design, x=x, y=y, model=model, x_train=x_train, y_train=y_train,
-                              ber=args.ber, repeats=args.repeats, seed=args.seed, batch_size=args.batch_size,
-                              hutchinson_samples=args.hutchinson_samples, progress=progress,
-                              sampling=inj_sampling)
-    methods = V.method_names() if args.method == "all" else [args.method]
-    results = {}
-    # the fast methods first: under a budget, the fault-injection analyses share what is left
-    for name in sorted(methods, key=lambda m: m == "injection"):
-        if name == "injection" and deadline is not None:
-            n_neurons = sum(i.n_out for i in layers)
-            n_bits = 0 if args.no_bits else 2 * sum(i.accum_type.width for i in layers)
-            share = n_neurons / (n_neurons + n_bits)
-            inputs.sampling = replace(inj_sampling, deadline=VS._clock() + share * max(deadline - VS._clock(), 0.0))
-        results[name] = V.compute_scores(name, inputs)
-        seconds[name] = results[name].seconds
-    results = {m: results[m] for m in methods}
-
-    bits = knees = None
-    if not args.no_bits:
-        bits = V.bit_analysis(design, x, y, ber=args.bit_ber, seed=args.seed, progress=progress,
-                              sampling=replace(bit_sampling, deadline=deadline), knee_threshold=args.knee_threshold)
-        seconds["bits"] = bits.seconds
-        knees = V.find_knees(bits, args.knee_threshold)
-
-    primary = "injection" if "injection" in results else methods[0]
-    secondary = results["injection"].details.get("output_error") if primary == "injection" else None
-    ranked = V.rank_neurons(results[primary].scores, secondary, layers)
-    for entry in ranked:
-        name, j = entry["layer"], entry["index"]
-        entry["score"] = _num(entry["score"])
-        entry["scores"] = {m: _num(r.scores[name][j]) for m, r in results.items()}
-        if "injection" in results:
-            details = results["injection"].details
-            entry["output_error"] = _num(details["output_error"][name][j])
-            entry["loss_se"] = _num(details["loss_se"][name][j])
-            entry["loss_ci"] = [_num(v) for v in details["loss_ci"][name][j]]
-            entry["inferences"] = int(details["inferences"][name][j])
-            entry["status"] = details["status"][name][j]
-
-    validation = {}
-    fast = [m for m in methods if m != "injection"]
-    if "injection" in results and fast:
-        validation = V.validate_methods({m: results[m].scores for m in fast}, results["injection"].scores, layers)
-
-    inj = results["injection"].details if "injection" in results else None
-    sampling = {}
-    if inj is not None:
-        sampling["injection"] = inj["sampling"]
-    if bits is not None:
-        sampling["bits"] = bits.sampling
-    result = {
-        "model": str(args.model),
-        "data": str(args.data),
-        "train": str(args.train) if args.train else None,
-        "methods": methods,
-        "primary": primary,
-        "injection": None if inj is None else {
-            "ber": args.ber, "ber_units": "faults per bit per inference", "sites": ["products", "accumulators"],
-            "repeats": args.repeats, "seed": args.seed, "clean_accuracy": inj["clean_accuracy"],
-            "score": "accuracy loss (fraction) vs the fault-free design; tie-break: mean |output error|",
-            "sampling": inj["sampling"]},
-        "layers": [{"name": i.name, "kind": i.kind, "n_out": i.n_out, "accum_width": i.accum_type.width}
-                   for i in layers],
-        "neurons": ranked,
-        "bits": [] if bits is None else bits.rows,
-        "bit_analysis": None if bits is None else {
-            "ber": bits.ber, "ber_units": "probability that the exposed bit of a word flips, per word per inference",
-            "repeats": bits.repeats, "clean_accuracy": bits.clean_accuracy, "sites": bits.sites,
-            "sampling": bits.sampling},
-        "knee": knees or {},
-        "validation": validation,
-        "sampling": sampling,
-        "seconds": seconds,
-        "intake": prepared.describe(),
-    }
-    if deadline is not None:
-        result["budget"] = _budget_report(args.budget_seconds, VS._clock() - began, sampling, result)
-
-    if args.plan_out:
-        plan = V.plan_from_scores(results[primary].scores, layers, args.critical_fraction, msbs, knees=knees,
-                                  budget=args.budget, secondary=secondary)
-        plan.save(args.plan_out)
-        result["plan"] = {"path": str(args.plan_out), "from": primary, "critical_fraction": args.critical_fraction,
-                          "budget": args.budget, "msbs": msbs, **plan.to_dict()}
+    loaded = {"load": time.perf_counter() - start}
+    settings = VA.AnalysisSettings(
+        **{name: getattr(args, name) for name in SETTINGS}, tolerance=args.tolerance_pair,
+        bit_tolerance=args.bit_tolerance_pair, bits=not args.no_bits,
+        progress=False if args.quiet else progress_wanted(args.progress, args.json))
+    report = VA.analyze(
+        prepared, x, y, x_train=x_train, y_train=y_train, methods="all" if args.method == "all" else [args.method],
+        settings=settings, plan=VR.PlanRequest(args.critical_fraction, msbs, args.budget) if args.plan_out else None,
+        sources=VR.AnalysisSources(str(args.model), str(args.data), str(args.train) if args.train else None),
+        started=began, seconds=loaded)
+    if report.plan is not None:
+        report.plan.plan.save(args.plan_out)
+        report = replace(report, plan=replace(report.plan, path=str(args.plan_out)))
     if args.plot:
-        from fpga_ft.core.outputs import atomic_path
-
         with atomic_path(args.plot) as temp:
-            V.plot_analysis(temp, layers, {m: r.scores for m, r in results.items()}, bits, knees,
-                            title=f"{Path(args.model).name}: vulnerability "
-                                  + (f"(injection BER {args.ber:g} on one neuron's products + partial sums)"
-                                     if "injection" in results else f"({primary})"))
-        result["plot"] = str(args.plot)
-    seconds["total"] = VS._clock() - began
-    print(_summary(result, layers), file=sys.stderr if args.json == "-" else sys.stdout)
-    return result
-
-
-def _num(value):
-    """JSON-safe float: None for NaN (an estimate the time budget left unmeasured)."""
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _incomplete(rows: list[dict], kind: str) -> list[str]:
-    """Compact list of the estimates that did not reach their target, with the widest
-    interval half-width among them, e.g. 'fc1 products bits 0-5: budget (+-1.2 pp)'."""
-    def widest(items):
-        hws = [(r[hi] - r[lo]) / 2 for r in items for lo, hi in [_ci_keys(r)] if r.get(lo) is not None]
-        return f" (+-{max(hws) * 100:.2g} pp)" if hws else ""
-
-    out, run = [], []
-
-    def flush():
-        if not run:
-            return
-        first, last = run[0], run[-1]
-        if kind == "bits":
-            span = f"bit {first['bit']}" if len(run) == 1 else f"bits {first['bit']}-{last['bit']}"
-            out.append(f"{first['layer']} {first['site']} {span}: {first['status']}{widest(run)}")
-        else:
-            ids = ", ".join(f"#{r['index']}" for r in run[:6]) + (", ..." if len(run) > 6 else "")
-            out.append(f"{first['layer']}: {len(run)} neuron{'s' * (len(run) > 1)} {first['status']} ({ids})"
-                       f"{widest(run)}")
-        run.clear()
-
-    if kind != "bits":  # neurons: one line per layer and status
-        rows = [r for r in rows if r["status"] not in ("target", "resolved", "fixed")]
-    for row in rows:
-        if row["status"] in ("target", "resolved", "fixed"):
-            flush()
-            continue
-        if run:
-            prev = run[-1]
-            same = prev["layer"] == row["layer"] and prev["status"] == row["status"]
-            if kind == "bits":
-                same = same and prev["site"] == row["site"] and prev["bit"] == row["bit"] - 1
-            if not same:
-                flush()
-        run.append(row)
-    flush()
-    return out
-
-
-def _ci_keys(row) -> tuple[str, str]:
-    return ("ci_low", "ci_high") if "ci_low" in row else ("_lo", "_hi")
-
-
-def _budget_report(budget: float, elapsed: float, sampling: dict, result: dict) -> dict:
-    order = {info["name"]: i for i, info in enumerate(result["layers"])}
-    neurons = sorted(({**e, "_lo": e["loss_ci"][0], "_hi": e["loss_ci"][1]} for e in result["neurons"]
-                      if "status" in e), key=lambda e: (order[e["layer"]], e["index"]))
-    bits = sorted(result["bits"], key=lambda r: (order[r["layer"]], r["site"], r["bit"]))
-    not_done = {"injection": _incomplete(neurons, "neurons"), "bits": _incomplete(bits, "bits")}
-    return {"seconds": budget, "elapsed": elapsed, "met": elapsed <= budget,
-            "status": {k: v["status"] for k, v in sampling.items()},
-            "not_done": {k: v for k, v in not_done.items() if v},
-            "note": "statuses: target = interval within tolerance, resolved = rank settled, cap = most passes "
-                    "reached, budget = still open when time ran out (its interval is reported), not measured = "
-                    "no time for a first estimate (score null)"}
-
-
-def _fmt(value, digits=3) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.{digits}f}"
-
-
-def _score_text(entry, primary) -> str:
-    if entry["score"] is None:
-        return f"#{entry['index']} -"
-    if primary == "injection":
-        return f"#{entry['index']} {entry['score'] * 100:.2f} %"
-    return f"#{entry['index']} {entry['score']:.3g}"
-
-
-def _sampling_line(label: str, s: dict) -> str:
-    status = ", ".join(f"{n} {k}" for k, n in s["status"].items())
-    if s["mode"] == "fixed":
-        head = f"{label}: fixed {s['repeats']} passes of {s['test_samples']} samples, {s['inferences']:,} inferences"
-    else:
-        head = (f"{label}: {s['rule']}; {s['inferences']:,} inferences ({s['inferences_min']:,}-"
-                f"{s['inferences_max']:,} per estimate; {s['fixed_design_inferences']:,} for the fixed "
-                f"{s['max_repeats']} passes)")
-    stab = s.get("stability", {})
-    parts = []
-    if stab.get("split_half_spearman") is not None:
-        per = ", ".join(f"{g} {_fmt(v, 2)}" for g, v in stab.get("split_half_spearman_per_group", {}).items())
-        parts.append(f"split-half Spearman {_fmt(stab['split_half_spearman'], 2)} pooled ({per})")
-    knee = stab.get("knee_split_half")
-    if knee and knee.get("layers"):
-        parts.append(f"knees from the two halves: equal in {knee['layers_agreeing']} of {knee['layers']} layers, "
-                     f"within one bit in {knee['layers_within_one_bit']}")
-    lines = [f"{head}; {status}"]
-    if s["mode"] == "adaptive":
-        lines.append(f"  why: {s['why']}; tolerance: {s.get('tolerance_reason', '-')}")
-    if parts:
-        lines.append("  stability: " + "; ".join(parts))
-    return "\n".join(lines)
-
-
-def _summary(result: dict, layers) -> str:
-    lines = []
-    primary = result["primary"]
-    unit = "accuracy loss" if primary == "injection" else f"{primary} score"
-    inj = result.get("injection")
-    if inj:
-        lines.append(f"injection oracle: BER {inj['ber']:g} on one neuron's products + partial sums, "
-                     f"clean accuracy {inj['clean_accuracy'] * 100:.2f} %")
-    lines.append(f"most vulnerable neurons ({unit}):")
-    for info in layers:
-        top = [e for e in result["neurons"] if e["layer"] == info.name][:5]
-        lines.append(f"  {info.name:<10} " + ", ".join(_score_text(e, primary) for e in top))
-    if result["knee"]:
-        lines.append("bit-position knee (lowest bit with loss > "
-                     f"{next(iter(result['knee'].values()))['threshold']:g} x max):")
-        for name, k in result["knee"].items():
-            sites = ", ".join(f"{s} {v['knee']}" for s, v in k["per_site"].items())
-            lines.append(f"  {name:<10} knee bit {k['knee']} of {k['width']} -> protect {k['protected_msbs']} MSBs"
-                         f" ({sites})")
-    if result["validation"]:
-        lines.append(f"{'method':<15} {'spearman':>9} {'top10 share':>12}   per-layer spearman")
-        for m, v in result["validation"].items():
-            per = ", ".join(f"{k} {_fmt(s, 2)}" for k, s in v["spearman_per_layer"].items())
-            lines.append(f"{m:<15} {_fmt(v['spearman']):>9} {_fmt(v['top10_loss_share']):>12}   {per}")
-    for key, label in (("injection", "injection sampling"), ("bits", "bit sampling")):
-        if key in result.get("sampling", {}):
-            lines.append(_sampling_line(label, result["sampling"][key]))
-    if "budget" in result:
-        b = result["budget"]
-        lines.append(f"budget {b['seconds']:g} s: {'met' if b['met'] else 'exceeded'} ({b['elapsed']:.1f} s)")
-        for key, items in b["not_done"].items():
-            shown = "; ".join(items[:8]) + (f"; ... ({len(items) - 8} more)" if len(items) > 8 else "")
-            lines.append(f"  not done ({key}): {shown}")
-    lines.append("seconds: " + ", ".join(f"{k} {v:.2f}" for k, v in result["seconds"].items()))
-    if "plan" in result:
-        lines.append(f"plan written to {result['plan']['path']}")
-    return "\n".join(lines)
+            VR.plot_report(report, temp)
+        report = replace(report, plot=str(args.plot))
+    report = replace(report, seconds={**report.seconds, "total": VS._clock() - began})
+    print(VR.summary_text(report), file=sys.stderr if args.json == "-" else sys.stdout)
+    return report.to_dict()

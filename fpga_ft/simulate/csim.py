@@ -92,6 +92,26 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
     return library, time.perf_counter() - start
 
 
+#: Version of the C interface of ``fpgaft_bridge.cpp`` this module drives (2: the library
+#: reports its fault sites).
+ABI_VERSION = 2
+
+
+def library_sites(lib: ctypes.CDLL, name: str) -> tuple[str, ...]:
+    """The fault sites a loaded csim library reports (``fpgaft_n_sites``,
+    ``fpgaft_site_name``), checked to equal :data:`fpga_ft.core.faults.SITES` in order: the
+    BERs passed to ``fpgaft_configure`` and the counters of ``fpgaft_run_batch`` are indexed
+    by site number on both sides."""
+    lib.fpgaft_n_sites.restype = ctypes.c_int
+    lib.fpgaft_site_name.argtypes = [ctypes.c_int]
+    lib.fpgaft_site_name.restype = ctypes.c_char_p
+    sites = tuple((lib.fpgaft_site_name(i) or b"?").decode() for i in range(int(lib.fpgaft_n_sites())))
+    if sites != tuple(SITES):
+        raise FpgaFtError(f"{name}: the csim library's fault sites ({', '.join(sites) or 'none'}) differ from "
+                          f"fpga_ft.core.faults.SITES ({', '.join(SITES)}); rebuild the design with this fpga-ft")
+    return sites
+
+
 class CsimLibrary:
     """ctypes handle on one compiled design. Not thread-safe (the fault state is global to
     the library); use one process per worker."""
@@ -101,8 +121,11 @@ class CsimLibrary:
         self.n_inputs = int(n_inputs)
         self.n_outputs = int(n_outputs)
         self._lib = ctypes.CDLL(str(self.path))
-        if self._lib.fpgaft_abi_version() != 1:
+        if self._lib.fpgaft_abi_version() != ABI_VERSION:
             raise FpgaFtError(f"{self.path.name}: incompatible fpga-ft csim library; rebuild the design")
+        self.sites = library_sites(self._lib, self.path.name)
+        self._bers_type = ctypes.c_double * len(self.sites)
+        self._counters_type = ctypes.c_ulonglong * (2 * len(self.sites))
         self._lib.fpgaft_configure.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int,
                                                ctypes.c_ulonglong, ctypes.c_longlong]
         self._lib.fpgaft_force_next_flip.argtypes = [ctypes.c_int, ctypes.c_longlong]
@@ -134,9 +157,13 @@ class CsimLibrary:
 
     def configure(self, bers=(0.0, 0.0, 0.0, 0.0), persistent: bool = False, seed: int = 0,
                   scrub_interval: int = 0) -> None:
-        """Set BER per site (faults per bit per inference; order of :data:`SITES`), mode and
-        seed. Resets the counters and scrubs every weight memory."""
-        values = (ctypes.c_double * 4)(*[float(b) for b in bers])
+        """Set BER per site (faults per bit per inference; order of :data:`SITES`, missing
+        trailing sites 0), mode and seed. Resets the counters and scrubs every weight memory."""
+        bers = [float(b) for b in bers]
+        if len(bers) > len(self.sites):
+            raise FpgaFtError(f"{len(bers)} BERs given, the csim library has {len(self.sites)} fault sites "
+                              f"({', '.join(self.sites)})")
+        values = self._bers_type(*bers)
         self._lib.fpgaft_configure(values, int(bool(persistent)), int(seed) & (2**64 - 1), int(scrub_interval))
 
     def set_scope(self, layer: int = -1, neuron: int = -1, bit: int = -1) -> None:
@@ -147,7 +174,7 @@ class CsimLibrary:
 
     def force_next_flip(self, site: str, skip_bits: int) -> None:
         """Test-only: the next flip at ``site`` falls after exactly ``skip_bits`` exposed bits."""
-        self._lib.fpgaft_force_next_flip(SITES.index(site), int(skip_bits))
+        self._lib.fpgaft_force_next_flip(self.sites.index(site), int(skip_bits))
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, dict, dict]:
         """Run every sample of ``x``; returns (outputs (N, n_outputs), injected, masked) with
@@ -156,12 +183,13 @@ class CsimLibrary:
         if x.shape[1] != self.n_inputs:
             raise FpgaFtError(f"input has {x.shape[1]} values per sample, the design expects {self.n_inputs}")
         y = np.zeros((len(x), self.n_outputs), dtype=np.float32)
-        counters = (ctypes.c_ulonglong * 8)()
+        counters = self._counters_type()
         status = self._lib.fpgaft_run_batch(
             x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), y.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
             len(x), self.n_inputs, self.n_outputs, counters)
         if status != 0:
             raise FpgaFtError(f"{self.path.name}: batch call rejected the input/output sizes")
-        injected = {site: int(counters[i]) for i, site in enumerate(SITES)}
-        masked = {site: int(counters[4 + i]) for i, site in enumerate(SITES)}
+        n = len(self.sites)
+        injected = {site: int(counters[i]) for i, site in enumerate(self.sites)}
+        masked = {site: int(counters[n + i]) for i, site in enumerate(self.sites)}
         return y, injected, masked
