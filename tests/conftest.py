@@ -35,6 +35,16 @@ def bundled():
     return get
 
 
+def mlp_evaluator(board: str = "zcu102"):
+    """An optimizer Evaluator of the bundled digits MLP on its test data (2 repeats, seed 0)."""
+    from fpga_ft.generate.modelio import load_data, load_model
+    from fpga_ft.search.optimize import Evaluator
+
+    model_path, data_path = BUNDLED["mlp"]
+    x, y = load_data(data_path)
+    return Evaluator(load_model(model_path), x, y, board=board, repeats=2, seed=0, model_path=str(model_path))
+
+
 def build_tiny_qdense(n_in: int = 10, n_out: int = 3, zero_fraction: float = 0.2, seed: int = 7):
     """QDense(n_out) named ``fc`` on n_in inputs (``fpga_ft.testing.scheme_conformance.tiny_qdense``)."""
     from fpga_ft.testing.scheme_conformance import tiny_qdense

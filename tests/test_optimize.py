@@ -18,6 +18,7 @@ import uuid
 
 import numpy as np
 import pytest
+from conftest import mlp_evaluator
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import MODELS_DIR, ROOT
@@ -52,11 +53,7 @@ def _cli(*args, check=True, timeout=600):
 
 @pytest.fixture(scope="module")
 def evaluator():
-    from fpga_ft.generate.modelio import load_data, load_model
-    from fpga_ft.search.optimize import Evaluator
-
-    x, y = load_data(MLP_TEST)
-    return Evaluator(load_model(MLP), x, y, board=BOARD, repeats=2, seed=0, model_path=str(MLP))
+    return mlp_evaluator(BOARD)
 
 
 @pytest.fixture

@@ -138,6 +138,6 @@ def _walk_instances(instances_list, prefix: str, depth: int, out: list[InstanceR
         module = (node.findtext("ModuleName") or "").strip() or "?"
         binds = (node.findtext("BindInstances") or "").split()
         path = f"{prefix}/{name}" if prefix else name
-        out.append(InstanceReport(path=path, instance=name, module=module, depth=depth,
+        out.append(InstanceReport(path=path, module=module, depth=depth,
                                   multipliers=sum(1 for b in binds if b.startswith("mul_"))))
         _walk_instances(node.find("InstancesList"), path, depth + 1, out)

@@ -80,11 +80,15 @@ class InstanceReport:
     """
 
     path: str
-    instance: str
     module: str
     depth: int
     multipliers: int = 0
     figures: ModuleReport | None = None
+
+    @property
+    def instance(self) -> str:
+        """The instance's own name (the last component of ``path``)."""
+        return self.path.rsplit("/", 1)[-1]
 
     def to_dict(self) -> dict:
         """Instance fields plus its module's LUT/FF/DSP/BRAM_18K/URAM and latency (cycles),
