@@ -37,7 +37,7 @@ def run(args) -> dict:
     try:
         from fpga_ft.measure.reports import read_project_report
 
-        result["report"] = read_project_report(project)
+        result["report"] = read_project_report(project).to_dict()
     except FpgaFtError as exc:
         result["report"] = None
         result["report_error"] = str(exc)
