@@ -341,6 +341,11 @@ def test_compare_all_schemes(evaluator, tmp_path):
     full = by["TMR-FULL"]["plan"]["layers"]
     assert all(len(p["critical_neurons"]) == n for p, n in zip(full.values(), (32, 32, 10)))
     assert by["TMR-ARCH"]["LUT"] <= by["TMR-FULL"]["LUT"]
+    # TMR-CL starts from every earlier scheme's choice, the cheapest that met the target first:
+    # it is never dearer than the single-level schemes that met the target in the search
+    met = [r["LUT"] for r in rows if r["scheme"] != "TMR-CL" and not r["skipped"] and r["search_meets_target"]]
+    if met:
+        assert by["TMR-CL"]["search_meets_target"] and by["TMR-CL"]["LUT"] <= min(met)
     assert result["verdict"][0]["ber"] == BER
     text = format_table(result)
     assert "TMR-CL" in text and "TMR-ARCH" in text
@@ -397,6 +402,7 @@ def test_cli_optimize_json_plan_and_plot(tmp_path):
     (["--ber", "1e-4", "--trials", "-1"], "--trials must be >= 0"),
     (["--ber", "1e-4", "--trials", "1", "--max-accuracy-drop", "3"], "--max-accuracy-drop"),
     (["--ber", "1e-4", "--trials", "1", "--repeats", "0"], "--repeats must be >= 1"),
+    (["--ber", "1e-4", "--trials", "1", "--repeats", "3", "--max-repeats", "2"], "--max-repeats must be >= --repeats"),
     (["--ber", "1e-4", "--trials", "1", "--plot", "out.txt"], "--plot needs an image"),
     (["--ber", "1e-4"], "required: --trials"),
 ])

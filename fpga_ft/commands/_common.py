@@ -236,6 +236,11 @@ def add_search_options(parser: argparse.ArgumentParser, command: str, between=No
     parser.add_argument("--seed", type=int, default=0, metavar="S", help=text("seed"))
     parser.add_argument("--repeats", type=int, default=O.DEFAULT_REPEATS, metavar="R",
                         help=text("repeats", O.DEFAULT_REPEATS))
+    parser.add_argument("--max-repeats", type=int, default=None, metavar="R",
+                        help="sequential evaluation: a candidate whose accuracy interval straddles the target gets "
+                             "--repeats more passes at a time, up to R passes in all, until the interval is wholly "
+                             f"above or below it (default {O.DEFAULT_MAX_REPEATS_FACTOR} x --repeats; "
+                             "R = --repeats: off)")
     parser.add_argument("--workers", type=int, default=1, metavar="W", help="campaign worker processes (default 1)")
     parser.add_argument("--sites", default="all", metavar="S[,S]", help=text("sites"))
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=text("epochs", DEFAULT_EPOCHS))
@@ -257,6 +262,8 @@ def check_search_args(args, minimums) -> tuple:
     for name, low in minimums:
         if getattr(args, name) < low:
             raise FpgaFtError(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.max_repeats is not None and args.max_repeats < args.repeats:
+        raise FpgaFtError(f"--max-repeats must be >= --repeats ({args.repeats}), got {args.max_repeats}")
     if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg"):
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
     if args.storage:
@@ -289,6 +296,6 @@ def make_evaluator(args, progress: bool = False):
         args.model, args.data, args.train, weights=getattr(args, "weights", None),
         input_precision=getattr(args, "input_precision", None), with_prepared=True, args=args)
     return Evaluator(model, x, y, board=board, x_train=x_train, y_train=y_train, repeats=args.repeats,
-                     seed=args.seed, workers=args.workers, epochs=args.epochs, ranking=args.ranking,
-                     ranking_repeats=args.ranking_repeats, model_path=str(args.model), progress=progress,
-                     hls_config=prepared.hls_config)
+                     max_repeats=args.max_repeats, seed=args.seed, workers=args.workers, epochs=args.epochs,
+                     ranking=args.ranking, ranking_repeats=args.ranking_repeats, model_path=str(args.model),
+                     progress=progress, hls_config=prepared.hls_config)

@@ -98,9 +98,19 @@ def write_outputs(result: dict, model, data, train=None, *, plot=None, board_nam
 def report_text(result: dict, markdown: bool = False) -> str:
     """What the command prints: the tables, the verdict per BER, the time per scheme."""
     from fpga_ft.search import compare as C
+
+    lines = [C.format_table(result, markdown=markdown), *verdict_lines(result)]
+    parts = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds_by_scheme"].items())
+    lines.append(f"{result['seconds']:.0f} s in total ({parts})")
+    return "\n".join(lines)
+
+
+def verdict_lines(result: dict) -> list[str]:
+    """One line per BER: does TMR-CL meet the target, and is it strictly cheaper (LUT) than
+    every other scheme that meets it (``fpga-ft demo``'s report shows them too)."""
     from fpga_ft.search.optimize import fmt_ber
 
-    lines = [C.format_table(result, markdown=markdown)]
+    lines = []
     for v in result["verdict"]:
         if v["tmr_cl_meets_target"]:
             rel = ("strictly below every other scheme that meets it" if v["tmr_cl_lowest_lut_overhead"]
@@ -113,6 +123,4 @@ def report_text(result: dict, markdown: bool = False) -> str:
             lines.append(f"BER {fmt_ber(v['ber'])}: TMR-CL does not meet the target"
                          + (f"; schemes that do: {', '.join(v['others_meeting_target'])}"
                             if v["others_meeting_target"] else "; no scheme does"))
-    parts = ", ".join(f"{k} {v:.0f} s" for k, v in result["seconds_by_scheme"].items())
-    lines.append(f"{result['seconds']:.0f} s in total ({parts})")
-    return "\n".join(lines)
+    return lines

@@ -80,7 +80,7 @@ def _optimize_step(out: Path, trials: int):
     from fpga_ft.commands._common import make_evaluator
     from fpga_ft.search.optimize import Target, display_url, optimize
 
-    argv = ["optimize", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--ber", "1e-4", "--board", DEMO_BOARD,
+    argv = ["optimize", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--train", str(DEMO_TRAIN), "--ber", "1e-4", "--board", DEMO_BOARD,
             "--trials", str(trials), "--max-accuracy-drop", "0.03", "--repeats", "2", "--storage",
             f"sqlite:///{out / 'optuna.db'}", "--plan-out", str(out / "best_plan.yml"), "--plot",
             str(out / "pareto.png"), "--quiet"]
@@ -93,7 +93,9 @@ def _optimize_step(out: Path, trials: int):
         note_resumable(f"completed trials in the Optuna study in {display_url(args.storage)}")
         result = optimize(ev, target, trials=args.trials, storage=args.storage, seed=args.seed, progress=False,
                           objective=objective)
-        step = command.write_outputs(result, args.storage, plan_out=args.plan_out, plot=args.plot)
+        # no feasible plan: the report says so and the project uses the analysis plan (no warning)
+        step = command.write_outputs(result, args.storage, plan_out=args.plan_out if result.best else None,
+                                     plot=args.plot)
         step["inexact"] = bool(args.inexact_layers)
         print(command.summary(step))
         write_json(step, str(out / "optimize.json"))
@@ -108,10 +110,10 @@ def _compare_step(out: Path, trials: int, ev, inexact: bool) -> dict:
     from fpga_ft.search.compare import run_compare
     from fpga_ft.search.optimize import display_url
 
-    argv = ["compare", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--ber", "1e-4", "2e-4", "--board", DEMO_BOARD,
+    argv = ["compare", str(DEMO_MODEL), "--data", str(DEMO_DATA), "--train", str(DEMO_TRAIN), "--ber", "1e-4", "2e-4", "--board", DEMO_BOARD,
             "--trials", str(trials), "--repeats", "2", "--storage", f"sqlite:///{out / 'optuna_compare.db'}",
             "--plot", str(out / "compare.png"), "--quiet"]
-    with _step("5. reference comparison: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-CL", argv, "compare"):
+    with _step("5. reference comparison: Base, TMR-CRT1..3, TMR-FULL, TMR-ARCH, TMR-ALG, TMR-CL", argv, "compare"):
         args = _search_args(argv)
         bers, drops, sites, objective = command.check_args(args)
         note_resumable(f"completed TMR-CL trials in the Optuna studies in {display_url(args.storage)}")
@@ -207,7 +209,9 @@ def _report(out: Path, s: dict, best: dict | None) -> str:
         acc = best.get("accuracy", {})
         lines.append(f"Best feasible plan: LUT {best.get('LUT'):,}, FF {best.get('FF'):,}, DSP {best.get('DSP'):,}, "
                      f"accuracy at BER 1e-4 (target: loss < 3 points) {100 * acc.get('mean', 0):.2f}% "
-                     f"[{100 * acc.get('ci_low', 0):.2f}, {100 * acc.get('ci_high', 0):.2f}] -> `best_plan.yml`.")
+                     f"[{100 * acc.get('ci_low', 0):.2f}, {100 * acc.get('ci_high', 0):.2f}] -> `best_plan.yml`"
+                     + (" (model: `best_plan.model.h5`, retrained with the plan's algorithm knobs)."
+                        if s["optimize"].get("model_out") else "."))
     else:
         lines.append("No feasible plan in this short run (see optimize.json).")
     lines += ["", "## 5. Reference comparison", "", "![comparison](compare.png)", "",
@@ -221,6 +225,10 @@ def _report(out: Path, s: dict, best: dict | None) -> str:
         lines.append(f"| {row['scheme']} | {row['ber']:g} | {_row(row)} | {100 * row['accuracy_loss']:.2f}% | "
                      f"{row['LUT']:,} | {100 * row['lut_overhead']:.1f}% | {100 * row['latency_overhead']:.1f}% | "
                      f"{'yes' if row['meets_target'] else 'no'} |")
+    from fpga_ft.commands.compare import verdict_lines
+
+    lines += ["", "Verdict (accuracy re-measured by an independent campaign):", ""]
+    lines += [f"- {line}" for line in verdict_lines(s["compare"])]
     conv = s["convert"]
     lines += ["", "## 6. HLS project", "",
               f"`{conv['output_dir']}` ({conv['backend']}, {conv['part']}), protected layers: "
@@ -277,10 +285,12 @@ def _run(args, out: Path, shown: Path) -> dict:
     ev, optimized, s["optimize"] = _optimize_step(out, args.trials)
     best = optimized.best
     plan_for_project = out / "best_plan.yml" if best is not None else out / "analyzed_plan.yml"
+    # a plan with algorithm knobs protects the retrained model the optimizer wrote beside it
+    model_for_project = (s["optimize"].get("model_out") or model) if best is not None else model
     if best is not None:
         sweeps["optimizer plan"] = _run_step(
             "   sweep with the optimizer's plan",
-            ["inject", model, "--data", data, "--ber", *SWEEP_BERS, "--repeats", "3",
+            ["inject", model_for_project, "--data", data, "--ber", *SWEEP_BERS, "--repeats", "3",
              "--plan", str(out / "best_plan.yml")], out, "inject_best")
     s["sweeps"] = sweeps
     with atomic_path(out / "accuracy_vs_ber.png") as temp:
@@ -288,7 +298,7 @@ def _run(args, out: Path, shown: Path) -> dict:
     s["compare"] = _compare_step(out, args.trials, ev, s["optimize"]["inexact"])
     s["convert"] = _run_step(
         "6. protected HLS project with test vectors",
-        ["convert", model, "--board", DEMO_BOARD, "--plan", str(plan_for_project), "--data", data,
+        ["convert", model_for_project, "--board", DEMO_BOARD, "--plan", str(plan_for_project), "--data", data,
          "-o", str(out / "project")], out, "convert")
     s["seconds"] = time.perf_counter() - start
     report = out / "report.md"

@@ -70,6 +70,10 @@ DEFAULT_DROPS = (0.03, 0.05)
 DEFAULT_VALIDATION_REPEATS = 30
 VALIDATION_SEED_OFFSET = 1000
 DEFAULT_TRIALS = 40
+#: TMR-CL queues at most this share of its trials as seeds (the earlier schemes' choices first,
+#: then the optimizer's default seeds); the rest go to the sampler and to the refinement of
+#: the best feasible trial, which is how TMR-CL gets below the best of its seeds.
+CL_SEED_SHARE = 0.5
 
 
 def drops_for(bers: Sequence[float], drops: Sequence[float] | None) -> list[float]:
@@ -243,22 +247,34 @@ def _alg_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
     return SchemeOutcome(alg_entry, note=alg_note, choice=alg)
 
 
-def _cl_seeds(chosen: Mapping) -> list:
-    """The optimizer's first candidates: TMR-ARCH's choice and, with TMR-ALG's knobs, TMR-ALG,
-    its knobs with TMR-ARCH's and with TMR-FULL's protection."""
-    arch, alg, full = chosen.get("TMR-ARCH"), chosen.get("TMR-ALG"), chosen.get("TMR-FULL")
-    seeds = [("compare:TMR-ARCH", AlgorithmKnobs(), arch[1])] if arch else []
+def _cl_seeds(context: CompareContext, target: Target) -> list:
+    """The optimizer's first candidates: every earlier scheme's choice (TMR-CRT1..3, TMR-FULL,
+    TMR-ARCH, TMR-ALG, ...) and, with TMR-ALG's knobs, those knobs with TMR-ARCH's and with
+    TMR-FULL's protection. Those that met the target (their evaluations, memoized by the
+    evaluator) come first, cheapest (the optimizer's objective) first, so that TMR-CL's first
+    trial is the cheapest earlier design that meets the target and TMR-CL can never be worse;
+    the others follow in the table's order."""
+    chosen = context.chosen
+    alg = chosen.get("TMR-ALG")
+    seeds = [(f"compare:{name}", *choice) for name, choice in chosen.items()]
     if alg:
-        seeds.append(("compare:TMR-ALG", *alg))
-        seeds += [(f"compare:TMR-ALG knobs + {name}", alg[0], other[1])
-                  for name, other in (("TMR-ARCH", arch), ("TMR-FULL", full)) if other]
-    return seeds
+        seeds += [(f"compare:TMR-ALG knobs + {name}", alg[0], chosen[name][1])
+                  for name in ("TMR-ARCH", "TMR-FULL") if name in chosen]
+    objective = get_objective(context.objective)
+    ranked = []
+    for order, (label, knobs, spec) in enumerate(seeds):
+        evaluation = context.ev.evaluate(knobs, spec, target)
+        if evaluation.feasible:
+            ranked.append(((0, objective.of(evaluation.to_dict()), order), (label, knobs, spec)))
+        else:
+            ranked.append(((1, 0.0, order), (label, knobs, spec)))
+    return [seed for _, seed in sorted(ranked, key=lambda item: item[0])]
 
 
 def _cl_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
     result = optimize(context.ev, target, trials=context.trials, storage=context.storage, seed=context.seed,
-                      extra_seeds=_cl_seeds(context.chosen), progress=context.progress, log=context.log,
-                      objective=context.objective)
+                      extra_seeds=_cl_seeds(context, target), progress=context.progress, log=context.log,
+                      objective=context.objective, max_seeds=max(1, int(context.trials * CL_SEED_SHARE)))
     best = result.best
     note = f"optimizer: {context.trials} trials, study {result.study_name}"
     if best is None:

@@ -57,7 +57,8 @@ The package, one module per stage of a study:
 from __future__ import annotations
 
 from fpga_ft.search.optimize.evaluation import Evaluation
-from fpga_ft.search.optimize.evaluator import DEFAULT_RANKING, DEFAULT_RANKING_REPEATS, DEFAULT_REPEATS, Evaluator
+from fpga_ft.search.optimize.evaluator import (DEFAULT_MAX_REPEATS_FACTOR, DEFAULT_RANKING, DEFAULT_RANKING_REPEATS,
+                                              DEFAULT_REPEATS, Evaluator)
 from fpga_ft.search.optimize.loop import default_study_name, optimize
 from fpga_ft.search.optimize.objectives import OBJECTIVES, Objective, get_objective, register_objective
 from fpga_ft.search.optimize.plot import plot_pareto
@@ -69,6 +70,6 @@ from fpga_ft.search.optimize.targets import ProtectionSpec, Target, fmt_ber
 __all__ = [
     "Target", "ProtectionSpec", "Evaluator", "Evaluation", "SearchSpace", "OptimizeResult", "optimize", "load_result",
     "default_storage_url", "default_study_name", "pareto_front", "plot_pareto", "STORAGE_FILE",
-    "fmt_ber", "display_url", "normalize_url", "DEFAULT_REPEATS", "DEFAULT_RANKING", "DEFAULT_RANKING_REPEATS",
+    "fmt_ber", "display_url", "normalize_url", "DEFAULT_REPEATS", "DEFAULT_MAX_REPEATS_FACTOR", "DEFAULT_RANKING", "DEFAULT_RANKING_REPEATS",
     "Objective", "OBJECTIVES", "get_objective", "register_objective",
 ]

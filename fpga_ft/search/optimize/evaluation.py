@@ -63,20 +63,24 @@ def _utilization(values: Mapping[str, float]) -> dict:
 
 @dataclass(frozen=True)
 class AccuracyFigures:
-    """Accuracy under faults of one campaign: the mean over its passes and the 95 %
-    confidence bounds (fractions 0..1)."""
+    """Accuracy under faults: the mean over the campaign's passes and the 95 % confidence
+    bounds (fractions 0..1), and ``repeats``, the passes over the test set it rests on (more
+    than the evaluator's ``repeats`` when sequential evaluation added passes to decide the
+    accuracy constraint; 0: not known)."""
 
     mean: float
     ci_low: float
     ci_high: float
+    repeats: int = 0
 
     @classmethod
     def of(cls, campaign) -> AccuracyFigures:
         """From a :class:`fpga_ft.simulate.campaign.CampaignResult`."""
-        return cls(mean=campaign.accuracy_mean, ci_low=campaign.ci_low, ci_high=campaign.ci_high)
+        return cls(mean=campaign.accuracy_mean, ci_low=campaign.ci_low, ci_high=campaign.ci_high,
+                   repeats=int(campaign.repeats))
 
     def to_dict(self) -> dict:
-        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high}
+        return {"mean": self.mean, "ci_low": self.ci_low, "ci_high": self.ci_high, "repeats": self.repeats}
 
 
 @dataclass(frozen=True)
@@ -163,7 +167,7 @@ class Evaluation:
         """Accuracy, latency and fit constraint values (<= 0 satisfied; the Optuna
         ``constraints_func``): the target's accuracy floor minus the CI lower bound; the
         latency overhead minus the allowed one; the highest utilisation minus 1."""
-        acc = (self.baseline.clean_accuracy - float(self.target.max_accuracy_drop)) - float(self.accuracy.ci_low)
+        acc = self.accuracy_floor - float(self.accuracy.ci_low)
         lat = (self.latency_overhead or 0.0) - float(self.target.max_latency_overhead) - LATENCY_TOLERANCE
         fit = max(self.utilization[key] for key in FIT_KEYS) - 1.0
         return [float(acc), float(lat), float(fit) if math.isfinite(fit) else UNFIT]
@@ -176,6 +180,21 @@ class Evaluation:
     @property
     def accuracy_ok(self) -> bool:
         return constraint_flags(self.constraints)["accuracy_ok"]
+
+    @property
+    def accuracy_floor(self) -> float:
+        """The least accuracy the target allows (fraction): the unprotected clean accuracy
+        minus the allowed drop; the accuracy constraint holds when ``accuracy.ci_low`` is at
+        least this."""
+        return self.baseline.clean_accuracy - float(self.target.max_accuracy_drop)
+
+    @property
+    def accuracy_undecided(self) -> bool:
+        """The accuracy interval straddles :attr:`accuracy_floor` (CI low below it, CI high
+        at or above it) while the latency and fit constraints hold: more campaign passes can
+        change the verdict (sequential evaluation)."""
+        _, latency, fit = self.constraints
+        return latency <= 0 and fit <= 0 and self.accuracy.ci_low < self.accuracy_floor <= self.accuracy.ci_high
 
     def again(self, seconds: float) -> Evaluation:
         """This evaluation answered from the memo, ``seconds`` after it was asked for."""

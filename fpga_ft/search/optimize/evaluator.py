@@ -23,6 +23,7 @@ from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import FaultModel
 from fpga_ft.core.plan import LayerProtection, ProtectionPlan
 from fpga_ft.core.resources import FIT_KEYS, ResourceFigures
+from fpga_ft.core.stats import accuracy_interval
 from fpga_ft.generate.design import build_design
 from fpga_ft.generate.modelio import check_input_shape, load_model
 from fpga_ft.measure import vulnerability as V
@@ -33,9 +34,13 @@ from fpga_ft.search.optimize.evaluation import AccuracyFigures, Baseline, Evalua
 from fpga_ft.search.optimize.space import _max_critical
 from fpga_ft.search.optimize.targets import ProtectionSpec, Target
 from fpga_ft.simulate.campaign import run_campaign
+from fpga_ft.simulate.campaign.result import CI_METHOD
 
 #: Default campaign passes over the test set per candidate.
 DEFAULT_REPEATS = 10
+#: Sequential evaluation: by default a candidate whose accuracy interval straddles the target
+#: may get up to this many times ``repeats`` passes in all.
+DEFAULT_MAX_REPEATS_FACTOR = 4
 #: Vulnerability ranking defaults (injection oracle on one neuron at a time).
 DEFAULT_RANKING = "injection"
 DEFAULT_RANKING_REPEATS = 5
@@ -56,6 +61,11 @@ class Evaluator:
         x_train, y_train: training data: enables algorithm knobs (fine-tuning) and feeds the
             vulnerability ranking.
         repeats: campaign passes over the test set per candidate.
+        max_repeats: sequential evaluation's budget of passes per candidate (default
+            ``DEFAULT_MAX_REPEATS_FACTOR * repeats``; ``repeats``: off). A candidate that meets
+            the latency and fit constraints but whose accuracy interval straddles the target's
+            floor gets ``repeats`` more passes at a time (independent campaign seeds) until the
+            pooled interval is wholly above or below the floor, or the budget is spent.
         seed: campaign seed (the same for every candidate) and fine-tuning seed.
         workers: campaign worker processes.
         epochs: fine-tuning epochs of algorithm-knob candidates.
@@ -63,7 +73,7 @@ class Evaluator:
     """
 
     def __init__(self, model, x, y, *, board, x_train=None, y_train=None, repeats: int = DEFAULT_REPEATS,
-                 seed: int = 0, workers: int = 1, epochs: int | None = None, ranking: str = DEFAULT_RANKING,
+                 max_repeats: int | None = None, seed: int = 0, workers: int = 1, epochs: int | None = None, ranking: str = DEFAULT_RANKING,
                  ranking_repeats: int = DEFAULT_RANKING_REPEATS, model_path: str | None = None,
                  progress: bool = False, hls_config=None):
         if isinstance(model, (str, os.PathLike)):
@@ -88,6 +98,11 @@ class Evaluator:
             y_train = np.asarray(y_train).reshape(-1).astype(np.int64)
         self.x_train, self.y_train = x_train, y_train
         self.repeats, self.seed, self.workers = int(repeats), int(seed), int(workers)
+        self.max_repeats = DEFAULT_MAX_REPEATS_FACTOR * self.repeats if max_repeats is None else max_repeats
+        if isinstance(self.max_repeats, bool) or not isinstance(self.max_repeats, (int, np.integer)) \
+                or self.max_repeats < self.repeats:
+            raise FpgaFtError(f"max repeats must be an integer >= repeats ({self.repeats}), got {max_repeats!r}")
+        self.max_repeats = int(self.max_repeats)
         self.epochs = DEFAULT_EPOCHS if epochs is None else int(epochs)
         if self.epochs < 0:
             raise FpgaFtError(f"epochs must be >= 0, got {epochs}")
@@ -118,7 +133,7 @@ class Evaluator:
         """Everything that defines the numbers a study's trials produce."""
         settings = {"model_fingerprint": self.model_fp, "model": str(self.model_path or self.model.name),
                     "data": self.data_fp, "train": self.train_fp, "board": self.board.key,
-                    "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "seed": self.seed,
+                    "clock_mhz": self.board.clock_mhz, "repeats": self.repeats, "max_repeats": self.max_repeats, "seed": self.seed,
                     "epochs": self.epochs if self.has_training_data else None,
                     "ranking": {"method": self.ranking_method, "repeats": self.ranking_repeats},
                     "fpga_ft": __version__, "version": SETTINGS_VERSION}
@@ -197,9 +212,26 @@ class Evaluator:
         (JSON form of :class:`~fpga_ft.search.optimize.evaluation.Baseline`)."""
         return self._baseline(target).to_dict()
 
-    def _campaign(self, design, target: Target):
+    def _campaign(self, design, target: Target, repeats: int | None = None, seed: int | None = None):
         return run_campaign(design, self.x, self.y, FaultModel(ber=target.ber, sites=target.sites),
-                            repeats=self.repeats, seed=self.seed, workers=self.workers)
+                            repeats=repeats or self.repeats, seed=self.seed if seed is None else seed,
+                            workers=self.workers)
+
+    def _decide(self, design, evaluation: Evaluation, first) -> Evaluation:
+        """Sequential evaluation: while ``evaluation``'s accuracy interval straddles the
+        target's floor (:attr:`Evaluation.accuracy_undecided`) and passes remain in
+        ``max_repeats``, run ``repeats`` more passes (batch ``b`` with campaign seed
+        :func:`sequential_seed`) and pool their counts with the first campaign's
+        (``first``) into one interval (same confidence and method)."""
+        correct, total, used, batch = first.correct, first.inferences, first.repeats, 0
+        while evaluation.accuracy_undecided and used < self.max_repeats:
+            batch += 1
+            more = min(self.repeats, self.max_repeats - used)
+            extra = self._campaign(design, evaluation.target, repeats=more, seed=sequential_seed(self.seed, batch))
+            correct, total, used = correct + extra.correct, total + extra.inferences, used + extra.repeats
+            mean, low, high = accuracy_interval(correct, total, first.confidence, CI_METHOD)
+            evaluation = dataclasses.replace(evaluation, accuracy=AccuracyFigures(mean, low, high, used))
+        return evaluation
 
     def evaluate(self, knobs, spec: ProtectionSpec, target: Target) -> Evaluation:
         """Build, cost and fault-inject one candidate (``to_dict()``: its JSON form)."""
@@ -212,19 +244,28 @@ class Evaluator:
             base_design = build_design(model, board=self.board, compile=False, hls_config=self.hls_config)
             design_layers = layers_with_weights(base_design.layers, model)
         plan = self.plan_for(spec, design_layers)
-        memo_key = (knobs.key(), plan.key(), target)
+        memo_key = (knobs.key(), plan.key(), target, self.max_repeats)
         if memo_key in self._memo:
             return self._memo[memo_key].again(_now() - start)
         design = build_design(model, plan, board=self.board, hls_config=self.hls_config)
         fig = self.figures(design, design_layers, plan)
         acc = self._campaign(design, target)
-        evaluation = Evaluation(
+        evaluation = self._decide(design, Evaluation(
             plan=plan, knobs=knobs, spec=_spec_summary(spec, design_layers), figures=fig,
             utilization=fig.utilization(self.board, FIT_KEYS), accuracy=AccuracyFigures.of(acc),
             clean_accuracy=acc.clean_accuracy, baseline=self._baseline(target), target=target,
-            design=str(design.project_dir), model_file=model_file, retrain=retrain)
+            design=str(design.project_dir), model_file=model_file, retrain=retrain), acc)
         self._memo[memo_key] = evaluation
         return dataclasses.replace(evaluation, seconds=_now() - start)
+
+
+def sequential_seed(seed: int, batch: int) -> int:
+    """The campaign seed of sequential evaluation's extra batch ``batch`` (1, 2, ...) of a
+    candidate evaluated with campaign seed ``seed``: a 63-bit hash of the two, so the batches'
+    faults are independent of the first campaign's, of each other and of the seeds
+    ``seed + k`` that validations use."""
+    digest = hashlib.sha256(f"fpga-ft sequential {int(seed)} {int(batch)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def _spec_summary(spec: ProtectionSpec, layers) -> dict:

@@ -99,7 +99,7 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
              extra_seeds: Iterable[tuple[str, object, ProtectionSpec]] = (), use_default_seeds: bool = True,
              progress: bool = True, log: Callable[[str], None] | None = None,
              poll_seconds: float = POLL_SECONDS, refine: bool = True,
-             objective: str | Objective | None = None) -> OptimizeResult:
+             objective: str | Objective | None = None, max_seeds: int | None = None) -> OptimizeResult:
     """Run (or continue) the study until it holds ``trials`` COMPLETE trials.
 
     Args:
@@ -113,6 +113,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
         seed: sampler seed (campaigns use the evaluator's seed).
         algorithm: search algorithm knobs (default: when the evaluator has training data).
         extra_seeds: (label, AlgorithmKnobs, ProtectionSpec) candidates to enqueue first.
+        max_seeds: at most this many seed candidates queued by this call (default: up to
+            ``trials``), so that trials remain for the sampler and the refinement.
         refine: single objective: once a feasible trial exists, two of every three new trials
             are the cheapest untried neighbour of the best feasible trial (see
             :func:`_next_neighbor`), the third comes from the TPE sampler.
@@ -175,6 +177,8 @@ def optimize(ev: Evaluator, target: Target, *, trials: int, storage: str | None 
             busy = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.RUNNING,
                                                             TrialState.WAITING))
             budget = trials - len(busy)
+            if max_seeds is not None:
+                budget = min(budget, int(max_seeds))
             for label, knobs, spec in seeds:
                 if label in done:
                     continue
