@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from fpga_ft.core.faults import FaultModel
 from fpga_ft.core.stats import halfwidth
+from fpga_ft.simulate.campaign.devices import DeviceStats, FailureRate
 
 #: the confidence interval of every campaign (on the misclassification count)
 CI_METHOD = "wilson"
@@ -44,6 +45,9 @@ class CampaignResult:
     resumed_chunks: int = 0
     checkpoint: str | None = None
     key: str = ""
+    model: FaultModel | None = None  # the whole fault model (MBU, upset rate); None: from the fields
+    devices: DeviceStats | None = None  # held modes (latched, stuck-at): one device per chunk
+    failure_rate: FailureRate | None = None  # with an upset rate: wrong outputs per hour, FIT
 
     @property
     def correct(self) -> int:
@@ -55,6 +59,8 @@ class CampaignResult:
 
     @property
     def fault_model(self) -> FaultModel:
+        if self.model is not None:
+            return self.model
         return FaultModel(ber=self.ber, sites=self.sites, mode=self.mode, scrub_interval=self.scrub_interval)
 
     def to_dict(self) -> dict:
@@ -86,6 +92,9 @@ class CampaignResult:
             "inferences_per_second": self.inferences / self.seconds if self.seconds > 0 else None,
             "checkpoint": self.checkpoint,
             "key": self.key,
+            **({"fault_model": self.model.to_dict()} if self.model is not None else {}),
+            **({"devices": self.devices.to_dict()} if self.devices is not None else {}),
+            **({"failure_rate": self.failure_rate.to_dict()} if self.failure_rate is not None else {}),
         }
 
     @classmethod
@@ -127,8 +136,11 @@ class SweepResult:
 
     def fault_model_dict(self) -> dict:
         """The fault model's JSON with ``bers`` (the list swept) in place of ``ber``."""
-        data = FaultModel(ber=0.0, sites=self.sites, mode=self.mode, scrub_interval=self.scrub_interval).to_dict()
+        first = self.results[0].model if self.results else None
+        data = (first or FaultModel(ber=0.0, sites=self.sites, mode=self.mode,
+                                    scrub_interval=self.scrub_interval)).to_dict()
         data.pop("ber")
+        data.pop("ber_source", None)  # per result (each BER has its own upset rate)
         data["bers"] = list(self.bers)
         return data
 
