@@ -213,3 +213,32 @@ def test_mbu_on_protected_word_geometry(env):
         assert n > 2000
         sd = math.sqrt(expected * (1 - expected) * burst / n)  # a burst's bits share one fate
         assert abs(masked["products"] / n - expected) < 5 * sd, (burst, masked["products"], n, expected)
+
+
+def test_inject_cli_latched_upset_rate(env, tmp_path):
+    """``fpga-ft inject --mode latched --upset-rate``: device statistics, the BER's source,
+    wrong outputs per hour, the device plot; the result's JSON round-trips."""
+    from fpga_ft.cli import main
+    from fpga_ft.simulate.campaign import CampaignResult
+
+    out, plot = tmp_path / "out.json", tmp_path / "devices.png"
+    code = main(["inject", str(env["plain"].project_dir), "--data", str(MLP_DATA), "--mode", "latched",
+                 "--upset-rate", "2e-5", "--inference-rate", "100", "--scrub-period", "5.4", "--sites", "weights",
+                 "--repeats", "12", "--target", "0.95", "--mbu", "2:0.2", "--no-checkpoint",
+                 "--device-plot", str(plot), "--json", str(out)])
+    assert code == 0 and plot.stat().st_size > 0
+    data = json.loads(out.read_text())
+    result = data["results"][0]
+    assert result["fault_model"]["ber_source"]["ber_per"] == "scrub interval"
+    assert result["fault_model"]["scrub_interval"] == 540 and data["fault_model"]["mbu"] == [[2, 0.2]]
+    assert result["ber"] == pytest.approx(-math.expm1(-2e-5 * 5.4))
+    devices = result["devices"]
+    assert devices["count"] == 12 and len(devices["accuracies"]) == 12
+    assert devices["target"] == 0.95 and devices["prob_below_target"] is not None
+    rate = result["failure_rate"]
+    assert rate["wrong_outputs_per_hour"] == pytest.approx(result["output_changed"] / result["inferences"] * 360000)
+    assert rate["fit"] == pytest.approx(rate["wrong_outputs_per_hour"] * 1e9)
+    again = CampaignResult.from_dict(result).to_dict()
+    assert again["devices"] == devices and again["failure_rate"] == rate
+    # an upset rate needs the inference rate
+    assert main(["inject", str(env["plain"].project_dir), "--data", str(MLP_DATA), "--upset-rate", "1e-9"]) == 2

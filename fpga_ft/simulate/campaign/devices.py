@@ -86,9 +86,18 @@ class DeviceStats:
         data["target"] = self.target
         data["prob_below_target"] = None if below is None else below[1]
         data["prob_below_target_ci"] = None if below is None else [below[2], below[3]]
+        data["accuracies"] = list(self.accuracies)
+        data["inferences"] = list(self.inferences)
         data["method"] = ("t interval of the mean over devices; order-statistic (binomial) bounds of the "
                           "percentiles; Clopper-Pearson on the count of devices below target")
         return data
+
+
+def devices_from_dict(data: dict) -> DeviceStats:
+    """The :class:`DeviceStats` of its ``to_dict()``."""
+    return DeviceStats(accuracies=tuple(float(a) for a in data["accuracies"]),
+                       inferences=tuple(int(n) for n in data["inferences"]), confidence=float(data["confidence"]),
+                       target=None if data.get("target") is None else float(data["target"]))
 
 
 def device_stats(records, confidence: float, target: float | None = None) -> DeviceStats:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fpga_ft.core.faults import FaultModel
 from fpga_ft.core.stats import halfwidth
-from fpga_ft.simulate.campaign.devices import DeviceStats, FailureRate
+from fpga_ft.simulate.campaign.devices import DeviceStats, FailureRate, devices_from_dict
 
 #: the confidence interval of every campaign (on the misclassification count)
 CI_METHOD = "wilson"
@@ -111,7 +111,13 @@ class CampaignResult:
             repeat_accuracies=list(data.get("repeat_accuracies", [])), max_repeats=int(data.get("max_repeats", 0)),
             target_halfwidth=data.get("target_halfwidth"), chunk_size=int(data.get("chunk_size", 0)),
             chunks=int(data.get("chunks", 0)), resumed_chunks=int(data.get("resumed_chunks", 0)),
-            checkpoint=data.get("checkpoint"), key=data.get("key", ""))
+            checkpoint=data.get("checkpoint"), key=data.get("key", ""),
+            model=FaultModel.from_dict(data["fault_model"]) if "fault_model" in data else None,
+            devices=devices_from_dict(data["devices"]) if "devices" in data else None,
+            failure_rate=FailureRate(changed=int(data["output_changed"]), inferences=int(data["inferences"]),
+                                     inference_rate=float(data["failure_rate"]["inference_rate"]),
+                                     confidence=float(data["failure_rate"]["confidence"]))
+            if "failure_rate" in data else None)
 
 
 @dataclass(frozen=True)
