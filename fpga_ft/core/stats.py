@@ -11,8 +11,10 @@ Clopper-Pearson (:func:`clopper_pearson_interval`, exact, conservative) is avail
 In transient mode the inferences are independent trials (each draws fresh faults); with a
 fixed test set they are Bernoulli trials with per-sample probabilities, whose count has a
 variance no larger than the binomial one, so the binomial interval is conservative. In
-persistent mode consecutive inferences share accumulated weight faults and the interval
-is an approximation (see ``docs/fault_model.md``).
+accumulate mode consecutive inferences share accumulated weight faults and the interval
+is an approximation (see ``docs/fault_model.md``). In the held modes (latched, stuck-at) the
+devices are the independent draws: :func:`mean_interval` and :func:`quantile_interval` over
+device accuracies, :func:`clopper_pearson_interval` on a count of devices.
 
 **Sample size.** :func:`leveugle_sample_size` is the statistical fault-injection sample
 size of Leveugle, Calvez, Maistri and Vanhauwaert, "Statistical fault injection: quantified

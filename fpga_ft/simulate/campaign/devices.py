@@ -150,11 +150,12 @@ def plot_devices(results, path, title: str = "") -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     target = None
-    for result in results:
+    held = [r for r in results if r.devices is not None]
+    every = np.concatenate([np.asarray(r.devices.accuracies) for r in held]) * 100.0 if held else np.zeros(1)
+    bins = np.histogram_bin_edges(every, bins=min(60, max(10, len(every) // 5)))  # shared by every BER
+    for result in held:
         stats = result.devices
-        if stats is None:
-            continue
-        ax.hist(np.asarray(stats.accuracies) * 100.0, bins=min(40, max(5, stats.count // 4)), alpha=0.6,
+        ax.hist(np.asarray(stats.accuracies) * 100.0, bins=bins, alpha=0.6,
                 label=f"BER {result.ber:g} ({stats.count} devices)")
         target = stats.target if stats.target is not None else target
     if target is not None:

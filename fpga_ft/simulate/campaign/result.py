@@ -11,6 +11,8 @@ from fpga_ft.simulate.campaign.devices import DeviceStats, FailureRate, devices_
 
 #: the confidence interval of every campaign (on the misclassification count)
 CI_METHOD = "wilson"
+#: the interval of the mean in the held modes (latched, stuck-at), over devices
+DEVICE_CI_METHOD = "t interval of the mean device accuracy (devices are the independent draws)"
 
 
 @dataclass
@@ -69,7 +71,8 @@ class CampaignResult:
             "clean_accuracy": self.clean_accuracy,
             "accuracy": {"mean": self.accuracy_mean, "ci_low": self.ci_low, "ci_high": self.ci_high,
                          "confidence": self.confidence,
-                         "method": f"{CI_METHOD} score interval on the misclassification count"},
+                         "method": f"{CI_METHOD} score interval on the misclassification count"
+                         if self.devices is None or self.devices.count < 2 else DEVICE_CI_METHOD},
             "inferences": self.inferences,
             "errors": self.errors,
             "faults_injected": dict(self.faults_injected),

@@ -14,7 +14,7 @@ from fpga_ft.core.cache import data_fingerprint
 from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import DEFAULT_SCRUB_INTERVAL, SITES, FaultModel
-from fpga_ft.core.stats import accuracy_interval, halfwidth
+from fpga_ft.core.stats import accuracy_interval, halfwidth, mean_interval
 from fpga_ft.simulate.campaign.devices import FailureRate, device_stats
 from fpga_ft.simulate.campaign.checkpoint import CHECKPOINTS_USED, Checkpoint, checkpoint_path
 from fpga_ft.simulate.campaign.layout import campaign_key, chunk_seed, design_fingerprint, pass_slices, slice_len
@@ -227,6 +227,9 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         part = used[r * n_slices:(r + 1) * n_slices]
         repeat_acc.append(sum(c["correct"] for c in part) / sum(c["n"] for c in part))
     devices = device_stats(used, confidence, target_accuracy) if fault_model.held else None
+    if devices is not None and devices.count > 1:
+        # devices, not inferences, are the independent draws: the mean's interval is over them
+        low, high = (min(1.0, max(0.0, v)) for v in mean_interval(devices.accuracies, confidence))
     rate = fault_model.upset_rate
     failure = None if rate is None or changed is None else \
         FailureRate(changed=changed, inferences=inferences, inference_rate=rate.inference_rate, confidence=confidence)
