@@ -41,6 +41,9 @@ inline const char *site_name(int i) {
     return i >= 0 && i < N_SITES ? names[i] : nullptr;
 }
 
+// Largest multi-bit upset (adjacent bits of one word) the runtime draws.
+static const int MAX_BURST = 16;
+
 // Gap used when a site's BER is 0: never reached in any realistic run (bits).
 static const int64_t NEVER = INT64_MAX / 4;
 
@@ -65,6 +68,15 @@ struct State {
     // sums of layer `scope_layer` (neuron `scope_neuron`, or all if < 0) are exposed, and
     // only bit `scope_bit` of each word (all bits if < 0); weights and activations are not.
     int scope_active, scope_layer, scope_neuron, scope_bit;
+    // Weight fault mode (fpga_ft.core.faults.WEIGHT_MODES): 0 transient, 1 accumulate (new
+    // flips every inference, kept until a scrub), 2 latched (upsets drawn once per scrub
+    // interval at the weights' BER, held for the interval), 3 stuck-at (like latched, but
+    // each fault forces its bit to 0 or 1, drawn per fault). `persistent` is mode != 0.
+    int weight_mode;
+    // Multi-bit upsets: a flip event flips `burst` adjacent bits of its word, burst = s with
+    // probability mbu_cum[s] - mbu_cum[s - 1] (mbu_cum[1] = P(size 1)); n_mbu = 0: single bits.
+    int n_mbu;
+    double mbu_cum[MAX_BURST + 1];
 };
 
 // Constant-initialised (no run-time guard): BER 0 everywhere, no flip pending, no scope,
@@ -131,11 +143,16 @@ inline void configure(const double *bers, int persistent, uint64_t seed_value, i
         s.countdown = draw_gap(s);
     }
     st.persistent = persistent;
+    st.weight_mode = persistent ? 1 : 0;
+    st.n_mbu = 0;
     st.scrub_interval = scrub_interval;
     st.since_scrub = 0;
     st.scrub_epoch++;
     st.inferences_run = 0;
 }
+
+// Weight fault modes, multi-bit upsets (configure_faults, burst_end, weight_fault, ...).
+#include "fpgaft_faults.h"
 
 // Called by the batch driver before every inference.
 inline void begin_inference() {
@@ -193,18 +210,23 @@ inline void draw_word_flips(SiteState &s, int n, int W, int k, uint64_t m[3], in
     s.countdown -= n;
     while (s.countdown < 0) {
         const int pos = (int)(n + s.countdown);
-        s.injected++;
+        // a burst stays in its word: replica 0 (W bits), lane 1 or 2 (k bits), the carry (1)
         if (pos < W) {
-            m[0] ^= 1ull << pos;
-            if (pos >= W - k)
-                pend[0][slot]++;
-        } else if (pos < W + k) {
-            m[1] ^= 1ull << (W - k + (pos - W));
-            pend[1][slot]++;
+            for (int b = pos, end = burst_end(pos, W); b < end; b++) {
+                s.injected++;
+                m[0] ^= 1ull << b;
+                if (b >= W - k)
+                    pend[0][slot]++;
+            }
         } else if (pos < W + 2 * k) {
-            m[2] ^= 1ull << (W - k + (pos - W - k));
-            pend[2][slot]++;
+            const int r = pos < W + k ? 1 : 2, j = pos - W - (r - 1) * k;
+            for (int b = j, end = burst_end(j, k); b < end; b++) {
+                s.injected++;
+                m[r] ^= 1ull << (W - k + b);
+                pend[r][slot]++;
+            }
         } else {
+            s.injected++;
             carry ^= 1;
         }
         s.countdown += 1 + draw_gap(s);
@@ -227,8 +249,16 @@ inline int exposed_word_bits(int policy, int W, int &bit) {
 // Slow path: at least one flip lands in the word's n exposed bits; flip(b) applies one.
 template <class F> __attribute__((noinline)) void draw_word_slow(SiteState &s, int n, int bit, F flip) {
     while (s.countdown < 0) {
-        s.injected++;
-        flip(bit >= 0 ? bit : (int)(n + s.countdown));
+        if (bit >= 0) { // bit-only exposure (vulnerability scope): no burst
+            s.injected++;
+            flip(bit);
+        } else {
+            const int pos = (int)(n + s.countdown);
+            for (int b = pos, end = burst_end(pos, n); b < end; b++) {
+                s.injected++;
+                flip(b);
+            }
+        }
         s.countdown += 1 + draw_gap(s);
     }
 }
@@ -257,8 +287,11 @@ template <class T, unsigned N> inline const T *expose_array(int site, const T *d
         local[i] = data[i];
     while (s.countdown < 0) {
         const int64_t pos = n + s.countdown;
-        s.injected++;
-        flip_bit(local[pos / T::width], (int)(pos % T::width));
+        const int bit = (int)(pos % T::width);
+        for (int b = bit, end = burst_end(bit, T::width); b < end; b++) {
+            s.injected++;
+            flip_bit(local[pos / T::width], b);
+        }
         s.countdown += 1 + draw_gap(s);
     }
     return local;
@@ -388,6 +421,9 @@ struct NeuronTerms {
     bool extra; // a weight that is zero in the design is non-zero now (weight fault)
 };
 
+template <class CONFIG_T> struct LayerMemory;
+template <class CONFIG_T> inline LayerMemory<CONFIG_T> &layer_memory();
+
 // ---- per-layer weight memory -------------------------------------------------------------
 // Weights and biases of one layer: replica 0 is the design's own array (`w<index>` in the
 // generated C++); replicas 1 and 2 exist for critical neurons only (their full-TMR dot
@@ -506,22 +542,30 @@ template <class CONFIG_T> struct LayerMemory {
         zero_flipped[0] = zero_flipped[1] = zero_flipped[2] = false;
     }
 
-    void flip(weight_t *w, bias_t *b, int64_t pos) {
+    // One fault event at exposed weight-memory bit `pos`: a flip (stuck-at: a forced value)
+    // of a burst of adjacent bits of that word (burst_end). Returns the bits it faulted.
+    int flip(weight_t *w, bias_t *b, int64_t pos) {
         const int WW = weight_t::width, WB = bias_t::width;
         const int64_t w_bits = (int64_t)NW * WW, b_bits = (int64_t)NO * WB;
         if (pos < w_bits) {
-            flip_bit(w[pos / WW], (int)(pos % WW));
-            dirty.push_back(std::make_pair(0, (unsigned)(pos / WW)));
-            note_weight_flip(0, (unsigned)(pos / WW));
-            refresh_raw(w, b, 0, (unsigned)(pos / WW));
-            return;
+            const unsigned idx = (unsigned)(pos / WW);
+            const int bit = (int)(pos % WW), end = burst_end(bit, WW);
+            for (int k = bit; k < end; k++)
+                weight_fault(w[idx], k);
+            dirty.push_back(std::make_pair(0, idx));
+            note_weight_flip(0, idx);
+            refresh_raw(w, b, 0, idx);
+            return end - bit;
         }
         pos -= w_bits;
         if (pos < b_bits) {
-            flip_bit(b[pos / WB], (int)(pos % WB));
-            dirty.push_back(std::make_pair(1, (unsigned)(pos / WB)));
-            refresh_raw(w, b, 1, (unsigned)(pos / WB));
-            return;
+            const unsigned idx = (unsigned)(pos / WB);
+            const int bit = (int)(pos % WB), end = burst_end(bit, WB);
+            for (int k = bit; k < end; k++)
+                weight_fault(b[idx], k);
+            dirty.push_back(std::make_pair(1, idx));
+            refresh_raw(w, b, 1, idx);
+            return end - bit;
         }
         pos -= b_bits;
         // replica copies: for r in 1, 2: for each critical neuron c: NI weights then 1 bias
@@ -533,19 +577,56 @@ template <class CONFIG_T> struct LayerMemory {
         pos %= per_neuron;
         if (pos < (int64_t)NI * WW) {
             const unsigned idx = (unsigned)(pos / WW) * NO + c;
-            flip_bit(rep_w[r][idx], (int)(pos % WW));
+            const int bit = (int)(pos % WW), end = burst_end(bit, WW);
+            for (int k = bit; k < end; k++)
+                weight_fault(rep_w[r][idx], k);
             dirty.push_back(std::make_pair(2 + 2 * r, idx));
             note_weight_flip(1 + r, idx);
             refresh_raw(w, b, 2 + 2 * r, idx);
-        } else {
-            flip_bit(rep_b[r][c], (int)(pos - (int64_t)NI * WW));
-            dirty.push_back(std::make_pair(3 + 2 * r, c));
-            refresh_raw(w, b, 3 + 2 * r, c);
+            return end - bit;
+        }
+        const int bit = (int)(pos - (int64_t)NI * WW), end = burst_end(bit, WB);
+        for (int k = bit; k < end; k++)
+            weight_fault(rep_b[r][c], k);
+        dirty.push_back(std::make_pair(3 + 2 * r, c));
+        refresh_raw(w, b, 3 + 2 * r, c);
+        return end - bit;
+    }
+
+    // Draw the weight faults of one exposure of this layer's whole memory (n bits).
+    void draw_faults(weight_t *w, bias_t *b) {
+        SiteState &s = state().site[WEIGHTS];
+        const int64_t n = (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width +
+                          2 * (int64_t)critical.size() * ((int64_t)NI * weight_t::width + bias_t::width);
+        s.countdown -= n;
+        while (s.countdown < 0) {
+            s.injected += flip(w, b, n + s.countdown);
+            s.countdown += 1 + draw_gap(s);
         }
     }
 
+    // Test-only (weight_flipped_bits): bits of the memory that differ from pristine.
+    weight_t *w_ptr = nullptr;
+    bias_t *b_ptr = nullptr;
+    template <class T> static int64_t differing(const T &a, const T &p) {
+        ap_uint<T::width> d = a.range(T::width - 1, 0) ^ p.range(T::width - 1, 0);
+        int64_t c = 0;
+        for (int i = 0; i < T::width; i++)
+            c += d[i] ? 1 : 0;
+        return c;
+    }
+    static void count_flipped(int64_t &flipped, int64_t &total) {
+        LayerMemory &m = layer_memory<CONFIG_T>();
+        for (unsigned i = 0; i < NW; i++)
+            flipped += differing(m.w_ptr[i], m.pristine_w[i]);
+        for (unsigned i = 0; i < NO; i++)
+            flipped += differing(m.b_ptr[i], m.pristine_b[i]);
+        total += (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width;
+    }
+
     // Once per inference, at the layer's first call: undo last inference's transient flips
-    // (or everything after a scrub), then draw this inference's weight flips.
+    // (or everything after a scrub), then draw this inference's weight flips; latched and
+    // stuck-at modes draw only after a scrub (a new interval: a new device) and hold them.
     void enter(weight_t *w, bias_t *b) {
         State &st = state();
         if (!ready) {
@@ -556,29 +637,27 @@ template <class CONFIG_T> struct LayerMemory {
                     critical.push_back(j);
             build_terms();
             restore_all(w, b);
-            epoch = st.scrub_epoch;
+            epoch = st.scrub_epoch - 1; // latched: the first interval draws its upsets below
+            w_ptr = w;
+            b_ptr = b;
+            flip_counters().push_back(&LayerMemory::count_flipped);
             ready = true;
         }
         if (inference == st.inference)
             return;
         inference = st.inference;
+        bool new_interval = false;
         if (epoch != st.scrub_epoch) {
             restore_all(w, b);
             epoch = st.scrub_epoch;
+            new_interval = true;
         } else if (!st.persistent && !dirty.empty()) {
             restore_dirty(w, b);
         }
         if (st.scope_active)
             return;
-        SiteState &s = st.site[WEIGHTS];
-        const int64_t n = (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width +
-                          2 * (int64_t)critical.size() * ((int64_t)NI * weight_t::width + bias_t::width);
-        s.countdown -= n;
-        while (s.countdown < 0) {
-            s.injected++;
-            flip(w, b, n + s.countdown);
-            s.countdown += 1 + draw_gap(s);
-        }
+        if (!weights_held() || new_interval)
+            draw_faults(w, b);
     }
 };
 

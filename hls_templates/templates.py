@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 HEADER_DIR = Path(__file__).resolve().parent
-HEADERS = ("fpgaft_tmr.h", "fpgaft_runtime.h")
+HEADERS = ("fpgaft_tmr.h", "fpgaft_runtime.h", "fpgaft_faults.h")
 INCLUDE = "nnet_utils/fpgaft_tmr.h"
 
 #: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.

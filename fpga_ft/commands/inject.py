@@ -16,7 +16,8 @@ import sys
 from pathlib import Path
 
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.core.faults import BER_UNITS, DEFAULT_SCRUB_INTERVAL, MODES, SITES, FaultModel, parse_ber, parse_sites
+from fpga_ft.core.faults import (BER_UNITS, DEFAULT_SCRUB_INTERVAL, MODES, SITES, FaultModel, UpsetRate, parse_ber,
+                                  parse_mbu, parse_sites)
 
 IO_TYPES = ("io_parallel", "io_stream")
 
@@ -32,15 +33,35 @@ def register(subparsers):
     add_intake_options(parser)
     add_exactness_option(parser)
     parser.add_argument("--data", required=True, metavar="D.npz", help=".npz with arrays x (inputs) and y (labels)")
-    parser.add_argument("--ber", required=True, nargs="+", metavar="B",
-                        help=f"bit error rate(s) in [0, 1] ({BER_UNITS})")
+    rates = parser.add_mutually_exclusive_group(required=True)
+    rates.add_argument("--ber", nargs="+", metavar="B",
+                       help=f"bit error rate(s) in [0, 1] ({BER_UNITS}; latched / stuck-at: per bit per "
+                            "scrub interval on the weights)")
+    rates.add_argument("--upset-rate", nargs="+", metavar="R",
+                       help="upset rate(s) per bit per second, converted to BERs with --inference-rate "
+                            "(and --scrub-period for latched / stuck-at); adds wrong outputs per hour and FIT")
     parser.add_argument("--sites", default=",".join(SITES),
                         help=f"comma-separated fault sites (default: all = {','.join(SITES)})")
     parser.add_argument("--mode", default="transient", choices=MODES,
-                        help="transient flips, or persistent weight flips until a scrub (default: transient)")
-    parser.add_argument("--scrub-interval", type=int, default=DEFAULT_SCRUB_INTERVAL, metavar="N",
-                        help=f"persistent mode: inferences between weight scrubs (default {DEFAULT_SCRUB_INTERVAL}; "
-                             "0 = once per pass over the data)")
+                        help="weight faults: transient (one inference), accumulate (new flips every inference "
+                             "until a scrub; alias persistent), latched (upsets held for a scrub interval: one "
+                             "device), stuck-at (bits forced to 0/1 per device) (default: transient)")
+    parser.add_argument("--scrub-interval", type=int, default=None, metavar="N",
+                        help=f"inferences between weight scrubs, the inferences of one device in latched / "
+                             f"stuck-at mode (default {DEFAULT_SCRUB_INTERVAL}, or --scrub-period x "
+                             "--inference-rate; 0 = once per pass over the data)")
+    parser.add_argument("--inference-rate", type=float, default=None, metavar="HZ",
+                        help="inferences per second (with --upset-rate)")
+    parser.add_argument("--scrub-period", type=float, default=None, metavar="S",
+                        help="seconds between scrubs (with --upset-rate; latched / stuck-at: per device)")
+    parser.add_argument("--mbu", default=None, metavar="SIZE:PROB,...",
+                        help="multi-bit upsets: a flip event flips SIZE adjacent bits of its word with "
+                             "probability PROB (e.g. 2:0.1,3:0.02)")
+    parser.add_argument("--target", type=float, default=None, metavar="ACC",
+                        help="target accuracy (fraction, e.g. 0.95): latched / stuck-at report the "
+                             "probability that a device falls below it")
+    parser.add_argument("--device-plot", default=None, metavar="OUT.png",
+                        help="latched / stuck-at: histogram of the device accuracies to OUT.png")
     parser.add_argument("--plan", default=None, metavar="PLAN.yml", help="protection plan (default: unprotected)")
     parser.add_argument("--repeats", type=int, default=10, metavar="R",
                         help="passes over the data set per BER (minimum with --target-halfwidth; default 10)")
@@ -63,18 +84,44 @@ def register(subparsers):
     return parser
 
 
+def _fault_models(args, sites) -> list:
+    """The fault model of every BER or upset rate given (cheap checks, before TensorFlow)."""
+    mode, mbu = args.mode, parse_mbu(args.mbu)
+    if args.upset_rate is None:
+        if args.inference_rate is not None or args.scrub_period is not None:
+            raise FpgaFtError("--inference-rate and --scrub-period go with --upset-rate")
+        interval = DEFAULT_SCRUB_INTERVAL if args.scrub_interval is None else args.scrub_interval
+        return [FaultModel(ber=parse_ber(b), sites=sites, mode=mode, scrub_interval=interval, mbu=mbu)
+                for b in args.ber]
+    if args.inference_rate is None:
+        raise FpgaFtError("--upset-rate needs --inference-rate (inferences per second)")
+    models = []
+    for text in args.upset_rate:
+        try:
+            value = float(text)
+        except ValueError:
+            raise FpgaFtError(f"--upset-rate must be a number (upsets per bit per second), got {text!r}") from None
+        rate = UpsetRate(rate=value, inference_rate=args.inference_rate, scrub_period=args.scrub_period)
+        models.append(FaultModel.from_upset_rate(rate, sites=sites, mode=mode, scrub_interval=args.scrub_interval,
+                                                 mbu=mbu))
+    return models
+
+
 def run(args) -> dict:
     # cheap checks first: a bad BER or site fails before TensorFlow is loaded
-    bers = [parse_ber(b) for b in args.ber]
     sites = parse_sites(args.sites)
-    template = FaultModel(ber=0.0, sites=sites, mode=args.mode, scrub_interval=args.scrub_interval)
+    models = _fault_models(args, sites)
+    template = models[0]
+    if args.target is not None and not 0.0 <= args.target <= 1.0:
+        raise FpgaFtError(f"--target must be an accuracy fraction in [0, 1], got {args.target}")
+    for plot in (args.plot, args.device_plot):
+        if plot and Path(plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
+            raise FpgaFtError(f"a plot needs an image file name (.png, .pdf, .svg), got {plot}")
     for name in ("repeats", "workers"):
         if getattr(args, name) < 1:
             raise FpgaFtError(f"--{name} must be >= 1, got {getattr(args, name)}")
     if args.seed < 0:
         raise FpgaFtError(f"--seed must be >= 0, got {args.seed}")
-    if args.plot and Path(args.plot).suffix.lower() not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
-        raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
 
     from fpga_ft.commands._common import open_prepared
     from fpga_ft.generate.modelio import check_labels, load_data
@@ -89,12 +136,27 @@ def run(args) -> dict:
     out = sys.stderr if args.json == "-" else sys.stdout
     print(f"model {subject.name}, plan {subject.plan_label}, {len(x)} samples, "
           f"{template.describe().split(' on ', 1)[1]}", file=out)
-    report = sweep(subject, x, y, bers, data_path=args.data, sites=sites, mode=args.mode,
-                   scrub_interval=args.scrub_interval, repeats=args.repeats, seed=args.seed, workers=args.workers,
+    report = sweep(subject, x, y, models, data_path=args.data, sites=sites, mode=template.mode,
+                   scrub_interval=template.scrub_interval, target_accuracy=args.target, repeats=args.repeats,
+                   seed=args.seed, workers=args.workers,
                    confidence=args.confidence, target_halfwidth=args.target_halfwidth,
                    max_repeats=args.max_repeats, checkpoint=checkpoint,
                    progress=args.progress or sys.stderr.isatty())
     print(format_sweep_table(report.sweep), file=out)
+    from fpga_ft.simulate.campaign.devices import format_device_table, plot_devices
+
+    devices = format_device_table(report.sweep)
+    if devices:
+        print("devices (one fault pattern each; accuracy percentiles over devices):", file=out)
+        print(devices, file=out)
+    if args.device_plot:
+        from fpga_ft.core.outputs import atomic_path
+
+        if not devices:
+            raise FpgaFtError("--device-plot needs --mode latched or stuck-at (device statistics)")
+        with atomic_path(args.device_plot) as temp:
+            plot_devices(report.sweep, temp, title=report.title)
+        print(f"device plot written to {args.device_plot}", file=out)
     if args.plot:
         from fpga_ft.core.outputs import atomic_path
         from fpga_ft.simulate.campaign import plot_accuracy

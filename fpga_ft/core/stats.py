@@ -11,8 +11,10 @@ Clopper-Pearson (:func:`clopper_pearson_interval`, exact, conservative) is avail
 In transient mode the inferences are independent trials (each draws fresh faults); with a
 fixed test set they are Bernoulli trials with per-sample probabilities, whose count has a
 variance no larger than the binomial one, so the binomial interval is conservative. In
-persistent mode consecutive inferences share accumulated weight faults and the interval
-is an approximation (see ``docs/fault_model.md``).
+accumulate mode consecutive inferences share accumulated weight faults and the interval
+is an approximation (see ``docs/fault_model.md``). In the held modes (latched, stuck-at) the
+devices are the independent draws: :func:`mean_interval` and :func:`quantile_interval` over
+device accuracies, :func:`clopper_pearson_interval` on a count of devices.
 
 **Sample size.** :func:`leveugle_sample_size` is the statistical fault-injection sample
 size of Leveugle, Calvez, Maistri and Vanhauwaert, "Statistical fault injection: quantified
@@ -31,6 +33,7 @@ from fpga_ft.core.errors import FpgaFtError
 __all__ = [
     "z_value", "wilson_interval", "clopper_pearson_interval", "binomial_interval", "halfwidth",
     "accuracy_interval", "leveugle_sample_size", "binomial_count_interval", "METHODS",
+    "quantile_interval", "mean_interval",
 ]
 
 METHODS = ("wilson", "clopper-pearson")
@@ -144,3 +147,42 @@ def binomial_count_interval(trials: int, p: float, confidence: float = 0.999) ->
 
     low, high = binom.interval(_check_confidence(confidence), int(trials), float(p))
     return int(low), int(high)
+
+
+def quantile_interval(values, q: float, confidence: float = 0.95) -> tuple[float | None, float | None]:
+    """Distribution-free confidence interval of the ``q``-quantile of the population that
+    ``values`` (independent draws, e.g. device accuracies) sample: order statistics
+    X_(r) <= x_q <= X_(s) with r, s from the Binomial(n, q) count of draws below x_q, so the
+    bound is binomial on the number of draws (devices), not on anything inside them. A bound
+    that would need more draws than there are (e.g. the lower bound of the 1st percentile
+    from fewer than ~300 devices at 95 %) is None."""
+    from scipy.stats import binom
+
+    ordered = sorted(float(v) for v in values)
+    n = len(ordered)
+    if n == 0:
+        return None, None
+    alpha = 1.0 - _check_confidence(confidence)
+    if not 0.0 <= q <= 1.0:
+        raise FpgaFtError(f"quantile must be in [0, 1], got {q}")
+    r = int(binom.ppf(alpha / 2.0, n, q))  # X_(r), 1-based: P(count < r) <= alpha / 2
+    s = int(binom.ppf(1.0 - alpha / 2.0, n, q)) + 1
+    low = ordered[r - 1] if r >= 1 else None
+    high = ordered[s - 1] if s <= n else None
+    return low, high
+
+
+def mean_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of independent draws ``values`` (e.g. device
+    accuracies: the spread between devices, not the count of inferences, sets its width).
+    A single draw gives (-inf, inf) clipped to the draw's unit range by the caller."""
+    from scipy.stats import t as student_t
+
+    data = [float(v) for v in values]
+    n = len(data)
+    if n < 2:
+        return float("-inf"), float("inf")
+    mean = sum(data) / n
+    var = sum((v - mean) ** 2 for v in data) / (n - 1)
+    half = float(student_t.ppf(0.5 + _check_confidence(confidence) / 2.0, n - 1)) * math.sqrt(var / n)
+    return mean - half, mean + half

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.core.faults import SITES
+from fpga_ft.core.faults import SITES, WEIGHT_MODES
 
 CSIM_MACRO = "FPGAFT_CSIM"
 CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
@@ -93,8 +93,8 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
 
 
 #: Version of the C interface of ``fpgaft_bridge.cpp`` this module drives (2: the library
-#: reports its fault sites).
-ABI_VERSION = 2
+#: reports its fault sites; 3: ``fpgaft_configure_faults``, ``fpgaft_weight_flipped_bits``).
+ABI_VERSION = 3
 
 
 def library_sites(lib: ctypes.CDLL, name: str) -> tuple[str, ...]:
@@ -128,6 +128,10 @@ class CsimLibrary:
         self._counters_type = ctypes.c_ulonglong * (2 * len(self.sites))
         self._lib.fpgaft_configure.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int,
                                                ctypes.c_ulonglong, ctypes.c_longlong]
+        self._lib.fpgaft_configure_faults.argtypes = [ctypes.POINTER(ctypes.c_double), ctypes.c_int,
+                                                      ctypes.c_ulonglong, ctypes.c_longlong,
+                                                      ctypes.POINTER(ctypes.c_double), ctypes.c_int]
+        self._lib.fpgaft_weight_flipped_bits.argtypes = [ctypes.POINTER(ctypes.c_longlong)]
         self._lib.fpgaft_force_next_flip.argtypes = [ctypes.c_int, ctypes.c_longlong]
         self._lib.fpgaft_set_scope.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
         self._lib.fpgaft_run_batch.argtypes = [
@@ -156,15 +160,34 @@ class CsimLibrary:
         return twin
 
     def configure(self, bers=(0.0, 0.0, 0.0, 0.0), persistent: bool = False, seed: int = 0,
-                  scrub_interval: int = 0) -> None:
-        """Set BER per site (faults per bit per inference; order of :data:`SITES`, missing
-        trailing sites 0), mode and seed. Resets the counters and scrubs every weight memory."""
+                  scrub_interval: int = 0, weight_mode: str | None = None, mbu=()) -> None:
+        """Set BER per site (order of :data:`SITES`, missing trailing sites 0), mode and seed.
+        Resets the counters and scrubs every weight memory.
+
+        ``weight_mode``: one of :data:`fpga_ft.core.faults.WEIGHT_MODES` (default: ``accumulate``
+        if ``persistent`` else ``transient``); the weights' BER is per scrub interval in the
+        held modes (latched, stuck-at), else per inference. ``mbu``: multi-bit upsets,
+        ``((size, probability), ...)`` (:func:`fpga_ft.core.faults.parse_mbu`)."""
         bers = [float(b) for b in bers]
         if len(bers) > len(self.sites):
             raise FpgaFtError(f"{len(bers)} BERs given, the csim library has {len(self.sites)} fault sites "
                               f"({', '.join(self.sites)})")
         values = self._bers_type(*bers)
-        self._lib.fpgaft_configure(values, int(bool(persistent)), int(seed) & (2**64 - 1), int(scrub_interval))
+        mode = WEIGHT_MODES.index(weight_mode) if weight_mode is not None else int(bool(persistent))
+        table = [0.0] * max((size for size, _ in mbu), default=0)
+        for size, prob in mbu:
+            table[size - 1] = float(prob)
+        if table:
+            table[0] = 1.0 - sum(table[1:])
+        self._lib.fpgaft_configure_faults(values, mode, int(seed) & (2**64 - 1), int(scrub_interval),
+                                          (ctypes.c_double * max(1, len(table)))(*table), len(table))
+
+    def weight_flipped_bits(self) -> tuple[int, int]:
+        """Test-only: (weight bits now differing from their pristine value, weight bits in
+        all) over replica 0's weight and bias arrays of every layer run so far."""
+        out = (ctypes.c_longlong * 2)()
+        self._lib.fpgaft_weight_flipped_bits(out)
+        return int(out[0]), int(out[1])
 
     def set_scope(self, layer: int = -1, neuron: int = -1, bit: int = -1) -> None:
         """Confine faults to the products/partial sums of protectable layer number ``layer``

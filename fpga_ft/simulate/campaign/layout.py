@@ -34,6 +34,11 @@ def pass_slices(n: int, fault_model: FaultModel, chunk_size: int) -> list[tuple[
     """Sample slices of one pass over the data (the same for every repeat)."""
     count = max(1, math.ceil(n / chunk_size))
     bounds = [i * n // count for i in range(count + 1)]
+    if fault_model.held:
+        # latched / stuck-at: one slice per scrub interval, so that each chunk is one device
+        # (one fault pattern; 0: one device per pass)
+        interval = fault_model.scrub_interval or n
+        return [(a, min(n, a + interval)) for a in range(0, n, interval)]
     if fault_model.persistent:
         # slice starts on scrub boundaries (0: one slice per pass); with interval 1 the
         # layout, hence every flip, is the transient one

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 
 from fpga_ft.core.faults import FaultModel
 from fpga_ft.core.stats import halfwidth
+from fpga_ft.simulate.campaign.devices import DeviceStats, FailureRate, devices_from_dict
 
 #: the confidence interval of every campaign (on the misclassification count)
 CI_METHOD = "wilson"
+#: the interval of the mean in the held modes (latched, stuck-at), over devices
+DEVICE_CI_METHOD = "t interval of the mean device accuracy (devices are the independent draws)"
 
 
 @dataclass
@@ -44,6 +47,9 @@ class CampaignResult:
     resumed_chunks: int = 0
     checkpoint: str | None = None
     key: str = ""
+    model: FaultModel | None = None  # the whole fault model (MBU, upset rate); None: from the fields
+    devices: DeviceStats | None = None  # held modes (latched, stuck-at): one device per chunk
+    failure_rate: FailureRate | None = None  # with an upset rate: wrong outputs per hour, FIT
 
     @property
     def correct(self) -> int:
@@ -55,6 +61,8 @@ class CampaignResult:
 
     @property
     def fault_model(self) -> FaultModel:
+        if self.model is not None:
+            return self.model
         return FaultModel(ber=self.ber, sites=self.sites, mode=self.mode, scrub_interval=self.scrub_interval)
 
     def to_dict(self) -> dict:
@@ -63,7 +71,8 @@ class CampaignResult:
             "clean_accuracy": self.clean_accuracy,
             "accuracy": {"mean": self.accuracy_mean, "ci_low": self.ci_low, "ci_high": self.ci_high,
                          "confidence": self.confidence,
-                         "method": f"{CI_METHOD} score interval on the misclassification count"},
+                         "method": f"{CI_METHOD} score interval on the misclassification count"
+                         if self.devices is None or self.devices.count < 2 else DEVICE_CI_METHOD},
             "inferences": self.inferences,
             "errors": self.errors,
             "faults_injected": dict(self.faults_injected),
@@ -86,6 +95,9 @@ class CampaignResult:
             "inferences_per_second": self.inferences / self.seconds if self.seconds > 0 else None,
             "checkpoint": self.checkpoint,
             "key": self.key,
+            **({"fault_model": self.model.to_dict()} if self.model is not None else {}),
+            **({"devices": self.devices.to_dict()} if self.devices is not None else {}),
+            **({"failure_rate": self.failure_rate.to_dict()} if self.failure_rate is not None else {}),
         }
 
     @classmethod
@@ -102,7 +114,13 @@ class CampaignResult:
             repeat_accuracies=list(data.get("repeat_accuracies", [])), max_repeats=int(data.get("max_repeats", 0)),
             target_halfwidth=data.get("target_halfwidth"), chunk_size=int(data.get("chunk_size", 0)),
             chunks=int(data.get("chunks", 0)), resumed_chunks=int(data.get("resumed_chunks", 0)),
-            checkpoint=data.get("checkpoint"), key=data.get("key", ""))
+            checkpoint=data.get("checkpoint"), key=data.get("key", ""),
+            model=FaultModel.from_dict(data["fault_model"]) if "fault_model" in data else None,
+            devices=devices_from_dict(data["devices"]) if "devices" in data else None,
+            failure_rate=FailureRate(changed=int(data["output_changed"]), inferences=int(data["inferences"]),
+                                     inference_rate=float(data["failure_rate"]["inference_rate"]),
+                                     confidence=float(data["failure_rate"]["confidence"]))
+            if "failure_rate" in data else None)
 
 
 @dataclass(frozen=True)
@@ -127,8 +145,11 @@ class SweepResult:
 
     def fault_model_dict(self) -> dict:
         """The fault model's JSON with ``bers`` (the list swept) in place of ``ber``."""
-        data = FaultModel(ber=0.0, sites=self.sites, mode=self.mode, scrub_interval=self.scrub_interval).to_dict()
+        first = self.results[0].model if self.results else None
+        data = (first or FaultModel(ber=0.0, sites=self.sites, mode=self.mode,
+                                    scrub_interval=self.scrub_interval)).to_dict()
         data.pop("ber")
+        data.pop("ber_source", None)  # per result (each BER has its own upset rate)
         data["bers"] = list(self.bers)
         return data
 

@@ -14,7 +14,8 @@ from fpga_ft.core.cache import data_fingerprint
 from fpga_ft.core.classify import OutputHead
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import DEFAULT_SCRUB_INTERVAL, SITES, FaultModel
-from fpga_ft.core.stats import accuracy_interval, halfwidth
+from fpga_ft.core.stats import accuracy_interval, halfwidth, mean_interval
+from fpga_ft.simulate.campaign.devices import FailureRate, device_stats
 from fpga_ft.simulate.campaign.checkpoint import CHECKPOINTS_USED, Checkpoint, checkpoint_path
 from fpga_ft.simulate.campaign.layout import campaign_key, chunk_seed, design_fingerprint, pass_slices, slice_len
 from fpga_ft.simulate.campaign.progress import grow_progress, progress_bar
@@ -91,7 +92,7 @@ def _check_int(name: str, value, minimum: int) -> int:
 def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, seed: int = 0, workers: int = 1,
                  confidence: float = 0.95, target_halfwidth: float | None = None, max_repeats: int | None = None,
                  checkpoint=None, progress: bool = False, clean_accuracy: float | None = None,
-                 chunk_size: int | None = None) -> CampaignResult:
+                 chunk_size: int | None = None, target_accuracy: float | None = None) -> CampaignResult:
     """Run ``repeats`` passes over (x, y) under ``fault_model``; return accuracy and CI.
 
     Args:
@@ -110,7 +111,10 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         clean_accuracy: reported as the clean accuracy if given; otherwise the accuracy of
             the fault-free csim (BER 0). That pass runs once per design and data set
             (cached in this process); ``output_changed`` compares against it.
-        chunk_size: target inferences per work unit (default 512; part of the key).
+        chunk_size: target inferences per work unit (default 512; part of the key). In
+            the held modes (latched, stuck-at) each chunk is one scrub interval: one device.
+        target_accuracy: target accuracy (fraction) of the device statistics
+            (``devices.prob_below_target``; held modes).
     """
     start = time.perf_counter()
     if not isinstance(fault_model, FaultModel):
@@ -172,6 +176,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         item = {"chunk": index, "bers": bers, "persistent": persistent, "scrub_interval": scrub,
                 "seed": chunk_seed(seed, fault_model.ber, index), "x": x[a:b], "y": y[a:b], "clean": clean[a:b],
                 "head": head}
+        if fault_model.held or fault_model.mbu:
+            item["faults"] = {"weight_mode": fault_model.mode, "mbu": fault_model.mbu}
         if for_worker:
             item["project_dir"] = str(design.project_dir)
             item["library"] = library.path.name
@@ -220,6 +226,13 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     for r in range(final_repeats):
         part = used[r * n_slices:(r + 1) * n_slices]
         repeat_acc.append(sum(c["correct"] for c in part) / sum(c["n"] for c in part))
+    devices = device_stats(used, confidence, target_accuracy) if fault_model.held else None
+    if devices is not None and devices.count > 1:
+        # devices, not inferences, are the independent draws: the mean's interval is over them
+        low, high = (min(1.0, max(0.0, v)) for v in mean_interval(devices.accuracies, confidence))
+    rate = fault_model.upset_rate
+    failure = None if rate is None or changed is None else \
+        FailureRate(changed=changed, inferences=inferences, inference_rate=rate.inference_rate, confidence=confidence)
     return CampaignResult(
         ber=fault_model.ber, clean_accuracy=float(clean_accuracy), accuracy_mean=accuracy, ci_low=low, ci_high=high,
         inferences=inferences, errors=inferences - correct,
@@ -230,7 +243,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
         stopped_early=target_halfwidth is not None and final_repeats < max_repeats,
         scrub_interval=fault_model.scrub_interval, output_changed=changed, repeat_accuracies=repeat_acc,
         max_repeats=max_repeats, target_halfwidth=target_halfwidth, chunk_size=chunk_size,
-        chunks=len(used), resumed_chunks=resumed, checkpoint=str(ckpt_path) if ckpt_path else None, key=key)
+        chunks=len(used), resumed_chunks=resumed, checkpoint=str(ckpt_path) if ckpt_path else None, key=key,
+        model=fault_model, devices=devices, failure_rate=failure)
 
 
 class _Stopper:
@@ -263,11 +277,13 @@ class _Stopper:
         return self.max_repeats
 
 
-def run_sweep(design, x, y, bers: Iterable[float], sites=SITES, mode: str = "transient",
-              scrub_interval: int = DEFAULT_SCRUB_INTERVAL, **kw) -> SweepResult:
-    """:func:`run_campaign` at every BER of ``bers`` (faults per bit per inference; same
-    sites, mode, scrub interval in inferences, seed and options; the fault-free pass runs once)."""
-    models = [FaultModel(ber=ber, sites=sites, mode=mode, scrub_interval=scrub_interval) for ber in bers]
+def run_sweep(design, x, y, bers: Iterable[float | FaultModel], sites=SITES, mode: str = "transient",
+              scrub_interval: int = DEFAULT_SCRUB_INTERVAL, mbu=(), **kw) -> SweepResult:
+    """:func:`run_campaign` at every BER of ``bers`` (same sites, mode, scrub interval in
+    inferences, multi-bit upsets, seed and options; the fault-free pass runs once). An item
+    of ``bers`` may be a whole :class:`FaultModel` (e.g. from an upset rate), used as is."""
+    models = [ber if isinstance(ber, FaultModel) else
+              FaultModel(ber=ber, sites=sites, mode=mode, scrub_interval=scrub_interval, mbu=mbu) for ber in bers]
     if not models:
         raise FpgaFtError("no BER given")
     design = _as_design(design)

@@ -26,7 +26,7 @@ def execute_chunk(library, task: dict) -> dict:
     """Run one chunk on ``library``: configure with the chunk's seed, run, classify (the
     task's :class:`~fpga_ft.core.classify.OutputHead`), count."""
     library.configure(task["bers"], persistent=task["persistent"], seed=task["seed"],
-                      scrub_interval=task["scrub_interval"])
+                      scrub_interval=task["scrub_interval"], **task.get("faults", {}))
     outputs, injected, masked = library.run(task["x"])
     predicted = task["head"].classify(outputs)
     clean = task["clean"]
