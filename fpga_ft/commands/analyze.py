@@ -4,11 +4,13 @@ Scores every output neuron (Dense) / output channel (Conv) of the protectable la
 one or all vulnerability methods: ``injection`` (the oracle: bit-exact C-simulation fault
 injection confined to one neuron, accuracy loss at --ber on its products and partial sums),
 and the fast TensorFlow methods ``gradient``, ``gradient_range``, ``taylor``, ``taylor_act``,
-``hessian`` (Hutchinson) and ``activation``. Then measures the accuracy loss when only
+``hessian`` (Hutchinson, sampled until its ranking is stable), ``hessian_eig`` (FKeras's
+Hessian eigenvector ranking) and ``activation``. Then measures the accuracy loss when only
 one bit position of the product / partial-sum words of a layer is exposed, for every bit,
 and finds the knee (lowest bit whose loss exceeds 10 % of the layer's largest loss). With
 the oracle and fast methods both run, reports each fast method's Spearman rank correlation
-with the oracle and the share of the oracle's loss in its top 10 % of neurons.
+with the oracle and the share of the oracle's loss in its top 10 % of neurons, next to the
+oracle's own run-to-run agreement (a second run with another seed: the noise ceiling).
 ``--plan-out`` writes a protection plan from the primary ranking.
 
 Sampling: by default every loss estimate (a neuron of the oracle, a bit position) is
@@ -85,7 +87,16 @@ def register(subparsers):
                         help=f"knee: lowest bit whose loss exceeds F x the layer's largest bit loss "
                              f"(default {V.KNEE_THRESHOLD:g})")
     parser.add_argument("--hutchinson-samples", type=int, default=V.DEFAULT_HUTCHINSON_SAMPLES, metavar="N",
-                        help=f"hessian: Rademacher vectors (default {V.DEFAULT_HUTCHINSON_SAMPLES})")
+                        help=f"hessian: at most N Rademacher vectors, each on one mini-batch (default "
+                             f"{V.DEFAULT_HUTCHINSON_SAMPLES}); it stops earlier once its ranking is stable")
+    parser.add_argument("--hessian-stability", type=float, default=V.DEFAULT_HESSIAN_STABILITY, metavar="S",
+                        help="hessian: stop when the predicted seed-to-seed Spearman of every layer's ranking "
+                             f"reaches S (default {V.DEFAULT_HESSIAN_STABILITY:g})")
+    parser.add_argument("--eigenvectors", type=int, default=V.DEFAULT_EIGENVECTORS, metavar="K",
+                        help=f"hessian_eig: top-K Hessian eigenvectors per layer (default {V.DEFAULT_EIGENVECTORS})")
+    parser.add_argument("--no-ceiling", action="store_true",
+                        help="with the oracle and fast methods: skip the second oracle run (another seed) that "
+                             "measures the oracle's own run-to-run Spearman, the noise ceiling of the validation")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="threads measuring the injection and bit estimates at once, each with its "
                              "own copy of the csim library (default: the CPUs this process may use); "
@@ -137,7 +148,8 @@ def _check(args):
         raise FpgaFtError(f"--ber must be in (0, 1] (faults per bit per inference), got {args.ber}")
     if not 0.0 < args.bit_ber <= 1.0:
         raise FpgaFtError(f"--bit-ber must be in (0, 1], got {args.bit_ber}")
-    for name in ("repeats", "bit_repeats", "max_repeats", "bit_max_repeats", "hutchinson_samples", "batch_size"):
+    for name in ("repeats", "bit_repeats", "max_repeats", "bit_max_repeats", "hutchinson_samples", "batch_size",
+                 "eigenvectors"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise FpgaFtError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     args.tolerance_pair = _parse_tolerance(args.tolerance, "--tolerance", V.DEFAULT_TOLERANCE)
@@ -155,6 +167,8 @@ def _check(args):
         raise FpgaFtError(f"--seed must be >= 0, got {args.seed}")
     if not 0.0 <= args.critical_fraction <= 1.0:
         raise FpgaFtError(f"--critical-fraction must be in [0, 1], got {args.critical_fraction}")
+    if not 0.0 < args.hessian_stability < 1.0:
+        raise FpgaFtError(f"--hessian-stability must be in (0, 1), got {args.hessian_stability}")
     if not 0.0 < args.knee_threshold < 1.0:
         raise FpgaFtError(f"--knee-threshold must be in (0, 1), got {args.knee_threshold}")
     msbs = args.msbs.strip().lower()
@@ -174,7 +188,8 @@ def _check(args):
 
 #: options passed to :class:`~fpga_ft.measure.vulnerability.analysis.AnalysisSettings` as they are
 SETTINGS = ("ber", "repeats", "max_repeats", "seed", "bit_ber", "bit_repeats", "bit_max_repeats", "confidence",
-            "budget_seconds", "knee_threshold", "hutchinson_samples", "threads", "batch_size")
+            "budget_seconds", "knee_threshold", "hutchinson_samples", "hessian_stability", "eigenvectors", "threads",
+            "batch_size")
 
 
 def run(args) -> dict:
@@ -197,7 +212,7 @@ def run(args) -> dict:
     loaded = {"load": time.perf_counter() - start}
     settings = VA.AnalysisSettings(
         **{name: getattr(args, name) for name in SETTINGS}, tolerance=args.tolerance_pair,
-        bit_tolerance=args.bit_tolerance_pair, bits=not args.no_bits,
+        bit_tolerance=args.bit_tolerance_pair, bits=not args.no_bits, ceiling=not args.no_ceiling,
         progress=False if args.quiet else progress_wanted(args.progress, args.json))
     report = VA.analyze(
         prepared, x, y, x_train=x_train, y_train=y_train, methods="all" if args.method == "all" else [args.method],
