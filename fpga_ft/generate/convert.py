@@ -104,6 +104,10 @@ def check_supported(model) -> list[str]:
         if cls.startswith("UpSampling") and getattr(layer, "interpolation", "nearest") != "nearest":
             raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): interpolation "
                               f"'{layer.interpolation}' is not bit-exact in hls4ml 1.3; use 'nearest'")
+        if cls in NOT_PROTECTABLE_YET and int(getattr(layer, "depth_multiplier", 1)) != 1:
+            # measured: hls4ml 1.3's bit-exact pass fails to broadcast the depthwise kernel
+            raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): depth_multiplier "
+                              f"{layer.depth_multiplier} is not converted by hls4ml 1.3 (bit-exact); use 1")
         if cls not in SUPPORTED_LAYERS:
             raise FpgaFtError(
                 f"unsupported layer '{layer.name}' ({cls}): fpga-ft supports Dense, Conv1D, Conv2D, "
