@@ -114,6 +114,12 @@ def test_separable_model_estimate_and_convert_with_a_plan(tmp_path):
     result = json.loads(converted.read_text())
     assert result["protected_layers"] == ["conv1", "fc_out"]
     assert result["test_vectors"]["bit_exact_fraction"] == 1.0
+    design = json.loads((tmp_path / "prj" / "fpgaft_design.json").read_text())
+    # depthwise 3x3 on 8 channels and pointwise 8 -> 16, at 6x6 output positions
+    assert design["unprotected_arithmetic"] == [
+        {"layer": "sepconv_depthwise", "kind": "DepthwiseConv2D", "macs": 6 * 6 * 8 * 9},
+        {"layer": "sepconv_pointwise", "kind": "PointwiseConv2D", "macs": 6 * 6 * 8 * 16},
+    ]
 
 
 def test_plan_naming_a_separable_layer_says_not_protectable_yet(tmp_path, capsys):

@@ -207,6 +207,29 @@ def _zero_padding_kif(layer):
     return pad_arrs(layer, 0, *produce_kif(get_input_layers(layer)[0]))
 
 
+_DOT_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "DepthwiseConv1D",
+                "DepthwiseConv2D")
+
+
+def unprotected_arithmetic(hls_model) -> list[dict]:
+    """The multiply-accumulate layers of a converted model that fpga-ft neither protects nor
+    injects faults into (the depthwise and pointwise halves of a separable convolution, a
+    depthwise convolution): ``{"layer", "kind", "macs"}``, ``macs`` per inference."""
+    out = []
+    for node in hls_model.get_layers():
+        kind = node.class_name
+        if kind not in _DOT_CLASSES or node.get_attr(ATTR_ID, None) is not None:
+            continue
+        if kind == "Dense":
+            macs = node.get_attr("n_in") * node.get_attr("n_out")
+        else:
+            positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
+            window = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
+            macs = positions * window * (1 if kind.startswith("Depthwise") else node.get_attr("n_filt"))
+        out.append({"layer": node.name, "kind": kind, "macs": int(macs)})
+    return out
+
+
 def _align_resize_types(hls_model) -> None:
     """hls4ml's ``resize_nearest`` takes one data type for its input and output, but the
     bit-exact pass gives the output a type without the input's rounding/overflow modes:
@@ -453,7 +476,8 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     return ConvertedModel(hls_model=hls_model, keras_model=model, layers=layers, plan=plan,
                           backend=backend_name, io_type=io_type, part=part, clock_period_ns=clock_period_ns,
                           bit_exact=bit_exact, board=getattr(board, "key", None), output_dir=Path(output_dir),
-                          extra={"warnings": notes, "input_quantization": _inserted_input_type(model, user)})
+                          extra={"warnings": notes, "input_quantization": _inserted_input_type(model, user),
+                                 "unprotected_arithmetic": unprotected_arithmetic(hls_model)})
 
 
 def _inserted_input_type(model, user) -> str | None:
@@ -492,6 +516,8 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         # the csim outputs are logits (no final softmax/sigmoid): classes by fpga_ft.core.classify
         "output_logits": outputs_are_logits(converted.keras_model),
         "protected_layers": converted.plan.protected_layers,
+        # multiply-accumulate layers outside fpga-ft's protection and fault sites (docs/networks.md)
+        "unprotected_arithmetic": list(converted.extra.get("unprotected_arithmetic", [])),
         "layers": [info.to_dict() for info in converted.layers],
         # minimum kept replica instances per layer and module stem (fpgaft_check_replicas.tcl)
         "replica_instances": replicas,
