@@ -8,6 +8,8 @@ Writes, under ``--out-dir`` (default: the repository's ``models/``):
 * ``digits_mlp.h5``: QKeras MLP 64-32-32-10 (logits, no softmax).
 * ``digits_cnn.h5``: QKeras CNN on 8x8x1 images (logits, no softmax).
 * ``mnist_cnn.h5``: QKeras CNN on 28x28x1 MNIST images (logits, no softmax).
+* ``digits_resnet.h5``: QKeras residual CNN on the 8x8x1 digits (a block with ``Add``).
+* ``digits_sepconv.h5``: QKeras depthwise-separable CNN on the 8x8x1 digits (``QSeparableConv2D``).
 * ``zoo.json``: one entry per model (files, shapes, measured accuracy, parameters, seed,
   epochs, bit-exactness against hls4ml C simulation).
 
@@ -77,7 +79,9 @@ LEARNING_RATE = 3e-3
 
 #: MNIST CNN: epochs over the shipped 4,000-image subset (about 5 s each on one core).
 MNIST_EPOCHS = 30
-MODEL_NAMES = ("digits_mlp", "digits_cnn", "mnist_cnn")
+MODEL_NAMES = ("digits_mlp", "digits_cnn", "mnist_cnn", "digits_resnet", "digits_sepconv")
+#: models trained on the 8x8x1 digits images
+DIGITS_IMAGE_MODELS = ("digits_cnn", "digits_resnet", "digits_sepconv")
 
 
 # --------------------------------------------------------------------------------------
@@ -188,6 +192,51 @@ def build_cnn(seed: int):
     h = keras.layers.Flatten(name="flatten")(h)
     out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 13), name="fc_out")(h)
     return keras.Model(inp, out, name="digits_cnn")
+
+
+def build_resnet(seed: int):
+    """QKeras residual CNN on 8x8x1: conv(8) - relu - [conv(8) - relu - conv(8)] + skip - relu
+    - maxpool 2 - dense 10 (3x3 convolutions, 'same' padding; the block adds its input)."""
+    from tensorflow import keras
+    from qkeras import QActivation, QDense
+
+    wq, bq, relu, inq = _quantizers()
+    inp = keras.Input((8, 8, 1), name="x_in")
+    h = QActivation(inq, name="q_input")(inp)
+    h = _qconv3x3(h, 8, "same", seed + 31, "conv1")
+    skip = QActivation(relu, name="relu1")(h)
+    h = _qconv3x3(skip, 8, "same", seed + 32, "block_conv1")
+    h = QActivation(relu, name="block_relu1")(h)
+    h = _qconv3x3(h, 8, "same", seed + 33, "block_conv2")
+    h = keras.layers.Add(name="block_add")([skip, h])
+    h = QActivation(relu, name="block_relu2")(h)
+    h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    init = keras.initializers.GlorotUniform(seed + 34)
+    out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init, name="fc_out")(h)
+    return keras.Model(inp, out, name="digits_resnet")
+
+
+def build_sepconv(seed: int):
+    """QKeras depthwise-separable CNN on 8x8x1: conv(8, 3x3, same) - relu - separable conv
+    (depthwise 3x3 on 8 channels, pointwise 8 -> 16) - relu - maxpool 2 - dense 10."""
+    from tensorflow import keras
+    from qkeras import QActivation, QDense, QSeparableConv2D
+
+    wq, bq, relu, inq = _quantizers()
+    init = keras.initializers.GlorotUniform
+    inp = keras.Input((8, 8, 1), name="x_in")
+    h = QActivation(inq, name="q_input")(inp)
+    h = _qconv3x3(h, 8, "same", seed + 41, "conv1")
+    h = QActivation(relu, name="relu1")(h)
+    h = QSeparableConv2D(16, (3, 3), depthwise_quantizer=wq, pointwise_quantizer=wq, bias_quantizer=bq,
+                         depthwise_initializer=init(seed + 42), pointwise_initializer=init(seed + 43),
+                         name="sepconv")(h)
+    h = QActivation(relu, name="relu2")(h)
+    h = keras.layers.MaxPooling2D((2, 2), name="pool1")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    out = QDense(10, kernel_quantizer=wq, bias_quantizer=bq, kernel_initializer=init(seed + 44), name="fc_out")(h)
+    return keras.Model(inp, out, name="digits_sepconv")
 
 
 def build_mnist_cnn(seed: int):
@@ -414,7 +463,7 @@ def main(argv=None) -> int:
     cmd = training_command(args)
 
     specs = []
-    if {"digits_mlp", "digits_cnn"} & set(names):
+    if {"digits_mlp", *DIGITS_IMAGE_MODELS} & set(names):
         x_tr, y_tr, x_te, y_te = make_data(args.seed)
         n_tr, n_te = len(x_tr), len(x_te)
         save_npz(out / "digits_train.npz", x=x_tr.reshape(n_tr, 64), y=y_tr)
@@ -450,6 +499,11 @@ def main(argv=None) -> int:
                 x_te,
                 y_te,
             ),
+        ]
+        image_files = ("digits_img_train.npz", "digits_img_test.npz")
+        specs += [
+            ModelSpec("digits_resnet", build_resnet, args.cnn_epochs, image_files, x_tr, y_tr, x_te, y_te),
+            ModelSpec("digits_sepconv", build_sepconv, args.cnn_epochs, image_files, x_tr, y_tr, x_te, y_te),
         ]
     if "mnist_cnn" in names:
         try:

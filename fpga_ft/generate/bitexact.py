@@ -36,7 +36,11 @@ _QUANTIZED_LAYERS = {"QDense": ("kernel_quantizer", "bias_quantizer"),
                      "QConv2D": ("kernel_quantizer", "bias_quantizer"),
                      "QDenseBatchnorm": ("kernel_quantizer", "bias_quantizer"),
                      "QConv2DBatchnorm": ("kernel_quantizer", "bias_quantizer"),
-                     "QDepthwiseConv2D": ("depthwise_quantizer", "bias_quantizer")}
+                     "QDepthwiseConv2D": ("depthwise_quantizer", "bias_quantizer"),
+                     "QSeparableConv2D": ("depthwise_quantizer", "bias_quantizer"),
+                     "QSeparableConv1D": ("depthwise_quantizer", "bias_quantizer")}
+#: QKeras layers with a second weight quantizer
+_SECOND_WEIGHT_QUANTIZER = {"QSeparableConv2D": "pointwise_quantizer", "QSeparableConv1D": "pointwise_quantizer"}
 _BATCHNORM_QUANTIZERS = ("gamma_quantizer", "beta_quantizer", "mean_quantizer", "variance_quantizer")
 ALLOW_INEXACT_OPTION = "--allow-inexact"
 
@@ -60,8 +64,11 @@ def float_weight_layers(model) -> list[dict]:
             except Exception:  # noqa: BLE001 - a layer without a config: judge by attributes
                 config = {}
             weight_key, bias_key = _QUANTIZED_LAYERS[cls]
+            second = _SECOND_WEIGHT_QUANTIZER.get(cls)
             if not (config.get(weight_key) or getattr(layer, f"{weight_key}_internal", None)):
                 what = f"float weights (no {weight_key})"
+            elif second and not config.get(second):
+                what = f"float weights (no {second})"
             elif (bias_key and config.get("use_bias", True) and getattr(layer, "bias", None) is not None
                   and not (config.get(bias_key) or getattr(layer, f"{bias_key}_internal", None))):
                 what = f"float biases (no {bias_key})"

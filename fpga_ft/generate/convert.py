@@ -43,11 +43,24 @@ SUPPORTED_LAYERS = {
     "MaxPooling2D", "AveragePooling1D", "AveragePooling2D", "GlobalAveragePooling1D",
     "GlobalAveragePooling2D", "GlobalMaxPooling1D", "GlobalMaxPooling2D", "BatchNormalization",
     "QBatchNormalization", "Flatten", "Reshape", "Dropout", "ZeroPadding1D", "ZeroPadding2D",
-    "QConv2DBatchnorm", "QDenseBatchnorm",
+    "Add", "Concatenate", "UpSampling2D", "QDepthwiseConv2D",
+    "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D",
+}
+#: supported layers whose arithmetic fpga-ft does not protect yet (no fault sites of their own)
+NOT_PROTECTABLE_YET = {"QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"}
+#: Keras layer classes hls4ml 1.3 has no converter for, with what to use instead
+_NO_HLS4ML_HANDLER = {
+    "QDenseBatchnorm": "hls4ml 1.3 has no converter for it; use QDense followed by BatchNormalization, or fold "
+                       "the batch normalization into the QDense weights before conversion",
+    "QDepthwiseConv2DBatchnorm": "hls4ml 1.3 has no converter for it; use QDepthwiseConv2D followed by "
+                                 "BatchNormalization",
+    # measured: convert_from_keras_model(bit_exact=True) raises "Layer Conv2DBatchnorm is not
+    # supported for pad_arrs" (its precision pass handles Conv2D, not the folded layer)
+    "QConv2DBatchnorm": "hls4ml 1.3's bit-exact conversion fails on it (its precision pass does not handle "
+                        "Conv2DBatchnorm); fold the batch normalization into a QConv2D's weights before conversion",
 }
 #: Keras layer classes whose dot products fpga-ft can protect.
-PROTECTABLE_LAYERS = {"QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D", "QConv2DBatchnorm",
-                      "QDenseBatchnorm"}
+PROTECTABLE_LAYERS = {"QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D"}
 _HLS_KIND = {"Dense": "Dense", "Conv1D": "Conv1D", "PointwiseConv1D": "Conv1D", "Conv2D": "Conv2D",
              "PointwiseConv2D": "Conv2D", "Conv2DBatchnorm": "Conv2D"}
 
@@ -86,10 +99,20 @@ def check_supported(model) -> list[str]:
     protectable = []
     for layer in model.layers:
         cls = layer.__class__.__name__
+        if cls in _NO_HLS4ML_HANDLER:
+            raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): {_NO_HLS4ML_HANDLER[cls]}")
+        if cls.startswith("UpSampling") and getattr(layer, "interpolation", "nearest") != "nearest":
+            raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): interpolation "
+                              f"'{layer.interpolation}' is not bit-exact in hls4ml 1.3; use 'nearest'")
+        if cls in NOT_PROTECTABLE_YET and int(getattr(layer, "depth_multiplier", 1)) != 1:
+            # measured: hls4ml 1.3's bit-exact pass fails to broadcast the depthwise kernel
+            raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): depth_multiplier "
+                              f"{layer.depth_multiplier} is not converted by hls4ml 1.3 (bit-exact); use 1")
         if cls not in SUPPORTED_LAYERS:
             raise FpgaFtError(
-                f"unsupported layer '{layer.name}' ({cls}): fpga-ft supports Dense, Conv1D, Conv2D "
-                "(QKeras or Keras), activations, pooling, BatchNormalization, Flatten/Reshape, Dropout")
+                f"unsupported layer '{layer.name}' ({cls}): fpga-ft supports Dense, Conv1D, Conv2D, "
+                "DepthwiseConv2D, SeparableConv2D (QKeras or Keras), activations, pooling, BatchNormalization, "
+                "Add, Concatenate, UpSampling, ZeroPadding, Flatten/Reshape, Dropout")
         if cls in PROTECTABLE_LAYERS:
             if getattr(layer, "data_format", "channels_last") == "channels_first":
                 raise FpgaFtError(f"layer '{layer.name}' ({cls}) uses channels_first; use channels_last")
@@ -147,9 +170,83 @@ def layer_info(node, io_type: str) -> LayerInfo:
 def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:
     """The protectable layers of a converted (tagged) hls4ml model, in dataflow order."""
     io_type = hls_model.config.get_config_value("IOType")
-    infos = [layer_info(node, io_type) for node in hls_model.get_layers() if node.get_attr(ATTR_ID, None) is not None]
-    infos.sort(key=lambda info: int(info.index))
-    return infos
+    nodes = [node for node in hls_model.get_layers() if node.get_attr(ATTR_ID, None) is not None]
+    # the tags number the layers in the model's dataflow order, the order of the csim's fault
+    # stream; hls4ml's node indices are not (a 1x1 convolution it replaces gets a new, larger one)
+    nodes.sort(key=lambda node: int(node.get_attr(ATTR_ID)))
+    return [layer_info(node, io_type) for node in nodes]
+
+
+def _resize_kif(layer):
+    """hls4ml 1.3's bit-exact precision pass has no rule for Resize (``UpSampling``): a
+    nearest-neighbour upsampling repeats each input word, so each output word has its
+    source word's sign/integer/fraction bits."""
+    from hls4ml.model.optimizer.passes.bit_exact import get_input_layers, produce_kif
+
+    if layer.get_attr("algorithm", "nearest") != "nearest":
+        raise FpgaFtError(f"layer '{layer.name}': only nearest-neighbour UpSampling is bit-exact")
+    kifs = produce_kif(get_input_layers(layer)[0])
+    if layer.get_attr("in_height") is None:
+        factors = (layer.get_attr("out_width") // layer.get_attr("in_width"),)
+    else:
+        factors = (layer.get_attr("out_height") // layer.get_attr("in_height"),
+                   layer.get_attr("out_width") // layer.get_attr("in_width"))
+    out = []
+    for arr in kifs:
+        for axis, factor in enumerate(factors):
+            arr = np.repeat(arr, factor, axis=axis)
+        out.append(arr)
+    return tuple(out)
+
+
+def _zero_padding_kif(layer):
+    """hls4ml 1.3's bit-exact pass has no rule for ZeroPadding either: the input words keep
+    their bits, the padding words are the constant 0 (no sign, integer or fraction bit)."""
+    from hls4ml.model.optimizer.passes.bit_exact import get_input_layers, pad_arrs, produce_kif
+
+    return pad_arrs(layer, 0, *produce_kif(get_input_layers(layer)[0]))
+
+
+_DOT_CLASSES = ("Dense", "Conv1D", "Conv2D", "PointwiseConv1D", "PointwiseConv2D", "DepthwiseConv1D",
+                "DepthwiseConv2D")
+
+
+def unprotected_arithmetic(hls_model) -> list[dict]:
+    """The multiply-accumulate layers of a converted model that fpga-ft neither protects nor
+    injects faults into (the depthwise and pointwise halves of a separable convolution, a
+    depthwise convolution): ``{"layer", "kind", "macs"}``, ``macs`` per inference."""
+    out = []
+    for node in hls_model.get_layers():
+        kind = node.class_name
+        if kind not in _DOT_CLASSES or node.get_attr(ATTR_ID, None) is not None:
+            continue
+        if kind == "Dense":
+            macs = node.get_attr("n_in") * node.get_attr("n_out")
+        else:
+            positions = node.get_attr("out_width") * node.get_attr("out_height", 1)
+            window = node.get_attr("n_chan") * node.get_attr("filt_width") * node.get_attr("filt_height", 1)
+            macs = positions * window * (1 if kind.startswith("Depthwise") else node.get_attr("n_filt"))
+        out.append({"layer": node.name, "kind": kind, "macs": int(macs)})
+    return out
+
+
+def _align_resize_types(hls_model) -> None:
+    """hls4ml's ``resize_nearest`` takes one data type for its input and output, but the
+    bit-exact pass gives the output a type without the input's rounding/overflow modes:
+    the output gets the input's precision (the same values: a resize copies words)."""
+    for node in hls_model.get_layers():
+        if node.class_name.endswith("Resize"):
+            node.get_output_variable().type.precision = node.get_input_variable().type.precision
+
+
+def _register_bit_exact_rules() -> None:
+    """Add fpga-ft's rules to hls4ml's bit-exact pass (through its ``singledispatch``)."""
+    from hls4ml.model.layers import Resize, ZeroPadding1D, ZeroPadding2D
+    from hls4ml.model.optimizer.passes import bit_exact
+
+    for cls, rule in ((Resize, _resize_kif), (ZeroPadding1D, _zero_padding_kif), (ZeroPadding2D, _zero_padding_kif)):
+        if cls not in bit_exact._produce_kif.registry:
+            bit_exact._produce_kif.register(cls, rule)
 
 
 @contextlib.contextmanager
@@ -321,6 +418,11 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     check_quantizers(model)
     protectable = check_supported(model)
     unknown = [name for name in plan.layers if name not in protectable]
+    kinds = {layer.name: type(layer).__name__ for layer in model.layers}
+    for name in unknown:
+        if kinds.get(name) in NOT_PROTECTABLE_YET:
+            raise FpgaFtError(f"layer {name} ({kinds[name]}) is not protectable yet (protectable layers: "
+                              f"{', '.join(protectable)})")
     if unknown:
         raise FpgaFtError(f"plan names unknown layer '{unknown[0]}' (protectable layers: {', '.join(protectable)})")
     backend_name = resolve_backend(backend, board, user.backend if user is not None else None)
@@ -338,6 +440,7 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     import hls_templates
 
     hls_templates.register()
+    _register_bit_exact_rules()
     if output_dir is None:
         import tempfile
 
@@ -362,6 +465,7 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
             # bit_exact needs a quantizer right after the input; fall back and say so
             bit_exact = False
             hls_model = hls4ml.converters.convert_from_keras_model(model, **kwargs)
+    _align_resize_types(hls_model)
     if not bit_exact:
         notes.append(NOT_BIT_EXACT_WARNING)
     if warn:
@@ -372,7 +476,8 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     return ConvertedModel(hls_model=hls_model, keras_model=model, layers=layers, plan=plan,
                           backend=backend_name, io_type=io_type, part=part, clock_period_ns=clock_period_ns,
                           bit_exact=bit_exact, board=getattr(board, "key", None), output_dir=Path(output_dir),
-                          extra={"warnings": notes, "input_quantization": _inserted_input_type(model, user)})
+                          extra={"warnings": notes, "input_quantization": _inserted_input_type(model, user),
+                                 "unprotected_arithmetic": unprotected_arithmetic(hls_model)})
 
 
 def _inserted_input_type(model, user) -> str | None:
@@ -411,6 +516,8 @@ def write_project(converted: ConvertedModel, x: np.ndarray | None = None,
         # the csim outputs are logits (no final softmax/sigmoid): classes by fpga_ft.core.classify
         "output_logits": outputs_are_logits(converted.keras_model),
         "protected_layers": converted.plan.protected_layers,
+        # multiply-accumulate layers outside fpga-ft's protection and fault sites (docs/networks.md)
+        "unprotected_arithmetic": list(converted.extra.get("unprotected_arithmetic", [])),
         "layers": [info.to_dict() for info in converted.layers],
         # minimum kept replica instances per layer and module stem (fpgaft_check_replicas.tcl)
         "replica_instances": replicas,
