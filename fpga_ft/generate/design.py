@@ -40,9 +40,11 @@ DESIGN_FORMAT = 5
 
 
 def _templates_fingerprint() -> str:
-    """Hash of what generates a project's C++: the templates and the structure description."""
+    """Hash of what generates a project's C++: the templates, the structure description,
+    the conversion and the C++ of registered schemes."""
     digest = hashlib.sha256()
-    for path in [*sorted(HLS_TEMPLATES_DIR.glob("*")), Path(structure.__file__).resolve()]:
+    here = Path(__file__).resolve().parent  # the conversion writes the project too
+    for path in [*sorted(HLS_TEMPLATES_DIR.glob("*")), Path(structure.__file__).resolve(), here / "convert.py"]:
         if path.suffix in (".h", ".in", ".py"):
             digest.update(path.read_bytes())
     for key, cls in sorted(registered_schemes().items()):  # their C++ is part of the project
