@@ -512,51 +512,162 @@ template <int W, bool S> inline int64_t expose_output_voter(int64_t v) {
     return v;
 }
 
+// One neuron through the scalar kernels (today's definition of every exposed word): the
+// scheme, full-TMR, bit-level TMR or plain dot product of neuron j on raw inputs x.
+template <class data_T, typename CONFIG_T>
+int64_t neuron_raw(const int64_t *x, rt::LayerMemory<CONFIG_T> &mem, unsigned j) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int W = M::W;
+    rt::State &st = rt::state();
+    const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, CONFIG_T::protected_msbs);
+    const int plain_bits = policy == rt::NO_EXPOSURE ? 0 : policy < 0 ? 1 : W;
+    const int bit = policy < rt::NO_EXPOSURE ? -2 - policy : -1;
+    if (CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) // a registered scheme
+        return CONFIG_T::template fpgaft_scheme_dot<data_T>::dot(x, mem.raw[0].data(), mem.raw[1].data(),
+                                                              mem.terms(j, 0), j, plain_bits, bit);
+    if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
+        int64_t r[3];
+        uint64_t faults[3][2];
+        for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
+            const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
+            r[rep] = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(),
+                                                     mem.terms(j, rep), j, plain_bits, bit);
+            faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
+            faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
+        }
+        int64_t acc = rt::wrap_raw<W, M::S>((r[0] & r[1]) | (r[0] & r[2]) | (r[1] & r[2]));
+        for (int rep = 0; rep < 3; rep++) {
+            if (r[rep] != acc) { // outvoted replica: its faults were masked by the voter
+                st.site[rt::PRODUCTS].masked += faults[rep][0];
+                st.site[rt::ACCUMULATORS].masked += faults[rep][1];
+            }
+        }
+        if (policy >= 0 && mem.terms(j, 0).n > 0)
+            acc = expose_output_voter<W, M::S>(acc);
+        return acc;
+    }
+    if (CONFIG_T::protected_msbs > 0 && policy > 0)
+        return dot_tmr_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, policy);
+    return dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, plain_bits,
+                                           bit);
+}
+
+// ---- the block engine ----------------------------------------------------------------------
+// A layer call evaluates a block of input vectors (one for Dense, every output pixel of a
+// convolution) in two passes. (1) clean pass: every neuron's wrap-around sum of every
+// product and the bias, as if no flip landed in its words (i outer, j inner: a loop over
+// contiguous weights that g++ vectorises). (2) fault pass, in the scalar kernels' exposure
+// order (vector by vector, neuron by neuron): a neuron whose exposed bits (neuron_cost) all
+// fit before the next product and partial-sum flips consumes them at once and keeps its
+// clean value, which is exactly what the scalar kernel would return; any other neuron (a
+// flip lands in it, a scheme or full-TMR neuron, a fault scope) runs the scalar kernel. The
+// RNG draws, the counters and every result are therefore those of the scalar kernels.
+
+// Exposed (product, partial-sum) bits of neuron j's words when no fault scope is active
+// (fpga_ft/core/exposure.py); p < 0: the neuron always runs the scalar kernel.
+struct NeuronCost {
+    int64_t p, a;
+};
+template <class data_T, typename CONFIG_T> struct LayerCost {
+    std::vector<NeuronCost> cost;
+    void build(rt::LayerMemory<CONFIG_T> &mem) {
+        typedef raw_math<data_T, CONFIG_T> M;
+        const int64_t W = M::W, k = CONFIG_T::protected_msbs;
+        cost.resize(CONFIG_T::n_out);
+        for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+            const rt::NeuronTerms t = mem.terms(j, 0);
+            const int64_t n = t.n, sums = n > 0 ? n - 1 + (t.bias_present ? 1 : 0) : 0;
+            NeuronCost &c = cost[j];
+            if ((CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) ||
+                (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j])) {
+                c.p = c.a = -1;
+            } else if (k > 0) {
+                c.p = n * (W + 2 * k);
+                c.a = n > 0 ? sums * (W + 2 * k + (k < W ? 1 : 0)) + k : 0;
+            } else {
+                c.p = n * W;
+                c.a = sums * W;
+            }
+        }
+    }
+};
+template <class data_T, typename CONFIG_T> inline LayerCost<data_T, CONFIG_T> &layer_cost(rt::LayerMemory<CONFIG_T> &mem) {
+    static LayerCost<data_T, CONFIG_T> c;
+    if (c.cost.empty())
+        c.build(mem);
+    return c;
+}
+
+// Clean pass: out[v][j] = wrap(bias_j + sum_i product(x[v][i], w[i][j])) for nv vectors
+// (x: nv x n_in raw inputs, out: nv x n_out raw accum_t words). Zero weights add nothing;
+// a weight flipped away from zero is in w, as the scalar kernels' extra terms add it.
+template <class data_T, typename CONFIG_T>
+void clean_block(const int64_t *x, unsigned nv, const int64_t *__restrict w, const int64_t *__restrict b,
+                 int64_t *__restrict out) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    const int SH = M::PF - M::AF;
+    for (unsigned v = 0; v < nv; v++) {
+        uint64_t *__restrict acc = (uint64_t *)(out + (size_t)v * NO);
+        const int64_t *xv = x + (size_t)v * NI;
+        for (unsigned j = 0; j < NO; j++)
+            acc[j] = (uint64_t)M::bias(b[j]);
+        for (unsigned i = 0; i < NI; i++) {
+            const int64_t xi = xv[i];
+            if (xi == 0) // ReLU outputs: many inputs are zero, and so are their products
+                continue;
+            const int64_t *__restrict wi = w + (size_t)i * NO;
+            if (SH >= 0 && SH < 63) {
+                for (unsigned j = 0; j < NO; j++)
+                    acc[j] += (uint64_t)((xi * wi[j]) >> SH);
+            } else {
+                for (unsigned j = 0; j < NO; j++)
+                    acc[j] += (uint64_t)M::product(xi, wi[j]);
+            }
+        }
+        for (unsigned j = 0; j < NO; j++)
+            acc[j] = (uint64_t)rt::wrap_raw<M::W, M::S>((int64_t)acc[j]);
+    }
+}
+
+// Both passes over nv input vectors (x: nv x n_in raw words); out: nv x n_out raw accum_t.
+template <class data_T, typename CONFIG_T>
+void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemory<CONFIG_T> &mem) {
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    rt::State &st = rt::state();
+    if (st.scope_active) { // per-neuron exposure policies: the scalar kernels throughout
+        for (unsigned v = 0; v < nv; v++)
+            for (unsigned j = 0; j < NO; j++)
+                out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
+        return;
+    }
+    clean_block<data_T, CONFIG_T>(x, nv, mem.raw[0].data(), mem.raw[1].data(), out);
+    const NeuronCost *cost = layer_cost<data_T, CONFIG_T>(mem).cost.data();
+    rt::SiteState &sp = st.site[rt::PRODUCTS];
+    rt::SiteState &sa = st.site[rt::ACCUMULATORS];
+    for (unsigned v = 0; v < nv; v++) {
+        for (unsigned j = 0; j < NO; j++) {
+            const NeuronCost c = cost[j];
+            if (c.p >= 0 && sp.countdown >= c.p && sa.countdown >= c.a) { // no flip lands in this neuron
+                sp.countdown -= c.p;
+                sa.countdown -= c.a;
+            } else {
+                out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
+            }
+        }
+    }
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *,
                     typename CONFIG_T::bias_t *, rt::LayerMemory<CONFIG_T> &mem, std::true_type /* raw */) {
-    typedef raw_math<data_T, CONFIG_T> M;
     typedef typename CONFIG_T::accum_t a_t;
-    const int W = M::W;
-    rt::State &st = rt::state();
-    int64_t x[CONFIG_T::n_in];
+    int64_t x[CONFIG_T::n_in], acc[CONFIG_T::n_out];
     for (unsigned i = 0; i < CONFIG_T::n_in; i++)
         x[i] = rt::to_raw(data[i]);
-    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-        const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, CONFIG_T::protected_msbs);
-        const int plain_bits = policy == rt::NO_EXPOSURE ? 0 : policy < 0 ? 1 : W;
-        const int bit = policy < rt::NO_EXPOSURE ? -2 - policy : -1;
-        int64_t acc;
-        if (CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) { // a registered scheme
-            acc = CONFIG_T::template fpgaft_scheme_dot<data_T>::dot(x, mem.raw[0].data(), mem.raw[1].data(),
-                                                                  mem.terms(j, 0), j, plain_bits, bit);
-        } else if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
-            int64_t r[3];
-            uint64_t faults[3][2];
-            for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
-                const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
-                r[rep] = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(),
-                                                         mem.terms(j, rep), j, plain_bits, bit);
-                faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
-                faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
-            }
-            acc = rt::wrap_raw<W, M::S>((r[0] & r[1]) | (r[0] & r[2]) | (r[1] & r[2]));
-            for (int rep = 0; rep < 3; rep++) {
-                if (r[rep] != acc) { // outvoted replica: its faults were masked by the voter
-                    st.site[rt::PRODUCTS].masked += faults[rep][0];
-                    st.site[rt::ACCUMULATORS].masked += faults[rep][1];
-                }
-            }
-            if (policy >= 0 && mem.terms(j, 0).n > 0)
-                acc = expose_output_voter<W, M::S>(acc);
-        } else if (CONFIG_T::protected_msbs > 0 && policy > 0) {
-            acc = dot_tmr_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, policy);
-        } else {
-            acc = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j,
-                                                  plain_bits, bit);
-        }
-        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
-    }
+    dense_raw_block<data_T, CONFIG_T>(x, 1, acc, mem);
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++)
+        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc[j]));
 }
 
 // Generic path: ap_fixed arithmetic, for any type hls4ml may produce (unprotected layers).
