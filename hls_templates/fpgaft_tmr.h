@@ -38,6 +38,8 @@
 
 #ifdef FPGAFT_CSIM
 #include "fpgaft_runtime.h"
+#include <algorithm>
+#include <vector>
 #endif
 
 namespace fpgaft {
@@ -658,16 +660,23 @@ void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemor
     }
 }
 
+// accum_t raw word -> res_T (nnet::cast; a plain copy when the types are the same).
+template <class data_T, class res_T, typename CONFIG_T> inline res_T cast_raw(int64_t acc) {
+    typedef typename CONFIG_T::accum_t a_t;
+    if (std::is_same<a_t, res_T>::value && !std::is_same<data_T, ap_uint<1>>::value)
+        return rt::from_raw<res_T>(acc);
+    return nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *,
                     typename CONFIG_T::bias_t *, rt::LayerMemory<CONFIG_T> &mem, std::true_type /* raw */) {
-    typedef typename CONFIG_T::accum_t a_t;
     int64_t x[CONFIG_T::n_in], acc[CONFIG_T::n_out];
     for (unsigned i = 0; i < CONFIG_T::n_in; i++)
         x[i] = rt::to_raw(data[i]);
     dense_raw_block<data_T, CONFIG_T>(x, 1, acc, mem);
     for (unsigned j = 0; j < CONFIG_T::n_out; j++)
-        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc[j]));
+        res[j] = cast_raw<data_T, res_T, CONFIG_T>(acc[j]);
 }
 
 // Generic path: ap_fixed arithmetic, for any type hls4ml may produce (unprotected layers).
@@ -800,6 +809,59 @@ template <class data_T, class res_T, typename CONFIG_T> void relu(data_T data[CO
 // io_parallel convolutions: hls4ml's im2col (the generated fill_buffer) feeding DenseFT
 // once per output pixel, in the order nnet::conv_2d_latency_cl writes its outputs.
 // ------------------------------------------------------------------------------------------
+#ifdef FPGAFT_CSIM
+// The im2col gather map of a convolution, read off hls4ml's generated fill_buffer once: run
+// on input indices (index + 1; padding writes 0), it says where each (pixel, tap) of every
+// partition reads from, in the order conv_im2col_ft feeds the kernel.
+template <typename CONFIG_T> const std::vector<int> &im2col_map() {
+    typedef typename CONFIG_T::mult_config mult_config;
+    static std::vector<int> map;
+    if (map.empty()) {
+        const unsigned NI = mult_config::n_in, NP = CONFIG_T::n_pixels;
+        std::vector<int> ids(CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan);
+        for (unsigned i = 0; i < ids.size(); i++)
+            ids[i] = (int)i + 1;
+        std::vector<int> buf((size_t)NP * NI);
+        map.resize((size_t)CONFIG_T::n_partitions * NP * NI);
+        for (unsigned part = 0; part < CONFIG_T::n_partitions; part++) {
+            std::fill(buf.begin(), buf.end(), 0);
+            CONFIG_T::template fill_buffer<int, CONFIG_T>::fill_buffer(ids.data(), (int(*)[NI])buf.data(), part);
+            std::copy(buf.begin(), buf.end(), map.begin() + (size_t)part * NP * NI);
+        }
+    }
+    return map;
+}
+
+// A convolution in the raw csim: every output pixel is one vector of the block engine (one
+// weight-memory entry, the scalar kernels' exposure order: pixel by pixel, channel by channel).
+template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
+bool conv_block_sim(const data_T *, res_T *, typename CONFIG_T::weight_t *, typename CONFIG_T::bias_t *,
+                    std::false_type) {
+    return false; // typed layer, or exposed kernel inputs: pixel by pixel through DenseFT
+}
+template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
+bool conv_block_sim(const data_T *data, res_T *res, typename CONFIG_T::weight_t *weights,
+                    typename CONFIG_T::bias_t *biases, std::true_type) {
+    typedef typename CONFIG_T::mult_config mult_config;
+    const unsigned NI = mult_config::n_in, NO = mult_config::n_out;
+    const unsigned NV = CONFIG_T::n_partitions * CONFIG_T::n_pixels;
+    static std::vector<int64_t> xcol((size_t)NV * NI), out((size_t)NV * NO);
+    int64_t xraw[N_IN + 1];
+    xraw[0] = 0; // padding
+    for (unsigned i = 0; i < N_IN; i++)
+        xraw[i + 1] = rt::to_raw(data[i]);
+    const int *map = im2col_map<CONFIG_T>().data();
+    for (size_t t = 0; t < (size_t)NV * NI; t++)
+        xcol[t] = xraw[map[t]];
+    rt::LayerMemory<mult_config> &mem = rt::layer_memory<mult_config>();
+    mem.enter(weights, biases); // hook: weight memory, once per inference
+    dense_raw_block<data_T, mult_config>(xcol.data(), NV, out.data(), mem);
+    for (size_t t = 0; t < (size_t)NV * NO; t++)
+        res[t] = cast_raw<data_T, res_T, mult_config>(out[t]);
+    return true;
+}
+#endif
+
 template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
 void conv_im2col_ft(data_T data_in[N_IN], res_T res[N_OUT], typename CONFIG_T::weight_t *weights,
                     typename CONFIG_T::bias_t *biases) {
@@ -808,6 +870,11 @@ void conv_im2col_ft(data_T data_in[N_IN], res_T res[N_OUT], typename CONFIG_T::w
 #ifdef FPGAFT_CSIM
     data_T local[N_IN];
     data_ptr = rt::expose_array<data_T, N_IN>(rt::ACTIVATIONS, data_in, local); // hook: input activations
+    if (conv_block_sim<data_T, res_T, CONFIG_T, N_IN, N_OUT>(
+            data_ptr, res, weights, biases,
+            std::integral_constant<bool, use_raw_csim<data_T, mult_config>::value &&
+                                             !mult_config::fpgaft_expose_inputs>()))
+        return;
 #endif
     data_T *data = const_cast<data_T *>(data_ptr);
     data_T data_buf[CONFIG_T::n_pixels][mult_config::n_in];
