@@ -601,34 +601,59 @@ template <class data_T, typename CONFIG_T> inline LayerCost<data_T, CONFIG_T> &l
 }
 
 // Clean pass: out[v][j] = wrap(bias_j + sum_i product(x[v][i], w[i][j])) for nv vectors
-// (x: nv x n_in raw inputs, out: nv x n_out raw accum_t words). Zero weights add nothing;
-// a weight flipped away from zero is in w, as the scalar kernels' extra terms add it.
-template <class data_T, typename CONFIG_T>
-void clean_block(const int64_t *x, unsigned nv, const int64_t *__restrict w, const int64_t *__restrict b,
-                 int64_t *__restrict out) {
+// (x: nv x n_in raw inputs, out: nv x n_out raw accum_t words), summed in T (int32_t or
+// int64_t) modulo 2^bits(T), which 2^W divides. Zero weights add nothing; a weight flipped
+// away from zero is in w, as the scalar kernels' extra terms add it.
+template <class T, class data_T, typename CONFIG_T>
+void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, const int64_t *__restrict b,
+                    int64_t *__restrict out) {
     typedef raw_math<data_T, CONFIG_T> M;
+    typedef typename std::make_unsigned<T>::type U;
     const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
     const int SH = M::PF - M::AF;
+    U bias[NO], acc[NO];
+    for (unsigned j = 0; j < NO; j++)
+        bias[j] = (U)M::bias(b[j]);
     for (unsigned v = 0; v < nv; v++) {
-        uint64_t *__restrict acc = (uint64_t *)(out + (size_t)v * NO);
-        const int64_t *xv = x + (size_t)v * NI;
+        const T *xv = x + (size_t)v * NI;
         for (unsigned j = 0; j < NO; j++)
-            acc[j] = (uint64_t)M::bias(b[j]);
+            acc[j] = bias[j];
         for (unsigned i = 0; i < NI; i++) {
-            const int64_t xi = xv[i];
+            const T xi = xv[i];
             if (xi == 0) // ReLU outputs: many inputs are zero, and so are their products
                 continue;
-            const int64_t *__restrict wi = w + (size_t)i * NO;
-            if (SH >= 0 && SH < 63) {
+            const T *__restrict wi = w + (size_t)i * NO;
+            if (SH >= 0 && SH < 8 * (int)sizeof(T) - 1) {
                 for (unsigned j = 0; j < NO; j++)
-                    acc[j] += (uint64_t)((xi * wi[j]) >> SH);
+                    acc[j] += (U)((T)(xi * wi[j]) >> SH);
             } else {
                 for (unsigned j = 0; j < NO; j++)
-                    acc[j] += (uint64_t)M::product(xi, wi[j]);
+                    acc[j] += (U)M::product(xi, wi[j]);
             }
         }
         for (unsigned j = 0; j < NO; j++)
-            acc[j] = (uint64_t)rt::wrap_raw<M::W, M::S>((int64_t)acc[j]);
+            out[(size_t)v * NO + j] = rt::wrap_raw<M::W, M::S>((int64_t)(uint64_t)acc[j]);
+    }
+}
+
+// 32-bit lanes (twice as many per vector) when every product fits in 31 bits and the
+// accumulator in 32; worth the copy of the weights only for a block of several vectors.
+template <class data_T, typename CONFIG_T> struct clean_in_32 {
+    typedef raw_math<data_T, CONFIG_T> M;
+    static const bool value = data_T::width + CONFIG_T::weight_t::width <= 31 && M::W <= 32 &&
+                              M::PF - M::AF >= 0 && M::PF - M::AF < 31;
+};
+
+template <class data_T, typename CONFIG_T>
+void clean_block(const int64_t *x, unsigned nv, const int64_t *w, const int64_t *b, int64_t *out) {
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    if (clean_in_32<data_T, CONFIG_T>::value && nv > 1) {
+        static std::vector<int32_t> x32, w32;
+        x32.assign(x, x + (size_t)nv * NI);
+        w32.assign(w, w + (size_t)NI * NO);
+        clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, w32.data(), b, out);
+    } else {
+        clean_block_in<int64_t, data_T, CONFIG_T>(x, nv, w, b, out);
     }
 }
 
