@@ -838,12 +838,12 @@ template <class data_T, class res_T, typename CONFIG_T> void relu(data_T data[CO
 // The im2col gather map of a convolution, read off hls4ml's generated fill_buffer once: run
 // on input indices (index + 1; padding writes 0), it says where each (pixel, tap) of every
 // partition reads from, in the order conv_im2col_ft feeds the kernel.
-template <typename CONFIG_T> const std::vector<int> &im2col_map() {
+template <typename CONFIG_T, unsigned N_IN> const std::vector<int> &im2col_map() {
     typedef typename CONFIG_T::mult_config mult_config;
     static std::vector<int> map;
     if (map.empty()) {
         const unsigned NI = mult_config::n_in, NP = CONFIG_T::n_pixels;
-        std::vector<int> ids(CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan);
+        std::vector<int> ids(N_IN);
         for (unsigned i = 0; i < ids.size(); i++)
             ids[i] = (int)i + 1;
         std::vector<int> buf((size_t)NP * NI);
@@ -875,7 +875,7 @@ bool conv_block_sim(const data_T *data, res_T *res, typename CONFIG_T::weight_t 
     xraw[0] = 0; // padding
     for (unsigned i = 0; i < N_IN; i++)
         xraw[i + 1] = rt::to_raw(data[i]);
-    const int *map = im2col_map<CONFIG_T>().data();
+    const int *map = im2col_map<CONFIG_T, N_IN>().data();
     for (size_t t = 0; t < (size_t)NV * NI; t++)
         xcol[t] = xraw[map[t]];
     rt::LayerMemory<mult_config> &mem = rt::layer_memory<mult_config>();
