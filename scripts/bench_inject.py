@@ -87,8 +87,6 @@ def integer_peak(min_seconds: float) -> float:
     import ctypes
     import subprocess
 
-    import numpy as np
-
     from fpga_ft.simulate.csim import CXXFLAGS, target_flags
 
     with tempfile.TemporaryDirectory(prefix="bench_peak_") as tmp:
@@ -110,8 +108,6 @@ def threaded_rate(library, x: np.ndarray, threads: int, min_seconds: float) -> f
     """Wall-clock inferences/s of ``threads`` clones of ``library`` (BER 1e-4, all sites),
     each running its share of ``x`` at once (ctypes releases the GIL)."""
     from concurrent.futures import ThreadPoolExecutor
-
-    import numpy as np
 
     clones = [library.clone() for _ in range(threads)]
     for i, clone in enumerate(clones):
