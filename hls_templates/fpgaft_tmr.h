@@ -662,7 +662,12 @@ template <class data_T, typename CONFIG_T>
 void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemory<CONFIG_T> &mem) {
     const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
     rt::State &st = rt::state();
-    if (st.scope_active) { // per-neuron exposure policies: the scalar kernels throughout
+#ifdef FPGAFT_CSIM_SCALAR // test switch: the scalar kernels only (the engine's reference)
+    const bool scalar_only = true;
+#else
+    const bool scalar_only = st.scope_active; // per-neuron exposure policies
+#endif
+    if (scalar_only) { // the scalar kernels throughout
         for (unsigned v = 0; v < nv; v++)
             for (unsigned j = 0; j < NO; j++)
                 out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
@@ -867,6 +872,9 @@ bool conv_block_sim(const data_T *, res_T *, typename CONFIG_T::weight_t *, type
 template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
 bool conv_block_sim(const data_T *data, res_T *res, typename CONFIG_T::weight_t *weights,
                     typename CONFIG_T::bias_t *biases, std::true_type) {
+#ifdef FPGAFT_CSIM_SCALAR // test switch: pixel by pixel through DenseFT, as before the engine
+    return false;
+#endif
     typedef typename CONFIG_T::mult_config mult_config;
     const unsigned NI = mult_config::n_in, NO = mult_config::n_out;
     const unsigned NV = CONFIG_T::n_partitions * CONFIG_T::n_pixels;
