@@ -411,6 +411,54 @@ template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) {
     return q;
 }
 
+// ---- float -> ap_fixed input conversion on raw integers (csim speed) ----------------------
+template <class T> struct is_ap_fixed { static const bool value = false; };
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_ap_fixed<ap_fixed<W, I, Q, O, N>> {
+    static const bool value = true;
+};
+template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_ap_fixed<ap_ufixed<W, I, Q, O, N>> {
+    static const bool value = true;
+};
+
+// The raw word of T(f) (the ap_[u]fixed constructor from a float: quantisation mode, then
+// overflow mode), for the modes below and a finite f whose scaled value stays under 2^52
+// (where double arithmetic is exact); false otherwise (the caller converts with T(f); an
+// ap_[u]int converts as C++ integers do, towards zero, and always goes there).
+template <class T> inline bool float_to_raw(float f, int64_t &raw) {
+    typedef fixed_traits<T> R;
+    if (!is_ap_fixed<T>::value || !R::ok || T::width > 52 || R::O == AP_SAT_SYM || (R::O == AP_WRAP && R::N != 0) || R::O == AP_WRAP_SM)
+        return false;
+    const double v = std::ldexp((double)f, R::F); // exact: a power-of-two scale
+    if (!(std::fabs(v) < 4503599627370496.0))     // NaN, infinities, |v| >= 2^52
+        return false;
+    double q;
+    switch (R::Q) {
+    case AP_TRN: q = std::floor(v); break;
+    case AP_TRN_ZERO: q = std::trunc(v); break;
+    case AP_RND: q = std::floor(v + 0.5); break;          // ties towards +infinity
+    case AP_RND_ZERO: q = v >= 0 ? std::ceil(v - 0.5) : std::floor(v + 0.5); break;
+    case AP_RND_MIN_INF: q = std::ceil(v - 0.5); break;   // ties towards -infinity
+    case AP_RND_INF: q = std::round(v); break;            // ties away from zero
+    case AP_RND_CONV: q = std::nearbyint(v); break;       // ties to even (default rounding mode)
+    default: return false;
+    }
+    const int64_t lo = R::S ? -(int64_t)(1ull << (T::width - 1)) : 0;
+    const int64_t hi = R::S ? (int64_t)((1ull << (T::width - 1)) - 1) : (int64_t)((1ull << T::width) - 1);
+    int64_t r = (int64_t)q;
+    if (r < lo || r > hi) {
+        if (R::O == AP_WRAP)
+            r = wrap_raw<T::width, R::S>(r);
+        else if (R::O == AP_SAT_ZERO)
+            r = 0;
+        else if (R::O == AP_SAT)
+            r = r < lo ? lo : hi;
+        else
+            return false;
+    }
+    raw = r;
+    return true;
+}
+
 // The terms one neuron's hardware has (structure.NeuronStructure.terms): the inputs whose
 // pristine weight is non-zero, and whether the bias is non-zero in accum_t.
 struct NeuronTerms {

@@ -38,6 +38,8 @@
 
 #ifdef FPGAFT_CSIM
 #include "fpgaft_runtime.h"
+#include <algorithm>
+#include <vector>
 #endif
 
 namespace fpgaft {
@@ -512,51 +514,199 @@ template <int W, bool S> inline int64_t expose_output_voter(int64_t v) {
     return v;
 }
 
+// One neuron through the scalar kernels (today's definition of every exposed word): the
+// scheme, full-TMR, bit-level TMR or plain dot product of neuron j on raw inputs x.
+template <class data_T, typename CONFIG_T>
+int64_t neuron_raw(const int64_t *x, rt::LayerMemory<CONFIG_T> &mem, unsigned j) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int W = M::W;
+    rt::State &st = rt::state();
+    const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, CONFIG_T::protected_msbs);
+    const int plain_bits = policy == rt::NO_EXPOSURE ? 0 : policy < 0 ? 1 : W;
+    const int bit = policy < rt::NO_EXPOSURE ? -2 - policy : -1;
+    if (CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) // a registered scheme
+        return CONFIG_T::template fpgaft_scheme_dot<data_T>::dot(x, mem.raw[0].data(), mem.raw[1].data(),
+                                                              mem.terms(j, 0), j, plain_bits, bit);
+    if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
+        int64_t r[3];
+        uint64_t faults[3][2];
+        for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
+            const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
+            r[rep] = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(),
+                                                     mem.terms(j, rep), j, plain_bits, bit);
+            faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
+            faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
+        }
+        int64_t acc = rt::wrap_raw<W, M::S>((r[0] & r[1]) | (r[0] & r[2]) | (r[1] & r[2]));
+        for (int rep = 0; rep < 3; rep++) {
+            if (r[rep] != acc) { // outvoted replica: its faults were masked by the voter
+                st.site[rt::PRODUCTS].masked += faults[rep][0];
+                st.site[rt::ACCUMULATORS].masked += faults[rep][1];
+            }
+        }
+        if (policy >= 0 && mem.terms(j, 0).n > 0)
+            acc = expose_output_voter<W, M::S>(acc);
+        return acc;
+    }
+    if (CONFIG_T::protected_msbs > 0 && policy > 0)
+        return dot_tmr_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, policy);
+    return dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, plain_bits,
+                                           bit);
+}
+
+// ---- the block engine ----------------------------------------------------------------------
+// A layer call evaluates a block of input vectors (one for Dense, every output pixel of a
+// convolution) in two passes. (1) clean pass: every neuron's wrap-around sum of every
+// product and the bias, as if no flip landed in its words (i outer, j inner: a loop over
+// contiguous weights that g++ vectorises). (2) fault pass, in the scalar kernels' exposure
+// order (vector by vector, neuron by neuron): a neuron whose exposed bits (neuron_cost) all
+// fit before the next product and partial-sum flips consumes them at once and keeps its
+// clean value, which is exactly what the scalar kernel would return; any other neuron (a
+// flip lands in it, a scheme or full-TMR neuron, a fault scope) runs the scalar kernel. The
+// RNG draws, the counters and every result are therefore those of the scalar kernels.
+
+// Exposed (product, partial-sum) bits of neuron j's words when no fault scope is active
+// (fpga_ft/core/exposure.py); p < 0: the neuron always runs the scalar kernel.
+struct NeuronCost {
+    int64_t p, a;
+};
+template <class data_T, typename CONFIG_T> struct LayerCost {
+    std::vector<NeuronCost> cost;
+    void build(rt::LayerMemory<CONFIG_T> &mem) {
+        typedef raw_math<data_T, CONFIG_T> M;
+        const int64_t W = M::W, k = CONFIG_T::protected_msbs;
+        cost.resize(CONFIG_T::n_out);
+        for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
+            const rt::NeuronTerms t = mem.terms(j, 0);
+            const int64_t n = t.n, sums = n > 0 ? n - 1 + (t.bias_present ? 1 : 0) : 0;
+            NeuronCost &c = cost[j];
+            if ((CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) ||
+                (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j])) {
+                c.p = c.a = -1;
+            } else if (k > 0) {
+                c.p = n * (W + 2 * k);
+                c.a = n > 0 ? sums * (W + 2 * k + (k < W ? 1 : 0)) + k : 0;
+            } else {
+                c.p = n * W;
+                c.a = sums * W;
+            }
+        }
+    }
+};
+template <class data_T, typename CONFIG_T> inline LayerCost<data_T, CONFIG_T> &layer_cost(rt::LayerMemory<CONFIG_T> &mem) {
+    static LayerCost<data_T, CONFIG_T> c;
+    if (c.cost.empty())
+        c.build(mem);
+    return c;
+}
+
+// Clean pass: out[v][j] = wrap(bias_j + sum_i product(x[v][i], w[i][j])) for nv vectors
+// (x: nv x n_in raw inputs, out: nv x n_out raw accum_t words), summed in T (int32_t or
+// int64_t) modulo 2^bits(T), which 2^W divides. Zero weights add nothing; a weight flipped
+// away from zero is in w, as the scalar kernels' extra terms add it.
+template <class T, class data_T, typename CONFIG_T>
+void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, const int64_t *__restrict b,
+                    int64_t *__restrict out) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    typedef typename std::make_unsigned<T>::type U;
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    const int SH = M::PF - M::AF;
+    U bias[NO], acc[NO];
+    for (unsigned j = 0; j < NO; j++)
+        bias[j] = (U)M::bias(b[j]);
+    for (unsigned v = 0; v < nv; v++) {
+        const T *xv = x + (size_t)v * NI;
+        for (unsigned j = 0; j < NO; j++)
+            acc[j] = bias[j];
+        for (unsigned i = 0; i < NI; i++) {
+            const T xi = xv[i];
+            if (xi == 0) // ReLU outputs: many inputs are zero, and so are their products
+                continue;
+            const T *__restrict wi = w + (size_t)i * NO;
+            if (SH >= 0 && SH < 8 * (int)sizeof(T) - 1) {
+                for (unsigned j = 0; j < NO; j++)
+                    acc[j] += (U)((T)(xi * wi[j]) >> SH);
+            } else {
+                for (unsigned j = 0; j < NO; j++)
+                    acc[j] += (U)M::product(xi, wi[j]);
+            }
+        }
+        for (unsigned j = 0; j < NO; j++)
+            out[(size_t)v * NO + j] = rt::wrap_raw<M::W, M::S>((int64_t)(uint64_t)acc[j]);
+    }
+}
+
+// 32-bit lanes (twice as many per vector) when every product fits in 31 bits and the
+// accumulator in 32; worth the copy of the weights only for a block of several vectors.
+template <class data_T, typename CONFIG_T> struct clean_in_32 {
+    typedef raw_math<data_T, CONFIG_T> M;
+    static const bool value = data_T::width + CONFIG_T::weight_t::width <= 31 && M::W <= 32 &&
+                              M::PF - M::AF >= 0 && M::PF - M::AF < 31;
+};
+
+template <class data_T, typename CONFIG_T>
+void clean_block(const int64_t *x, unsigned nv, const int64_t *w, const int64_t *b, int64_t *out) {
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    if (clean_in_32<data_T, CONFIG_T>::value && nv > 1) {
+        static std::vector<int32_t> x32, w32;
+        x32.assign(x, x + (size_t)nv * NI);
+        w32.assign(w, w + (size_t)NI * NO);
+        clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, w32.data(), b, out);
+    } else {
+        clean_block_in<int64_t, data_T, CONFIG_T>(x, nv, w, b, out);
+    }
+}
+
+// Both passes over nv input vectors (x: nv x n_in raw words); out: nv x n_out raw accum_t.
+template <class data_T, typename CONFIG_T>
+void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemory<CONFIG_T> &mem) {
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
+    rt::State &st = rt::state();
+#ifdef FPGAFT_CSIM_SCALAR // test switch: the scalar kernels only (the engine's reference)
+    const bool scalar_only = true;
+#else
+    const bool scalar_only = st.scope_active; // per-neuron exposure policies
+#endif
+    if (scalar_only) { // the scalar kernels throughout
+        for (unsigned v = 0; v < nv; v++)
+            for (unsigned j = 0; j < NO; j++)
+                out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
+        return;
+    }
+    clean_block<data_T, CONFIG_T>(x, nv, mem.raw[0].data(), mem.raw[1].data(), out);
+    const NeuronCost *cost = layer_cost<data_T, CONFIG_T>(mem).cost.data();
+    rt::SiteState &sp = st.site[rt::PRODUCTS];
+    rt::SiteState &sa = st.site[rt::ACCUMULATORS];
+    for (unsigned v = 0; v < nv; v++) {
+        for (unsigned j = 0; j < NO; j++) {
+            const NeuronCost c = cost[j];
+            if (c.p >= 0 && sp.countdown >= c.p && sa.countdown >= c.a) { // no flip lands in this neuron
+                sp.countdown -= c.p;
+                sa.countdown -= c.a;
+            } else {
+                out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
+            }
+        }
+    }
+}
+
+// accum_t raw word -> res_T (nnet::cast; a plain copy when the types are the same).
+template <class data_T, class res_T, typename CONFIG_T> inline res_T cast_raw(int64_t acc) {
+    typedef typename CONFIG_T::accum_t a_t;
+    if (std::is_same<a_t, res_T>::value && !std::is_same<data_T, ap_uint<1>>::value)
+        return rt::from_raw<res_T>(acc);
+    return nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
+}
+
 template <class data_T, class res_T, typename CONFIG_T>
 void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CONFIG_T::weight_t *,
                     typename CONFIG_T::bias_t *, rt::LayerMemory<CONFIG_T> &mem, std::true_type /* raw */) {
-    typedef raw_math<data_T, CONFIG_T> M;
-    typedef typename CONFIG_T::accum_t a_t;
-    const int W = M::W;
-    rt::State &st = rt::state();
-    int64_t x[CONFIG_T::n_in];
+    int64_t x[CONFIG_T::n_in], acc[CONFIG_T::n_out];
     for (unsigned i = 0; i < CONFIG_T::n_in; i++)
         x[i] = rt::to_raw(data[i]);
-    for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
-        const int policy = rt::exposure_policy(CONFIG_T::fpgaft_layer, j, CONFIG_T::protected_msbs);
-        const int plain_bits = policy == rt::NO_EXPOSURE ? 0 : policy < 0 ? 1 : W;
-        const int bit = policy < rt::NO_EXPOSURE ? -2 - policy : -1;
-        int64_t acc;
-        if (CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) { // a registered scheme
-            acc = CONFIG_T::template fpgaft_scheme_dot<data_T>::dot(x, mem.raw[0].data(), mem.raw[1].data(),
-                                                                  mem.terms(j, 0), j, plain_bits, bit);
-        } else if (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j]) {
-            int64_t r[3];
-            uint64_t faults[3][2];
-            for (int rep = 0; rep < 3; rep++) { // three full replicas, own weight copies
-                const uint64_t p0 = st.site[rt::PRODUCTS].injected, a0 = st.site[rt::ACCUMULATORS].injected;
-                r[rep] = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[2 * rep].data(), mem.raw[2 * rep + 1].data(),
-                                                         mem.terms(j, rep), j, plain_bits, bit);
-                faults[rep][0] = st.site[rt::PRODUCTS].injected - p0;
-                faults[rep][1] = st.site[rt::ACCUMULATORS].injected - a0;
-            }
-            acc = rt::wrap_raw<W, M::S>((r[0] & r[1]) | (r[0] & r[2]) | (r[1] & r[2]));
-            for (int rep = 0; rep < 3; rep++) {
-                if (r[rep] != acc) { // outvoted replica: its faults were masked by the voter
-                    st.site[rt::PRODUCTS].masked += faults[rep][0];
-                    st.site[rt::ACCUMULATORS].masked += faults[rep][1];
-                }
-            }
-            if (policy >= 0 && mem.terms(j, 0).n > 0)
-                acc = expose_output_voter<W, M::S>(acc);
-        } else if (CONFIG_T::protected_msbs > 0 && policy > 0) {
-            acc = dot_tmr_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j, policy);
-        } else {
-            acc = dot_plain_raw<data_T, CONFIG_T>(x, mem.raw[0].data(), mem.raw[1].data(), mem.terms(j, 0), j,
-                                                  plain_bits, bit);
-        }
-        res[j] = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
-    }
+    dense_raw_block<data_T, CONFIG_T>(x, 1, acc, mem);
+    for (unsigned j = 0; j < CONFIG_T::n_out; j++)
+        res[j] = cast_raw<data_T, res_T, CONFIG_T>(acc[j]);
 }
 
 // Generic path: ap_fixed arithmetic, for any type hls4ml may produce (unprotected layers).
@@ -689,6 +839,62 @@ template <class data_T, class res_T, typename CONFIG_T> void relu(data_T data[CO
 // io_parallel convolutions: hls4ml's im2col (the generated fill_buffer) feeding DenseFT
 // once per output pixel, in the order nnet::conv_2d_latency_cl writes its outputs.
 // ------------------------------------------------------------------------------------------
+#ifdef FPGAFT_CSIM
+// The im2col gather map of a convolution, read off hls4ml's generated fill_buffer once: run
+// on input indices (index + 1; padding writes 0), it says where each (pixel, tap) of every
+// partition reads from, in the order conv_im2col_ft feeds the kernel.
+template <typename CONFIG_T, unsigned N_IN> const std::vector<int> &im2col_map() {
+    typedef typename CONFIG_T::mult_config mult_config;
+    static std::vector<int> map;
+    if (map.empty()) {
+        const unsigned NI = mult_config::n_in, NP = CONFIG_T::n_pixels;
+        std::vector<int> ids(N_IN);
+        for (unsigned i = 0; i < ids.size(); i++)
+            ids[i] = (int)i + 1;
+        std::vector<int> buf((size_t)NP * NI);
+        map.resize((size_t)CONFIG_T::n_partitions * NP * NI);
+        for (unsigned part = 0; part < CONFIG_T::n_partitions; part++) {
+            std::fill(buf.begin(), buf.end(), 0);
+            CONFIG_T::template fill_buffer<int, CONFIG_T>::fill_buffer(ids.data(), (int(*)[NI])buf.data(), part);
+            std::copy(buf.begin(), buf.end(), map.begin() + (size_t)part * NP * NI);
+        }
+    }
+    return map;
+}
+
+// A convolution in the raw csim: every output pixel is one vector of the block engine (one
+// weight-memory entry, the scalar kernels' exposure order: pixel by pixel, channel by channel).
+template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
+bool conv_block_sim(const data_T *, res_T *, typename CONFIG_T::weight_t *, typename CONFIG_T::bias_t *,
+                    std::false_type) {
+    return false; // typed layer, or exposed kernel inputs: pixel by pixel through DenseFT
+}
+template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
+bool conv_block_sim(const data_T *data, res_T *res, typename CONFIG_T::weight_t *weights,
+                    typename CONFIG_T::bias_t *biases, std::true_type) {
+#ifdef FPGAFT_CSIM_SCALAR // test switch: pixel by pixel through DenseFT, as before the engine
+    return false;
+#endif
+    typedef typename CONFIG_T::mult_config mult_config;
+    const unsigned NI = mult_config::n_in, NO = mult_config::n_out;
+    const unsigned NV = CONFIG_T::n_partitions * CONFIG_T::n_pixels;
+    static std::vector<int64_t> xcol((size_t)NV * NI), out((size_t)NV * NO);
+    int64_t xraw[N_IN + 1];
+    xraw[0] = 0; // padding
+    for (unsigned i = 0; i < N_IN; i++)
+        xraw[i + 1] = rt::to_raw(data[i]);
+    const int *map = im2col_map<CONFIG_T, N_IN>().data();
+    for (size_t t = 0; t < (size_t)NV * NI; t++)
+        xcol[t] = xraw[map[t]];
+    rt::LayerMemory<mult_config> &mem = rt::layer_memory<mult_config>();
+    mem.enter(weights, biases); // hook: weight memory, once per inference
+    dense_raw_block<data_T, mult_config>(xcol.data(), NV, out.data(), mem);
+    for (size_t t = 0; t < (size_t)NV * NO; t++)
+        res[t] = cast_raw<data_T, res_T, mult_config>(out[t]);
+    return true;
+}
+#endif
+
 template <class data_T, class res_T, typename CONFIG_T, unsigned N_IN, unsigned N_OUT>
 void conv_im2col_ft(data_T data_in[N_IN], res_T res[N_OUT], typename CONFIG_T::weight_t *weights,
                     typename CONFIG_T::bias_t *biases) {
@@ -697,6 +903,11 @@ void conv_im2col_ft(data_T data_in[N_IN], res_T res[N_OUT], typename CONFIG_T::w
 #ifdef FPGAFT_CSIM
     data_T local[N_IN];
     data_ptr = rt::expose_array<data_T, N_IN>(rt::ACTIVATIONS, data_in, local); // hook: input activations
+    if (conv_block_sim<data_T, res_T, CONFIG_T, N_IN, N_OUT>(
+            data_ptr, res, weights, biases,
+            std::integral_constant<bool, use_raw_csim<data_T, mult_config>::value &&
+                                             !mult_config::fpgaft_expose_inputs>()))
+        return;
 #endif
     data_T *data = const_cast<data_T *>(data_ptr);
     data_T data_buf[CONFIG_T::n_pixels][mult_config::n_in];

@@ -8,6 +8,7 @@ defines that macro. Samples run in one C++ call per batch (no Python per sample)
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import shutil
@@ -23,6 +24,33 @@ from fpga_ft.core.faults import SITES, WEIGHT_MODES
 
 CSIM_MACRO = "FPGAFT_CSIM"
 CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
+#: ``FPGA_FT_CSIM_NATIVE=0`` builds portable libraries (no ``-march=native``).
+NATIVE_ENV = "FPGA_FT_CSIM_NATIVE"
+
+
+@functools.lru_cache(maxsize=1)
+def target_flags() -> tuple[tuple[str, ...], str]:
+    """The g++ flags that tune the csim for this CPU, and the CPU's identity for the cache key.
+
+    ``-march=native`` (the block engine's clean pass then uses AVX2/AVX-512 where the CPU
+    has them) with ``-ffp-contract=off`` (no fused multiply-add: the float <-> ap_fixed
+    conversions stay those of the portable build), when g++ accepts it and
+    ``FPGA_FT_CSIM_NATIVE`` is not ``0``. The identity is what g++ expands ``-march=native``
+    to on this machine (the -march value and every -m feature switch), so a library built
+    on one CPU is never loaded on a CPU that lacks its instructions: another CPU gets
+    another library name. Otherwise: no flag (portable x86-64 / generic code)."""
+    if os.environ.get(NATIVE_ENV, "1").strip() == "0":
+        return (), "portable"
+    try:
+        probe = subprocess.run(["g++", "-march=native", "-E", "-v", "-"], input="", capture_output=True,
+                               text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError):
+        return (), "portable"
+    cc1 = next((line for line in probe.stderr.splitlines() if "cc1" in line and "-march=" in line), "")
+    if probe.returncode != 0 or not cc1:
+        return (), "portable"
+    identity = cc1[cc1.index("-march="):].strip()
+    return ("-march=native", "-ffp-contract=off"), identity
 
 
 def _sources(project_dir: Path) -> list[Path]:
@@ -41,6 +69,7 @@ def _source_hash(project_dir: Path, extra_flags=()) -> str:
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
     digest.update(repr([p.name for p in _sources(project_dir)]).encode())
     digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
+    digest.update(target_flags()[1].encode())
     # the library reads its weights from this directory (WEIGHTS_DIR): a moved project recompiles
     digest.update(str(project_dir.resolve()).encode())
     return digest.hexdigest()[:16]
@@ -51,7 +80,8 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
     """Compile the csim shared library; returns (path, seconds spent compiling; 0 if cached).
 
     ``extra_flags``: additional g++ flags (tests use ``-DFPGAFT_CSIM_TYPED`` to force the
-    generic ap_fixed kernel instead of the native-integer one)."""
+    generic ap_fixed kernel instead of the native-integer one). The CPU flags of
+    :func:`target_flags` come first."""
     project_dir = Path(project_dir).resolve()
     if shutil.which("g++") is None:
         raise FpgaFtError("g++ not found on PATH: the C simulation needs a C++ compiler")
@@ -63,7 +93,7 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
         return library, 0.0
     start = time.perf_counter()
     weights_dir = f'"{project_dir / "firmware" / "weights"}"'
-    common = ["g++", *CXXFLAGS, *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
+    common = ["g++", *CXXFLAGS, *target_flags()[0], *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
               f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}", f"-I{project_dir}"]
     sources = _sources(project_dir)
     objects = [project_dir / f"fpgaft_{i}.o" for i in range(len(sources))]

@@ -1,0 +1,58 @@
+"""The csim's block engine (docs/csim.md) against the scalar kernels it replaces: the same
+seed gives the same outputs and the same flip and mask counters, sample for sample, with
+and without faults and with a fault scope. ``-DFPGAFT_CSIM_SCALAR`` builds the reference:
+every neuron through its scalar kernel, convolutions pixel by pixel, hls4ml's own input
+conversion."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+from fpga_ft.generate.design import build_design
+from fpga_ft.simulate.csim import CsimLibrary, build_library, target_flags
+
+
+def _runs(lib: CsimLibrary, x: np.ndarray) -> list:
+    runs = []
+    for ber in (0.0, 1e-4, 1e-3):
+        lib.configure((ber,) * 4, seed=11)
+        runs.append(lib.run(x))
+    lib.configure((1e-3,) * 4, persistent=True, seed=12, scrub_interval=7)
+    runs.append(lib.run(x))
+    lib.configure((1e-2,) * 4, seed=13)
+    lib.set_scope(0, 1, -1)
+    runs.append(lib.run(x))
+    lib.set_scope()
+    return runs
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn"])
+def test_block_engine_equals_scalar_kernels(bundled, name):
+    model, x, _, _ = bundled(name)
+    probe = build_design(model)
+    layers = probe.layers
+    # every kind of neuron: bit-level TMR, full TMR (critical), plain
+    plan = ProtectionPlan({layers[0].name: LayerProtection(2, [0, 3]), layers[-1].name: LayerProtection(0, [1])})
+    design = build_design(model, plan)
+    path, _ = build_library(design.project_dir, extra_flags=("-DFPGAFT_CSIM_SCALAR",))
+    scalar = CsimLibrary(path, design.n_inputs, design.n_outputs)
+    x = x[:200]
+    engine_runs, scalar_runs = _runs(design.library, x), _runs(scalar, x)
+    assert sum(engine_runs[2][1].values()) > 0  # faults were drawn
+    for (y_e, inj_e, mask_e), (y_s, inj_s, mask_s) in zip(engine_runs, scalar_runs):
+        assert np.array_equal(y_e, y_s)
+        assert inj_e == inj_s and mask_e == mask_s
+
+
+def test_native_flags_name_the_cpu(monkeypatch):
+    """-march=native is tied to what g++ expands it to here; FPGA_FT_CSIM_NATIVE=0 is portable."""
+    flags, identity = target_flags()
+    assert ("-march=native" in flags) == identity.startswith("-march=")
+    target_flags.cache_clear()
+    monkeypatch.setenv("FPGA_FT_CSIM_NATIVE", "0")
+    try:
+        assert target_flags() == ((), "portable")
+    finally:
+        target_flags.cache_clear()
