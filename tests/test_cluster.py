@@ -7,6 +7,7 @@ import json
 import os
 import threading
 
+import numpy as np
 import pytest
 
 from fpga_ft.core.errors import FpgaFtError
@@ -18,7 +19,7 @@ distributed = pytest.importorskip("distributed")
 
 MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_DATA = MODELS_DIR / "digits_test.npz"
-TIMING = {"seconds", "inferences_per_second", "resumed_chunks", "checkpoint"}
+TIMING = {"resumed_chunks", "checkpoint", "threads", "budget_left_seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,11 @@ def _local_by_default(monkeypatch):
 def _without_timing(data):
     """The JSON without what depends on the clock or on earlier runs."""
     if isinstance(data, dict):
-        return {k: _without_timing(v) for k, v in data.items() if k not in TIMING}
+        return {
+            k: _without_timing(v)
+            for k, v in data.items()
+            if k not in TIMING and not k.endswith(("seconds", "_per_second", "_per_inference"))
+        }
     if isinstance(data, list):
         return [_without_timing(v) for v in data]
     return data
@@ -120,6 +125,49 @@ def test_env_scheduler_and_checkpoint_resume(design, dask_cluster, tmp_path, mon
     assert resumed.resumed_chunks == resumed.chunks  # the Dask run's checkpoint serves a local run
     local = run_campaign(plain, x, y, model, repeats=4, seed=2, chunk_size=200, workers=2)
     assert _without_timing(on_dask.to_dict()) == _without_timing(resumed.to_dict()) == _without_timing(local.to_dict())
+
+
+def test_oracles_same_numbers_on_dask(design, dask_cluster):
+    """The injection oracle (adaptive and fixed) and the bit analysis: the numbers of one
+    thread, with every estimate's jobs run as Dask tasks."""
+    from fpga_ft.measure import vulnerability as V
+
+    plain, x, y = design
+    x, y = x[:300], y[:300]
+
+    def both(run):
+        cluster.select_scheduler(None)
+        local = run()
+        cluster.select_scheduler(dask_cluster.scheduler_address)
+        try:
+            return local, run()
+        finally:
+            cluster.select_scheduler(None)
+
+    for repeats in (None, 1):
+        sampling = V.Sampling(repeats=repeats, resolve_ranks=True)
+        one, dask = both(
+            lambda: V.injection_analysis(plain, x, y, seed=2, progress=False, layers=["fc2", "fc3"], sampling=sampling)
+        )
+        for name in one.loss:
+            for field in ("loss", "inferences", "output_error", "mismatch"):
+                np.testing.assert_array_equal(getattr(one, field)[name], getattr(dask, field)[name])
+            assert one.status[name] == dask.status[name]
+    bits1, bits2 = both(lambda: V.bit_analysis(plain, x, y, seed=4, progress=False, sampling=V.Sampling()))
+    assert bits1.rows == bits2.rows
+    assert (plain.predict(x).argmax(1) == y).mean() == pytest.approx(one.clean_accuracy)
+
+
+def test_cli_analyze_same_json_on_dask(design, dask_cluster, tmp_path):
+    from fpga_ft.cli import main
+
+    outputs = []
+    for extra in ([], ["--scheduler", dask_cluster.scheduler_address]):
+        out = tmp_path / f"analyze{len(outputs)}.json"
+        args = ["analyze", str(MLP), "--data", str(MLP_DATA), "--method", "injection", "--repeats", "1"]
+        assert main([*args, "--bit-repeats", "1", "--threads", "1", "--json", str(out), *extra]) == 0
+        outputs.append(_without_timing(json.loads(out.read_text())))
+    assert outputs[0] == outputs[1]
 
 
 def test_threads_borrow_separate_libraries(design):

@@ -8,7 +8,7 @@ command then submits its chunks there as tasks. Without a scheduler, chunks run 
 process (one worker) or in a local ``spawn`` process pool
 (:mod:`fpga_ft.simulate.campaign.workers`).
 
-Both are driven through :class:`ChunkExecutor`: ``submit(fn, arg)`` returns a future,
+Both are driven through :class:`ChunkExecutor`: ``submit(fn, *args)`` returns a future,
 ``wait_first(futures)`` the ones finished, ``slots`` how many run at once (pool processes,
 or the Dask workers' threads). Results never depend on the executor: each chunk draws its
 faults from its own seed (:func:`fpga_ft.simulate.campaign.layout.chunk_seed`).
@@ -51,7 +51,7 @@ class ChunkExecutor(Protocol):
     #: exceptions meaning a worker died (the campaign stops, resumable from its checkpoint)
     lost: tuple[type[BaseException], ...]
 
-    def submit(self, fn: Callable, arg) -> Any: ...
+    def submit(self, fn: Callable, *args) -> Any: ...
 
     def wait_first(self, futures: Iterable) -> set: ...
 
@@ -66,9 +66,9 @@ class PoolExecutor:
     submitting: Callable[[], ContextManager] = contextlib.nullcontext
     lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
 
-    def submit(self, fn: Callable, arg):
+    def submit(self, fn: Callable, *args):
         with self.submitting():
-            return self.pool.submit(fn, arg)
+            return self.pool.submit(fn, *args)
 
     def wait_first(self, futures: Iterable) -> set:
         done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
@@ -91,8 +91,8 @@ class DaskExecutor:
         self.slots = max(1, int(threads))
         self.lost = (KilledWorker,)
 
-    def submit(self, fn: Callable, arg):
-        return self.client.submit(fn, arg, pure=False)
+    def submit(self, fn: Callable, *args):
+        return self.client.submit(fn, *args, pure=False)
 
     def wait_first(self, futures: Iterable) -> set:
         from distributed import wait as dask_wait
