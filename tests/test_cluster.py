@@ -94,21 +94,23 @@ def _inject(tmp_path, name: str, *extra: str) -> dict:
     return _without_timing(json.loads(out.read_text()))
 
 
-def test_inject_same_json_local_and_dask(design, dask_cluster, tmp_path):
+def test_inject_same_json_local_and_dask(design, dask_cluster, tmp_path, monkeypatch):
     one = _inject(tmp_path, "one")
     two = _inject(tmp_path, "two", "--workers", "2")
-    dask = _inject(tmp_path, "dask", "--scheduler", dask_cluster.scheduler_address)
-    assert one == two == dask
+    address = dask_cluster.scheduler_address
+    grouped = _inject(tmp_path, "grouped", "--scheduler", address)  # all chunks of a BER in one task
+    monkeypatch.setattr(cluster, "DASK_TASK_INFERENCES", 1)  # one chunk per task: both workers busy
+    per_chunk = _inject(tmp_path, "per_chunk", "--scheduler", address)
+    assert one == two == grouped == per_chunk
     assert [r["inferences"] for r in one["results"]] == [3 * 540, 3 * 540]
-    # the chunks ran on the cluster's workers, each of which opened the design once
-    client = cluster.dask_client(dask_cluster.scheduler_address)
+    # the chunks ran on both of the cluster's workers, each of which opened the design once
+    client = cluster.dask_client(address)
     from fpga_ft.simulate.campaign import workers
 
     probes = client.run(workers._worker_probe)
     assert len(probes) == 2
     assert all(not p["tensorflow"] for p in probes.values())
-    assert any(p["libraries"] for p in probes.values())
-    assert all(len(p["libraries"]) <= 1 for p in probes.values())
+    assert all(len(p["libraries"]) == 1 for p in probes.values())
 
 
 def test_env_scheduler_and_checkpoint_resume(design, dask_cluster, tmp_path, monkeypatch):
@@ -212,3 +214,22 @@ def test_bad_scheduler_one_line_exit_2(address, message, capsys, monkeypatch):
     monkeypatch.setenv(cluster.SCHEDULER_ENV, address)
     with pytest.raises(FpgaFtError, match=message.replace("--scheduler", cluster.SCHEDULER_ENV)):
         cluster.select_scheduler(None)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["inject", "--ber", "1e-4"],
+        ["analyze"],
+        ["compare", "--ber", "1e-4", "--board", "zcu102"],
+        ["optimize", "--ber", "1e-4", "--board", "zcu102", "--trials", "1"],
+    ],
+)
+def test_every_command_checks_the_scheduler_first(command, capsys):
+    from fpga_ft.cli import main
+
+    name, *options = command
+    code = main([name, str(MLP), "--data", str(MLP_DATA), *options, "--scheduler", "localhost:8786"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err == ["error: --scheduler must be a Dask scheduler address tcp://HOST:PORT, got 'localhost:8786'"]

@@ -38,6 +38,11 @@ from fpga_ft.core.errors import FpgaFtError
 SCHEDULER_ENV = "FPGA_FT_SCHEDULER"
 #: Seconds to wait for the scheduler to answer when connecting.
 CONNECT_TIMEOUT_SECONDS = 10.0
+#: Tasks kept pending per Dask worker thread (see :class:`DaskExecutor`).
+DASK_TASKS_PER_SLOT = 4
+#: Inferences a Dask task aims at: consecutive chunks are grouped up to this many, so that a
+#: task's work (~10 ms and more) outweighs its round trip through the scheduler.
+DASK_TASK_INFERENCES = 4096
 
 _ADDRESS = re.compile(r"^(tcp|tls)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
 _selected: str | None = None
@@ -48,8 +53,14 @@ class ChunkExecutor(Protocol):
     """What runs chunks: ``slots`` at once, futures with ``done``/``result``/``cancel``."""
 
     slots: int
+    #: tasks kept pending at once (enough to hide the round trip to a worker)
+    window: int
     #: exceptions meaning a worker died (the campaign stops, resumable from its checkpoint)
     lost: tuple[type[BaseException], ...]
+
+    def chunks_per_task(self, inferences: int) -> int:
+        """Consecutive chunks of ``inferences`` each to send as one task."""
+        ...
 
     def submit(self, fn: Callable, *args) -> Any: ...
 
@@ -66,6 +77,13 @@ class PoolExecutor:
     submitting: Callable[[], ContextManager] = contextlib.nullcontext
     lost: tuple[type[BaseException], ...] = (BrokenProcessPool,)
 
+    @property
+    def window(self) -> int:
+        return 2 * self.slots
+
+    def chunks_per_task(self, inferences: int) -> int:
+        return 1
+
     def submit(self, fn: Callable, *args):
         with self.submitting():
             return self.pool.submit(fn, *args)
@@ -78,7 +96,11 @@ class PoolExecutor:
 @dataclass
 class DaskExecutor:
     """Tasks on a Dask distributed cluster (``client``: a connected ``distributed.Client``).
-    Tasks are impure (``pure=False``): two chunks with equal inputs are still two tasks."""
+    Tasks are impure (``pure=False``): two chunks with equal inputs are still two tasks.
+    A task's round trip (client, scheduler, worker and back) takes milliseconds, as long as
+    a small chunk runs: a task holds up to :data:`DASK_TASK_INFERENCES` inferences of
+    consecutive chunks, and :data:`DASK_TASKS_PER_SLOT` tasks per worker thread are kept
+    pending."""
 
     client: Any
     slots: int = field(init=False)
@@ -90,6 +112,13 @@ class DaskExecutor:
         threads = sum(self.client.nthreads().values())
         self.slots = max(1, int(threads))
         self.lost = (KilledWorker,)
+
+    @property
+    def window(self) -> int:
+        return DASK_TASKS_PER_SLOT * self.slots
+
+    def chunks_per_task(self, inferences: int) -> int:
+        return max(1, DASK_TASK_INFERENCES // max(1, int(inferences)))
 
     def submit(self, fn: Callable, *args):
         return self.client.submit(fn, *args, pure=False)

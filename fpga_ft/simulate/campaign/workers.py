@@ -120,9 +120,10 @@ def borrowed_library(project_dir: str, library_name: str):
             _FREE_LIBRARIES[key].append(library)
 
 
-def _worker_run(task: dict) -> dict:
-    with borrowed_library(task["project_dir"], task["library"]) as library:
-        return execute_chunk(library, task)
+def _worker_run(tasks: list[dict]) -> list[dict]:
+    """Run consecutive chunks of one design (one task: one chunk locally, a few on Dask)."""
+    with borrowed_library(tasks[0]["project_dir"], tasks[0]["library"]) as library:
+        return [execute_chunk(library, task) for task in tasks]
 
 
 def _worker_probe() -> dict:
@@ -181,9 +182,12 @@ def chunk_executor(workers: int, scheduler: str | None) -> ChunkExecutor:
 
 def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeats, max_repeats, target, decide,
                  bar) -> int:
-    """Run the campaign's missing chunks on ``executor``, at most two per slot pending, in
-    chunk order; returns the final number of repeats (``decide``)."""
-    window = 2 * executor.slots
+    """Run the campaign's missing chunks on ``executor`` in chunk order, at most
+    ``executor.window`` tasks pending, each of ``executor.chunks_per_task(inferences)``
+    consecutive chunks (records are per chunk, so grouping never changes the numbers);
+    returns the final number of repeats (``decide``)."""
+    window = executor.window
+    per_task = 0
     limit = max_repeats * n_slices
     horizon = repeats * n_slices  # chunks we currently intend to run
     next_index = 0
@@ -192,10 +196,14 @@ def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeat
     try:
         while final is None:
             while len(pending) < window and next_index < min(horizon, limit):
-                if next_index not in done:
-                    item = task(next_index, True)
-                    pending[executor.submit(_worker_run, item)] = next_index
-                next_index += 1
+                group: list[dict] = []
+                while next_index < min(horizon, limit) and len(group) < max(per_task, 1):
+                    if next_index not in done:
+                        group.append(task(next_index, True))
+                        per_task = per_task or executor.chunks_per_task(len(group[0]["x"]))
+                    next_index += 1
+                if group:
+                    pending[executor.submit(_worker_run, group)] = group
             if not pending:
                 final = decide(done)
                 if final is None:  # need more repeats: extend the horizon by one repeat
@@ -205,7 +213,8 @@ def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeat
                 continue
             for future in executor.wait_first(pending):
                 pending.pop(future)
-                finished(future.result())
+                for record in future.result():
+                    finished(record)
             final = decide(done)
             if final is None and next_index >= horizon and target is not None:
                 horizon = min(limit, horizon + n_slices)  # speculate one repeat ahead
@@ -218,9 +227,11 @@ def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeat
                           "from the checkpoint") from None
     except BaseException:
         # interrupted (Ctrl-C, SIGTERM) or failed: keep (checkpoint) the chunks that finished
-        for future, index in list(pending.items()):
-            if future.done() and not future.cancelled() and future.exception() is None and index not in done:
-                finished(future.result())
+        for future in list(pending):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                for record in future.result():
+                    if record["chunk"] not in done:
+                        finished(record)
         raise
     finally:
         for future in pending:
