@@ -160,6 +160,20 @@ def test_oracles_same_numbers_on_dask(design, dask_cluster):
     assert (plain.predict(x).argmax(1) == y).mean() == pytest.approx(one.clean_accuracy)
 
 
+def test_oracle_deadline_on_dask(design, dask_cluster):
+    """Under a time budget the client submits only the jobs that fit: none when time is up."""
+    from fpga_ft.measure import vulnerability as V
+    from fpga_ft.measure.vulnerability import sampling as VS
+
+    plain, x, y = design
+    cluster.select_scheduler(dask_cluster.scheduler_address)
+    result = V.injection_analysis(
+        plain, x[:100], y[:100], seed=1, progress=False, layers=["fc3"], sampling=V.Sampling(deadline=VS._clock())
+    )
+    assert set(result.status["fc3"]) == {"not measured"}
+    assert result.inferences["fc3"].sum() == 0
+
+
 def test_cli_analyze_same_json_on_dask(design, dask_cluster, tmp_path):
     from fpga_ft.cli import main
 
