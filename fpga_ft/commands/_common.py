@@ -51,11 +51,11 @@ def add_exactness_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_scheduler_option(parser: argparse.ArgumentParser) -> None:
-    """--scheduler: run the command's campaign chunks as tasks on a Dask cluster."""
+    """--scheduler: run the command's campaign chunks and oracle jobs as tasks on a Dask cluster."""
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
-                        help="Dask scheduler: run the campaign chunks and oracle jobs there as tasks (same results as local; needs "
-                             "fpga-ft[dask] and the fpga-ft cache on a file system the workers share, see "
-                             "docs/cluster.md); default $FPGA_FT_SCHEDULER, else local --workers processes")
+                        help="Dask scheduler: run the campaign chunks and oracle jobs there as tasks (same "
+                             "results as local; needs fpga-ft[dask] and the fpga-ft cache on a file system the "
+                             "workers share, see docs/cluster.md); default $FPGA_FT_SCHEDULER, else local")
 
 
 def use_scheduler(args) -> str | None:

@@ -209,8 +209,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
                     if final_repeats is None and bar is not None:
                         grow_progress(bar, index + n_slices)
         elif final_repeats is None:
-            final_repeats = run_parallel(chunk_executor(workers, scheduler), task, done, finished, n_slices, repeats, max_repeats,
-                                          target_halfwidth, decide, bar)
+            final_repeats = run_parallel(chunk_executor(workers, scheduler), task, done, finished, n_slices,
+                                         repeats, max_repeats, target_halfwidth, decide, bar)
     finally:
         if ckpt is not None:
             ckpt.close()
