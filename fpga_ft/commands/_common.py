@@ -50,6 +50,22 @@ def add_exactness_option(parser: argparse.ArgumentParser) -> None:
                              "the model (marked \"inexact\": true); default: refused")
 
 
+def add_scheduler_option(parser: argparse.ArgumentParser) -> None:
+    """--scheduler: run the command's campaign chunks and oracle jobs as tasks on a Dask cluster."""
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="Dask scheduler: run the campaign chunks and oracle jobs there as tasks (same "
+                             "results as local; needs fpga-ft[dask] and the fpga-ft cache on a file system the "
+                             "workers share, see docs/cluster.md); default $FPGA_FT_SCHEDULER, else local")
+
+
+def use_scheduler(args) -> str | None:
+    """Choose where the command's chunks run (--scheduler, else $FPGA_FT_SCHEDULER, else
+    local) and connect now: a bad address fails before any work."""
+    from fpga_ft.simulate.cluster import select_scheduler
+
+    return select_scheduler(getattr(args, "scheduler", None))
+
+
 def check_exact(args, prepared) -> None:
     """For a command with ``--allow-inexact``: refuse (or, allowed, warn about and record in
     ``prepared.inexact_layers`` and ``args.inexact_layers``) a model that is not bit-exact by
@@ -184,7 +200,7 @@ def add_search_options(parser: argparse.ArgumentParser, command: str, between=No
     their help): MODEL, --weights, --input-precision, --allow-inexact, --data, --train,
     --ber, --board, --max-accuracy-drop, --max-latency-overhead, --trials, --storage,
     --objective, then ``between(parser)`` (the command's own options placed there), then
-    --seed, --repeats, --workers, --sites, --epochs, --ranking, --ranking-repeats."""
+    --seed, --repeats, --workers, --scheduler, --sites, --epochs, --ranking, --ranking-repeats."""
     from fpga_ft.search import compare as C
     from fpga_ft.search import optimize as O
     from fpga_ft.search.algorithm import DEFAULT_EPOCHS
@@ -242,6 +258,7 @@ def add_search_options(parser: argparse.ArgumentParser, command: str, between=No
                              f"above or below it (default {O.DEFAULT_MAX_REPEATS_FACTOR} x --repeats; "
                              "R = --repeats: off)")
     parser.add_argument("--workers", type=int, default=1, metavar="W", help="campaign worker processes (default 1)")
+    add_scheduler_option(parser)
     parser.add_argument("--sites", default="all", metavar="S[,S]", help=text("sites"))
     parser.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=text("epochs", DEFAULT_EPOCHS))
     parser.add_argument("--ranking", default=O.DEFAULT_RANKING, metavar="METHOD",
@@ -252,8 +269,8 @@ def add_search_options(parser: argparse.ArgumentParser, command: str, between=No
 
 def check_search_args(args, minimums) -> tuple:
     """The checks ``optimize`` and ``compare`` share, before any work: each ``(option, least
-    value)`` of ``minimums``, --plot's file type, --storage's URL, --objective. Returns
-    (fault sites, objective)."""
+    value)`` of ``minimums``, --plot's file type, --storage's URL, --objective, then
+    --scheduler (connected: :func:`use_scheduler`). Returns (fault sites, objective)."""
     from pathlib import Path
 
     from fpga_ft.core.faults import parse_sites
@@ -268,7 +285,9 @@ def check_search_args(args, minimums) -> tuple:
         raise FpgaFtError(f"--plot needs an image file name (.png, .pdf, .svg), got {args.plot}")
     if args.storage:
         check_storage_url(args.storage)
-    return parse_sites(args.sites), get_objective(args.objective)
+    sites, objective = parse_sites(args.sites), get_objective(args.objective)
+    use_scheduler(args)
+    return sites, objective
 
 
 def check_storage_url(url: str) -> None:

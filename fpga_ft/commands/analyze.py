@@ -38,7 +38,7 @@ def register(subparsers):
         "analyze",
         help="vulnerability analysis: neuron and bit-position rankings, checked against fault injection",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options, add_scheduler_option
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     add_intake_options(parser)
@@ -101,6 +101,7 @@ def register(subparsers):
                         help="threads measuring the injection and bit estimates at once, each with its "
                              "own copy of the csim library (default: the CPUs this process may use); "
                              "results do not depend on it")
+    add_scheduler_option(parser)
     parser.add_argument("--batch-size", type=int, default=V.DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"TensorFlow batch size (default {V.DEFAULT_BATCH_SIZE})")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
@@ -196,7 +197,7 @@ def run(args) -> dict:
     import sys
     import time
 
-    from fpga_ft.commands._common import load_model_and_data
+    from fpga_ft.commands._common import load_model_and_data, use_scheduler
     from fpga_ft.core.outputs import atomic_path
     from fpga_ft.measure.vulnerability import analysis as VA
     from fpga_ft.measure.vulnerability import report as VR
@@ -205,6 +206,7 @@ def run(args) -> dict:
 
     began = VS._clock()
     msbs = _check(args)
+    use_scheduler(args)
     start = time.perf_counter()
     _, x, y, x_train, y_train, prepared = load_model_and_data(
         args.model, args.data, args.train, weights=args.weights, input_precision=args.input_precision,

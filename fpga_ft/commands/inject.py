@@ -27,7 +27,7 @@ def register(subparsers):
         "inject",
         help="fault-injection campaign: accuracy vs bit error rate",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options
+    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options, add_scheduler_option
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + "; or an fpga-ft project directory")
     add_intake_options(parser)
@@ -69,6 +69,7 @@ def register(subparsers):
                         help="cap on passes with --target-halfwidth (default max(100, 10 x repeats))")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="campaign seed (default 0)")
     parser.add_argument("--workers", type=int, default=1, metavar="W", help="worker processes (default 1)")
+    add_scheduler_option(parser)
     parser.add_argument("--confidence", type=float, default=0.95, metavar="C",
                         help="confidence level of the interval (default 0.95)")
     parser.add_argument("--target-halfwidth", type=float, default=None, metavar="H",
@@ -123,10 +124,11 @@ def run(args) -> dict:
     if args.seed < 0:
         raise FpgaFtError(f"--seed must be >= 0, got {args.seed}")
 
-    from fpga_ft.commands._common import open_prepared
+    from fpga_ft.commands._common import open_prepared, use_scheduler
     from fpga_ft.generate.modelio import check_labels, load_data
     from fpga_ft.simulate.campaign import default_checkpoint_dir, format_sweep_table, open_subject, sweep
 
+    use_scheduler(args)
     x, y = load_data(args.data)
     subject, x = open_subject(args.model, x, plan_path=args.plan, io_type=args.io_type,
                               prepared=lambda: open_prepared(args))

@@ -20,7 +20,8 @@ from fpga_ft.simulate.campaign.checkpoint import CHECKPOINTS_USED, Checkpoint, c
 from fpga_ft.simulate.campaign.layout import campaign_key, chunk_seed, design_fingerprint, pass_slices, slice_len
 from fpga_ft.simulate.campaign.progress import grow_progress, progress_bar
 from fpga_ft.simulate.campaign.result import CI_METHOD, CampaignResult, SweepResult
-from fpga_ft.simulate.campaign.workers import execute_chunk, run_parallel
+from fpga_ft.simulate.campaign.workers import chunk_executor, execute_chunk, run_parallel
+from fpga_ft.simulate.cluster import resolve_scheduler
 
 DEFAULT_CHUNK_SIZE = 512  # target inferences per chunk (slices of a pass are near-equal)
 
@@ -92,7 +93,8 @@ def _check_int(name: str, value, minimum: int) -> int:
 def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, seed: int = 0, workers: int = 1,
                  confidence: float = 0.95, target_halfwidth: float | None = None, max_repeats: int | None = None,
                  checkpoint=None, progress: bool = False, clean_accuracy: float | None = None,
-                 chunk_size: int | None = None, target_accuracy: float | None = None) -> CampaignResult:
+                 chunk_size: int | None = None, target_accuracy: float | None = None,
+                 scheduler: str | None = None) -> CampaignResult:
     """Run ``repeats`` passes over (x, y) under ``fault_model``; return accuracy and CI.
 
     Args:
@@ -115,12 +117,17 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
             the held modes (latched, stuck-at) each chunk is one scrub interval: one device.
         target_accuracy: target accuracy (fraction) of the device statistics
             (``devices.prob_below_target``; held modes).
+        scheduler: Dask scheduler address ``tcp://HOST:PORT``: chunks run there as tasks
+            (``workers`` is then unused); default: the one
+            :func:`fpga_ft.simulate.cluster.select_scheduler` chose, else ``$FPGA_FT_SCHEDULER``,
+            else local. Results are the same wherever chunks run.
     """
     start = time.perf_counter()
     if not isinstance(fault_model, FaultModel):
         raise FpgaFtError(f"fault_model must be a FaultModel, got {type(fault_model).__name__}")
     repeats = _check_int("repeats", repeats, 1)
     workers = _check_int("workers", workers, 1)
+    scheduler = resolve_scheduler(scheduler)
     seed = _check_int("seed", seed, 0)
     if seed >= 2**64:
         raise FpgaFtError(f"seed must be < 2^64, got {seed}")
@@ -198,7 +205,7 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
             bar.update(1)
 
     try:
-        if final_repeats is None and workers == 1:
+        if final_repeats is None and workers == 1 and scheduler is None:
             index = 0
             while final_repeats is None:
                 if index not in done:
@@ -209,8 +216,8 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
                     if final_repeats is None and bar is not None:
                         grow_progress(bar, index + n_slices)
         elif final_repeats is None:
-            final_repeats = run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats,
-                                          target_halfwidth, decide, bar)
+            final_repeats = run_parallel(chunk_executor(workers, scheduler), task, done, finished, n_slices,
+                                         repeats, max_repeats, target_halfwidth, decide, bar)
     finally:
         if ckpt is not None:
             ckpt.close()

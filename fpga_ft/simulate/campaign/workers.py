@@ -1,5 +1,7 @@
-"""Running chunks: in the calling process (:func:`execute`) or in worker processes
-(``spawn`` pool kept for reuse, workers that die with their parent and ignore SIGINT)."""
+"""Running chunks: in the calling process (:func:`execute_chunk`), in local worker processes
+(``spawn`` pool kept for reuse, workers that die with their parent and ignore SIGINT), or as
+tasks on a Dask cluster (:mod:`fpga_ft.simulate.cluster`); :func:`run_parallel` drives
+either through a :class:`~fpga_ft.simulate.cluster.ChunkExecutor`."""
 
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ import sys
 import threading
 import time
 import types
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES
 from fpga_ft.simulate.campaign.progress import grow_progress
+from fpga_ft.simulate.cluster import ChunkExecutor, PoolExecutor, dask_executor
 
 
 def execute_chunk(library, task: dict) -> dict:
@@ -80,21 +82,48 @@ def _worker_init(parent_pid: int | None = None, spawned_by_main_thread: bool = T
         _die_with_parent(parent_pid, spawned_by_main_thread)
 
 
-def _worker_library(project_dir: str, library_name: str):
-    key = (project_dir, library_name)
-    library = _WORKER_LIBRARIES.get(key)
-    if library is None:
-        from fpga_ft.generate.design import open_design
+_LIBRARY_LOCK = threading.Lock()
+_FREE_LIBRARIES: dict = {}
 
-        library = open_design(project_dir).library
-        if library.path.name != library_name:
-            raise FpgaFtError(f"design {project_dir} changed while a campaign was running")
-        _WORKER_LIBRARIES[key] = library
+
+def _open_library(key: tuple[str, str]):
+    project_dir, library_name = key
+    from fpga_ft.generate.design import open_design
+
+    if not os.path.isdir(project_dir):
+        raise FpgaFtError(f"design project {project_dir} not found on this worker ({os.uname().nodename}): "
+                          "Dask workers need the fpga-ft cache on a shared file system at the same path")
+    library = open_design(project_dir).library
+    if library.path.name != library_name:
+        raise FpgaFtError(f"design {project_dir} changed while a campaign was running")
     return library
 
 
-def _worker_run(task: dict) -> dict:
-    return execute_chunk(_worker_library(task["project_dir"], task["library"]), task)
+@contextlib.contextmanager
+def borrowed_library(project_dir: str, library_name: str):
+    """A csim library of the design for this thread, opened once per process (the first
+    handle) and cloned for each further thread running at once (a Dask worker runs tasks
+    in threads; a library's fault state is global to it); handles are kept for reuse."""
+    key = (project_dir, library_name)
+    with _LIBRARY_LOCK:
+        free = _FREE_LIBRARIES.setdefault(key, [])
+        library = free.pop() if free else None
+        if library is None and key not in _WORKER_LIBRARIES:
+            _WORKER_LIBRARIES[key] = library = _open_library(key)
+        first = _WORKER_LIBRARIES[key]
+    if library is None:
+        library = first.clone()
+    try:
+        yield library
+    finally:
+        with _LIBRARY_LOCK:
+            _FREE_LIBRARIES[key].append(library)
+
+
+def _worker_run(tasks: list[dict]) -> list[dict]:
+    """Run consecutive chunks of one design (one task: one chunk locally, a few on Dask)."""
+    with borrowed_library(tasks[0]["project_dir"], tasks[0]["library"]) as library:
+        return [execute_chunk(library, task) for task in tasks]
 
 
 def _worker_probe() -> dict:
@@ -144,9 +173,21 @@ def shutdown_workers() -> None:
 atexit.register(shutdown_workers)
 
 
-def run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, target, decide, bar) -> int:
-    pool = _get_pool(workers)
-    window = 2 * workers
+def chunk_executor(workers: int, scheduler: str | None) -> ChunkExecutor:
+    """The Dask cluster at ``scheduler``, else the local pool of ``workers`` processes."""
+    if scheduler is not None:
+        return dask_executor(scheduler)
+    return PoolExecutor(_get_pool(workers), workers, _without_main_module)
+
+
+def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeats, max_repeats, target, decide,
+                 bar) -> int:
+    """Run the campaign's missing chunks on ``executor`` in chunk order, at most
+    ``executor.window`` tasks pending, each of ``executor.chunks_per_task(inferences)``
+    consecutive chunks (records are per chunk, so grouping never changes the numbers);
+    returns the final number of repeats (``decide``)."""
+    window = executor.window
+    per_task = 0
     limit = max_repeats * n_slices
     horizon = repeats * n_slices  # chunks we currently intend to run
     next_index = 0
@@ -155,11 +196,14 @@ def run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, 
     try:
         while final is None:
             while len(pending) < window and next_index < min(horizon, limit):
-                if next_index not in done:
-                    item = task(next_index, True)
-                    with _without_main_module():
-                        pending[pool.submit(_worker_run, item)] = next_index
-                next_index += 1
+                group: list[dict] = []
+                while next_index < min(horizon, limit) and len(group) < max(per_task, 1):
+                    if next_index not in done:
+                        group.append(task(next_index, True))
+                        per_task = per_task or executor.chunks_per_task(len(group[0]["x"]))
+                    next_index += 1
+                if group:
+                    pending[executor.submit(_worker_run, group)] = group
             if not pending:
                 final = decide(done)
                 if final is None:  # need more repeats: extend the horizon by one repeat
@@ -167,24 +211,27 @@ def run_parallel(workers, task, done, finished, n_slices, repeats, max_repeats, 
                     if bar is not None:
                         grow_progress(bar, horizon)
                 continue
-            finished_futures, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished_futures:
+            for future in executor.wait_first(pending):
                 pending.pop(future)
-                finished(future.result())
+                for record in future.result():
+                    finished(record)
             final = decide(done)
             if final is None and next_index >= horizon and target is not None:
                 horizon = min(limit, horizon + n_slices)  # speculate one repeat ahead
                 if bar is not None:
                     grow_progress(bar, horizon)
-    except BrokenProcessPool:
-        _POOLS.pop(workers, None)
+    except executor.lost:
+        if isinstance(executor, PoolExecutor):
+            _POOLS.pop(executor.slots, None)
         raise FpgaFtError("a campaign worker process died (out of memory or killed); rerun to resume "
                           "from the checkpoint") from None
     except BaseException:
         # interrupted (Ctrl-C, SIGTERM) or failed: keep (checkpoint) the chunks that finished
-        for future, index in list(pending.items()):
-            if future.done() and not future.cancelled() and future.exception() is None and index not in done:
-                finished(future.result())
+        for future in list(pending):
+            if future.done() and not future.cancelled() and future.exception() is None:
+                for record in future.result():
+                    if record["chunk"] not in done:
+                        finished(record)
         raise
     finally:
         for future in pending:
