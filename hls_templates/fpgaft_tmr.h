@@ -933,6 +933,12 @@ PartitionLoop:
     }
 }
 
+// A convolution fpga-ft protects (any of its output channels): otherwise hls4ml's own kernel.
+template <typename CONFIG_T> struct protected_conv {
+    typedef typename CONFIG_T::mult_config M;
+    static const bool value = M::protected_msbs != 0 || M::n_critical != 0 || M::n_scheme_neurons != 0;
+};
+
 template <class data_T, class res_T, typename CONFIG_T>
 void conv_2d_cl(data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan],
                 res_T res[CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt],
@@ -941,11 +947,8 @@ void conv_2d_cl(data_T data[CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T:
                 typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
     #pragma HLS INLINE region
 #ifndef FPGAFT_CSIM
-    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0 &&
-        CONFIG_T::mult_config::n_scheme_neurons == 0) {
-        nnet::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
-        return;
-    }
+    if (!protected_conv<CONFIG_T>::value) // unprotected: hls4ml's own
+        return nnet::conv_2d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases);
 #endif
     conv_im2col_ft<data_T, res_T, CONFIG_T, CONFIG_T::in_height * CONFIG_T::in_width * CONFIG_T::n_chan,
                    CONFIG_T::out_height * CONFIG_T::out_width * CONFIG_T::n_filt>(data, res, weights, biases);
@@ -957,11 +960,8 @@ void conv_1d_cl(data_T data[CONFIG_T::in_width * CONFIG_T::n_chan], res_T res[CO
                 typename CONFIG_T::bias_t biases[CONFIG_T::n_filt]) {
     #pragma HLS INLINE region
 #ifndef FPGAFT_CSIM
-    if (CONFIG_T::mult_config::protected_msbs == 0 && CONFIG_T::mult_config::n_critical == 0 &&
-        CONFIG_T::mult_config::n_scheme_neurons == 0) {
-        nnet::conv_1d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases); // unprotected: hls4ml's own
-        return;
-    }
+    if (!protected_conv<CONFIG_T>::value) // unprotected: hls4ml's own
+        return nnet::conv_1d_cl<data_T, res_T, CONFIG_T>(data, res, weights, biases);
 #endif
     conv_im2col_ft<data_T, res_T, CONFIG_T, CONFIG_T::in_width * CONFIG_T::n_chan,
                    CONFIG_T::out_width * CONFIG_T::n_filt>(data, res, weights, biases);

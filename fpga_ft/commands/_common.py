@@ -80,6 +80,33 @@ def check_exact(args, prepared) -> None:
     args.inexact_layers = list(prepared.inexact_layers)
 
 
+def add_progress_options(parser: argparse.ArgumentParser) -> None:
+    """``--progress`` / ``--quiet``: progress bars with ETA on stderr (default: when stderr is
+    a terminal and the JSON does not go to stdout); read them with :func:`progress_of`."""
+    parser.add_argument("--progress", action="store_true",
+                        help="progress bars with ETA on stderr (default: when stderr is a terminal and the JSON "
+                             "does not go to stdout)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def progress_of(args) -> bool:
+    """Whether to show progress bars (see :func:`add_progress_options`)."""
+    from fpga_ft.simulate.campaign import progress_wanted
+
+    return False if getattr(args, "quiet", False) else progress_wanted(args.progress, getattr(args, "json", None))
+
+
+def _checked_data(path, model, prepared):
+    """(x, y) of a .npz file, checked against the model's input shape and outputs, x in the
+    model's input words."""
+    from fpga_ft.generate.modelio import check_input_shape, check_labels, load_data, model_n_outputs
+
+    x, y = load_data(path)
+    check_input_shape(model, x)
+    check_labels(path, y, model_n_outputs(model))
+    return prepared.prepare_inputs(x), y
+
+
 def add_design_options(parser: argparse.ArgumentParser, board_required: bool = False) -> None:
     """--plan, --board, --backend, --io-type, --reuse-factor (given explicitly, each wins
     over an hls4ml config YAML's value)."""
@@ -113,7 +140,6 @@ def load_common(args, need_data: bool = True):
     type when the intake inserted one), ``y``, ``board``, ``plan``."""
     from fpga_ft.core.boards import get_board
     from fpga_ft.core.plan import ProtectionPlan
-    from fpga_ft.generate.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     if getattr(args, "reuse_factor", None) is not None and args.reuse_factor < 1:
         raise FpgaFtError(f"--reuse-factor must be >= 1, got {args.reuse_factor}")
@@ -124,10 +150,7 @@ def load_common(args, need_data: bool = True):
     x = y = None
     data = getattr(args, "data", None)
     if data:
-        x, y = load_data(data)
-        check_input_shape(model, x)
-        check_labels(data, y, model_n_outputs(model))
-        x = prepared.prepare_inputs(x)
+        x, y = _checked_data(data, model, prepared)
     elif need_data:
         raise FpgaFtError("--data D.npz is required")
     return {"model": model, "prepared": prepared, "x": x, "y": y, "board": board, "plan": plan}
@@ -151,22 +174,15 @@ def load_model_and_data(model_path, data_path, train_path=None, *, weights=None,
     ``with_prepared``: append the :class:`~fpga_ft.generate.intake.PreparedModel` as a sixth item.
     ``args``: the command's arguments, for :func:`check_exact`."""
     from fpga_ft.generate.intake import open_model
-    from fpga_ft.generate.modelio import check_input_shape, check_labels, load_data, model_n_outputs
 
     prepared = open_model(model_path, weights=weights, input_precision=input_precision)
     if args is not None:
         check_exact(args, prepared)
     model = prepared.model
-    x, y = load_data(data_path)
-    check_input_shape(model, x)
-    check_labels(data_path, y, model_n_outputs(model))
-    x = prepared.prepare_inputs(x)
+    x, y = _checked_data(data_path, model, prepared)
     x_train = y_train = None
     if train_path:
-        x_train, y_train = load_data(train_path)
-        check_input_shape(model, x_train)
-        check_labels(train_path, y_train, model_n_outputs(model))
-        x_train = prepared.prepare_inputs(x_train)
+        x_train, y_train = _checked_data(train_path, model, prepared)
     if with_prepared:
         return model, x, y, x_train, y_train, prepared
     return model, x, y, x_train, y_train

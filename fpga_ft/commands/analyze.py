@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from fpga_ft.commands._common import positive_int
+from fpga_ft.commands._common import add_progress_options, positive_int, progress_of
 from fpga_ft.core.errors import FpgaFtError
 
 
@@ -116,10 +116,7 @@ def register(subparsers):
     parser.add_argument("--msbs", default="0", metavar="K|knee",
                         help="--plan-out: protected MSBs per word, an integer or 'knee' (W - knee, from the "
                              "bit analysis); default 0")
-    parser.add_argument("--progress", action="store_true",
-                        help="progress bars with ETA on stderr (default: when stderr is a terminal and the JSON "
-                             "does not go to stdout)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_progress_options(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -202,7 +199,6 @@ def run(args) -> dict:
     from fpga_ft.measure.vulnerability import analysis as VA
     from fpga_ft.measure.vulnerability import report as VR
     from fpga_ft.measure.vulnerability import sampling as VS
-    from fpga_ft.simulate.campaign import progress_wanted
 
     began = VS._clock()
     msbs = _check(args)
@@ -215,7 +211,7 @@ def run(args) -> dict:
     settings = VA.AnalysisSettings(
         **{name: getattr(args, name) for name in SETTINGS}, tolerance=args.tolerance_pair,
         bit_tolerance=args.bit_tolerance_pair, bits=not args.no_bits, ceiling=not args.no_ceiling,
-        progress=False if args.quiet else progress_wanted(args.progress, args.json))
+        progress=progress_of(args))
     report = VA.analyze(
         prepared, x, y, x_train=x_train, y_train=y_train, methods="all" if args.method == "all" else [args.method],
         settings=settings, plan=VR.PlanRequest(args.critical_fraction, msbs, args.budget) if args.plan_out else None,

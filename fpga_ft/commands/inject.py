@@ -27,7 +27,8 @@ def register(subparsers):
         "inject",
         help="fault-injection campaign: accuracy vs bit error rate",
         description=__doc__.split("\n\n")[1].replace("\n", " "))
-    from fpga_ft.commands._common import MODEL_HELP, add_exactness_option, add_intake_options, add_scheduler_option
+    from fpga_ft.commands._common import (MODEL_HELP, add_exactness_option, add_intake_options, add_progress_options,
+                                          add_scheduler_option)
 
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP + "; or an fpga-ft project directory")
     add_intake_options(parser)
@@ -80,7 +81,7 @@ def register(subparsers):
     parser.add_argument("--io-type", default=None, choices=IO_TYPES,
                         help="hls4ml io type (default: the config YAML's IOType, else io_parallel)")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="plot accuracy vs BER to OUT.png")
-    parser.add_argument("--progress", action="store_true", help="progress bar on stderr (default: when stderr is a terminal)")
+    add_progress_options(parser)
     parser.set_defaults(func=run)
     return parser
 
@@ -124,7 +125,7 @@ def run(args) -> dict:
     if args.seed < 0:
         raise FpgaFtError(f"--seed must be >= 0, got {args.seed}")
 
-    from fpga_ft.commands._common import open_prepared, use_scheduler
+    from fpga_ft.commands._common import open_prepared, progress_of, use_scheduler
     from fpga_ft.generate.modelio import check_labels, load_data
     from fpga_ft.simulate.campaign import default_checkpoint_dir, format_sweep_table, open_subject, sweep
 
@@ -143,7 +144,7 @@ def run(args) -> dict:
                    seed=args.seed, workers=args.workers,
                    confidence=args.confidence, target_halfwidth=args.target_halfwidth,
                    max_repeats=args.max_repeats, checkpoint=checkpoint,
-                   progress=args.progress or sys.stderr.isatty())
+                   progress=progress_of(args))
     print(format_sweep_table(report.sweep), file=out)
     from fpga_ft.simulate.campaign.devices import format_device_table, plot_devices
 
