@@ -128,6 +128,23 @@ def test_sigmoid_model_campaign_and_evaluator_agree(sigmoid_case):
     assert evaluator.clean_accuracy == pytest.approx(expected)
 
 
+def test_sigmoid_model_vulnerability_oracle_uses_the_rule(sigmoid_case):
+    """The injection oracle's clean classes and its per-neuron accuracy losses follow the
+    same rule: the clean accuracy is the full model's, and at a negligible BER (1e-9: no flip
+    is drawn with this seed) every loss is 0."""
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.measure import vulnerability as V
+
+    prepared, x, y, reference, _ = sigmoid_case
+    design = build_design(prepared.model)
+    result = V.injection_analysis(design, x, y, ber=1e-9, repeats=1, seed=0, progress=False)
+    assert result.clean_accuracy == pytest.approx(float(np.mean(reference == y)))
+    assert all(np.all(np.asarray(v) == 0.0) for v in result.loss.values())
+    from fpga_ft.measure.vulnerability.injection import layer_losses
+
+    assert all(v == 0.0 for v in layer_losses(design, x, y, ber=1e-9, repeats=1).values())
+
+
 def test_three_class_model_unchanged():
     from fpga_ft.core.faults import FaultModel
     from fpga_ft.generate.design import build_design

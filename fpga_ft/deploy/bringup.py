@@ -59,7 +59,10 @@ static std::vector<std::vector<float> > read_rows(const char *path) {
     return rows;
 }
 
+// The class of an output row, by fpga-ft's rule (fpga_ft/core/classify.py): the argmax, or
+// for one output the comparison with @THRESHOLD@ (0 for logits, 0.5 for probabilities).
 static int argmax(const std::vector<float> &v) {
+    if (v.size() == 1) return v[0] > @THRESHOLD@ ? 1 : 0;
     int best = 0;
     for (size_t i = 1; i < v.size(); i++) if (v[i] > v[best]) best = (int)i;
     return best;
@@ -142,6 +145,13 @@ def load(path):
     return np.loadtxt(path, delimiter="," if "," in path.read_text()[:1000] else None, ndmin=2)
 
 
+def classes(outputs):
+    """fpga-ft's rule: the argmax, or for one output the comparison with @THRESHOLD@."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > @THRESHOLD@).astype(int)
+    return outputs.argmax(1)
+
+
 def main():
     here = Path(__file__).resolve().parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -155,7 +165,7 @@ def main():
         return 2
     board = board.reshape(golden.shape)
     exact = np.all(board == golden, axis=1)
-    same_class = board.argmax(1) == golden.argmax(1)
+    same_class = classes(board) == classes(golden)
     print(f"{len(golden)} samples: {exact.sum()} bit-exact, {same_class.sum()} same class; "
           f"max |difference| {np.max(np.abs(board - golden)):.6g}")
     for index in np.flatnonzero(~exact)[:10]:
@@ -174,9 +184,12 @@ def _render(text: str, **values) -> str:
     return text
 
 
-def write_testbench(project_dir: Path, part: str, clock_period_ns: float, ber: float = 1e-3) -> list[Path]:
+def write_testbench(project_dir: Path, part: str, clock_period_ns: float, ber: float = 1e-3,
+                    threshold: float = 0.0) -> list[Path]:
+    """The vendor-csim fault testbench and its Tcl; ``threshold``: the one-output class
+    threshold (``OutputHead.threshold``: 0 for logits, 0.5 for probabilities)."""
     tb = project_dir / "fpgaft_tb.cpp"
-    tb.write_text(_render(TESTBENCH, PROJECT="myproject"))
+    tb.write_text(_render(TESTBENCH, PROJECT="myproject", THRESHOLD=repr(float(threshold))))
     tcl = project_dir / "fpgaft_csim_faults.tcl"
     firmware = "\n".join(f'add_files firmware/{p.name} -cflags "-std=c++11 -DFPGAFT_CSIM"'
                          for p in sorted((project_dir / "firmware").glob("myproject*.cpp")))
@@ -254,14 +267,15 @@ def generate_bringup(model, board, plan, x, y, out: Path, bers=(1e-4, 1e-3), rep
     design = build_design(model, plan, board=board, backend=backend, output_dir=out / "hls", x=vectors_x,
                           golden=golden, compile=False, hls_config=hls_config)
     hls_dir = design.project_dir
-    write_testbench(hls_dir, design.meta["part"], design.meta["clock_period_ns"], ber=max(bers))
+    threshold = csim_design.output_head.threshold
+    write_testbench(hls_dir, design.meta["part"], design.meta["clock_period_ns"], ber=max(bers), threshold=threshold)
     vectors = out / "vectors"
     vectors.mkdir(exist_ok=True)
     np.savetxt(vectors / "inputs.dat", vectors_x.reshape(len(vectors_x), -1), fmt="%.17g")
     np.savetxt(vectors / "golden_outputs.dat", golden, fmt="%.17g")
     np.save(vectors / "inputs.npy", vectors_x)
     np.save(vectors / "golden_outputs.npy", golden)
-    (out / "check_outputs.py").write_text(CHECK_SCRIPT)
+    (out / "check_outputs.py").write_text(_render(CHECK_SCRIPT, THRESHOLD=repr(float(threshold))))
     script = _scripts(out, design.meta["backend"])
 
     reliability = []
