@@ -349,14 +349,20 @@ template <class T> inline int64_t to_raw(const T &v) {
 #endif
 }
 
-template <class T> inline T from_raw(int64_t raw) {
-    T v;
+// Write raw word `raw` into v (v = from_raw<T>(raw), without a copy of the word).
+template <class T> inline void set_raw(T &v, int64_t raw) {
 #ifdef FPGAFT_AP_PRIVATE
-    v.V.get_VAL() = (uint64_t)raw;
-    v.V.clearUnusedBits();
+    // the word ap_private keeps: sign- or zero-extended, as its clearUnusedBits() makes it
+    // (which, like ap_private's copy assignment, works on a volatile VAL: slow)
+    v.V.get_VAL() = (uint64_t)wrap_raw<T::width, fixed_traits<T>::S>(raw);
 #else
     v.range(T::width - 1, 0) = (ap_uint<T::width>)(uint64_t)raw;
 #endif
+}
+
+template <class T> inline T from_raw(int64_t raw) {
+    T v;
+    set_raw(v, raw);
     return v;
 }
 
@@ -370,48 +376,10 @@ template <int W, bool S> inline void expose_raw(int site, int64_t &v, int policy
         draw_word_slow(s, n, bit, [&v](int b) { v = wrap_raw<W, S>((int64_t)((uint64_t)v ^ (1ull << b))); });
 }
 
-// ---- ReLU output conversion on raw integers (csim speed; exact for the modes below) -----
-template <class data_T, class res_T> struct raw_relu_ok {
-    typedef fixed_traits<res_T> R;
-    static const bool value =
-        fixed_traits<data_T>::ok && R::ok &&
-        (R::Q == AP_TRN || R::Q == AP_TRN_ZERO || R::Q == AP_RND || R::Q == AP_RND_ZERO || R::Q == AP_RND_MIN_INF ||
-         R::Q == AP_RND_INF || R::Q == AP_RND_CONV) &&
-        (R::O == AP_SAT || R::O == AP_SAT_SYM || R::O == AP_SAT_ZERO || (R::O == AP_WRAP && R::N == 0)) &&
-        (fixed_traits<data_T>::F - R::F < 62) && (R::F - fixed_traits<data_T>::F < 62);
-};
-
-// max(x, 0) converted to res_T (quantisation and overflow of res_T), x given raw.
-template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) {
-    typedef fixed_traits<res_T> R;
-    if (v <= 0)
-        return 0;
-    const int shift = fixed_traits<data_T>::F - R::F;
-    int64_t q;
-    if (shift > 0) {
-        q = v >> shift;
-        const int64_t rem = v & ((1ll << shift) - 1), half = 1ll << (shift - 1);
-        if (R::Q == AP_RND || R::Q == AP_RND_INF)
-            q += rem >= half;
-        else if (R::Q == AP_RND_ZERO || R::Q == AP_RND_MIN_INF)
-            q += rem > half;
-        else if (R::Q == AP_RND_CONV)
-            q += (rem > half || (rem == half && (q & 1)));
-    } else {
-        q = (int64_t)((uint64_t)v << -shift);
-        if (-shift >= 63 - res_T::width) // shifted past any representable value
-            q = INT64_MAX;
-    }
-    const int64_t maxv = R::S ? (int64_t)((1ull << (res_T::width - 1)) - 1) : (int64_t)((1ull << res_T::width) - 1);
-    if (q > maxv) {
-        if (R::O == AP_WRAP)
-            return wrap_raw<res_T::width, R::S>(q);
-        return R::O == AP_SAT_ZERO ? 0 : maxv;
-    }
-    return q;
-}
-
-// ---- float -> ap_fixed input conversion on raw integers (csim speed) ----------------------
+// ---- fixed-point conversion on raw integers (csim speed; exact for the modes below) ------
+// res_T(x) for an ap_[u]fixed/ap_[u]int x of type data_T given raw: quantisation to res_T's
+// fractional bits (every ap_q_mode), then its overflow mode (AP_WRAP without saturation
+// bits, AP_SAT, AP_SAT_ZERO, AP_SAT_SYM), as ap_fixed's converting constructor does.
 template <class T> struct is_ap_fixed { static const bool value = false; };
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_ap_fixed<ap_fixed<W, I, Q, O, N>> {
     static const bool value = true;
@@ -419,6 +387,66 @@ template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_ap_fixed<ap_f
 template <int W, int I, ap_q_mode Q, ap_o_mode O, int N> struct is_ap_fixed<ap_ufixed<W, I, Q, O, N>> {
     static const bool value = true;
 };
+
+// ReLU: non-negative values only, where ap_fixed -> ap_int (towards zero) is the floor too.
+template <class data_T, class res_T> struct raw_relu_ok {
+    typedef fixed_traits<res_T> R;
+    static const bool value = fixed_traits<data_T>::ok && R::ok &&
+                              (R::O == AP_SAT || R::O == AP_SAT_SYM || R::O == AP_SAT_ZERO || (R::O == AP_WRAP && R::N == 0)) &&
+                              (fixed_traits<data_T>::F - R::F < 62) && (R::F - fixed_traits<data_T>::F < 62);
+};
+// Any sign: an ap_[u]fixed result, or an integer source (ap_fixed -> ap_int rounds towards
+// zero through an intermediate of I bits: left to ap_fixed's own code).
+template <class data_T, class res_T> struct raw_convert_ok {
+    static const bool value =
+        raw_relu_ok<data_T, res_T>::value && (is_ap_fixed<res_T>::value || fixed_traits<data_T>::F <= 0);
+};
+
+template <class data_T, class res_T> inline int64_t convert_raw(int64_t v) {
+    typedef fixed_traits<res_T> R;
+    const int shift = fixed_traits<data_T>::F - R::F;
+    int64_t q;
+    if (shift > 0) {
+        q = v >> shift; // floor
+        const int64_t rem = v & ((1ll << shift) - 1), half = 1ll << (shift - 1);
+        switch (R::Q) {
+        case AP_TRN: break;
+        case AP_TRN_ZERO: q += (v < 0 && rem != 0); break;
+        case AP_RND: q += rem >= half; break;                             // ties towards +infinity
+        case AP_RND_ZERO: q += rem > half || (rem == half && v < 0); break; // ties towards zero
+        case AP_RND_MIN_INF: q += rem > half; break;                      // ties towards -infinity
+        case AP_RND_INF: q += rem > half || (rem == half && v >= 0); break; // ties away from zero
+        case AP_RND_CONV: q += rem > half || (rem == half && (q & 1)); break; // ties to even
+        default: break;
+        }
+    } else {
+        q = -shift < 64 ? (int64_t)((uint64_t)v << -shift) : 0; // the low 64 bits (wrap)
+    }
+    const int64_t maxv = R::S ? (int64_t)((1ull << (res_T::width - 1)) - 1) : (int64_t)((1ull << res_T::width) - 1);
+    const int64_t minv = R::S ? -maxv - 1 : 0;
+    // shifted past any representable value: out of range whatever q's low bits say
+    const bool huge = shift < 0 && -shift >= 63 - res_T::width && v != 0;
+    if (huge || q > maxv || q < minv) {
+        if (R::O == AP_WRAP)
+            return wrap_raw<res_T::width, R::S>(q);
+        if (R::O == AP_SAT_ZERO)
+            return 0;
+        if (huge ? v > 0 : q > maxv)
+            return maxv;
+        return R::O == AP_SAT_SYM && R::S ? -maxv : minv;
+    }
+    if (R::O == AP_SAT_SYM && R::S && q == minv)
+        return -maxv;
+    return q;
+}
+
+// max(x, 0) converted to res_T, x given raw.
+template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) { return convert_raw<data_T, res_T>(v > 0 ? v : 0); }
+
+// ---- float -> ap_fixed input conversion on raw integers (csim speed) ----------------------
+
+// 2^e as a compile-time double (exact for |e| < 1000).
+constexpr double pow2(int e) { return e == 0 ? 1.0 : e > 0 ? 2.0 * pow2(e - 1) : 0.5 * pow2(e + 1); }
 
 // The raw word of T(f) (the ap_[u]fixed constructor from a float: quantisation mode, then
 // overflow mode), for the modes below and a finite f whose scaled value stays under 2^52
@@ -428,7 +456,7 @@ template <class T> inline bool float_to_raw(float f, int64_t &raw) {
     typedef fixed_traits<T> R;
     if (!is_ap_fixed<T>::value || !R::ok || T::width > 52 || R::O == AP_SAT_SYM || (R::O == AP_WRAP && R::N != 0) || R::O == AP_WRAP_SM)
         return false;
-    const double v = std::ldexp((double)f, R::F); // exact: a power-of-two scale
+    const double v = (double)f * pow2(R::F); // exact: a power-of-two scale
     if (!(std::fabs(v) < 4503599627370496.0))     // NaN, infinities, |v| >= 2^52
         return false;
     double q;
@@ -463,7 +491,8 @@ template <class T> inline bool float_to_raw(float f, int64_t &raw) {
 // pristine weight is non-zero, and whether the bias is non-zero in accum_t.
 struct NeuronTerms {
     unsigned n;             // products with hardware
-    const unsigned *idx;    // their input indices, ascending
+    const unsigned *idx;    // their input indices, ascending (idx[t] == t when n == n_in)
+    const int64_t *w;       // their raw weight words (this replica, now), in the same order
     const uint8_t *present; // [n_in]: 1 where the pristine weight is non-zero
     bool bias_present;
     bool extra; // a weight that is zero in the design is non-zero now (weight fault)
@@ -498,11 +527,19 @@ template <class CONFIG_T> struct LayerMemory {
     std::vector<unsigned> nz_idx, nz_start;
     std::vector<uint8_t> present_t, bias_on;
     bool zero_flipped[3] = {false, false, false}; // per replica weight array
+    // Neuron-major copies of the raw weights that have hardware (per replica: raw[0], raw[2],
+    // raw[4] gathered in nz_idx order; nz_pos[i] = position of weight word i there, or -1),
+    // so a neuron's terms are contiguous; and raw[0] in 32-bit words when weight_t fits.
+    std::vector<int64_t> compact[3];
+    std::vector<int> nz_pos;
+    std::vector<int32_t> raw32;
+    static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
 
     NeuronTerms terms(unsigned j, int rep) const {
         NeuronTerms t;
         t.n = nz_start[j + 1] - nz_start[j];
         t.idx = nz_idx.data() + nz_start[j];
+        t.w = compact[rep].data() + nz_start[j];
         t.present = present_t.data() + (size_t)j * NI;
         t.bias_present = bias_on[j] != 0;
         t.extra = zero_flipped[rep];
@@ -528,6 +565,10 @@ template <class CONFIG_T> struct LayerMemory {
             bias_on[j] = CONFIG_T::fpgaft_time_shared || ((typename CONFIG_T::accum_t)pristine_b[j]) != 0;
         }
         nz_start[NO] = (unsigned)nz_idx.size();
+        nz_pos.assign(NW, -1);
+        for (unsigned j = 0; j < NO; j++)
+            for (unsigned t = nz_start[j]; t < nz_start[j + 1]; t++)
+                nz_pos[nz_idx[t] * NO + j] = (int)t;
     }
 
     // A flip of weight word `idx` of replica array `rep`: note when the design has no
@@ -555,6 +596,14 @@ template <class CONFIG_T> struct LayerMemory {
                 raw[0][i] = raw[2][i] = raw[4][i] = to_raw(pristine_w[i]);
             for (unsigned i = 0; i < NO; i++)
                 raw[1][i] = raw[3][i] = raw[5][i] = to_raw(pristine_b[i]);
+            for (int r = 0; r < 3; r++) {
+                compact[r].resize(nz_idx.size());
+                for (unsigned i = 0; i < NW; i++)
+                    if (nz_pos[i] >= 0)
+                        compact[r][nz_pos[i]] = raw[2 * r][i];
+            }
+            if (W32)
+                raw32.assign(raw[0].begin(), raw[0].end());
         }
     }
 
@@ -570,6 +619,10 @@ template <class CONFIG_T> struct LayerMemory {
             raw[a][i] = to_raw(rep_w[(a - 2) / 2][i]);
         else
             raw[a][i] = to_raw(rep_b[(a - 2) / 2][i]);
+        if (a % 2 == 0 && nz_pos[i] >= 0)
+            compact[a / 2][nz_pos[i]] = raw[a][i];
+        if (a == 0 && W32)
+            raw32[i] = (int32_t)raw[0][i];
     }
 
     void restore_dirty(weight_t *w, bias_t *b) {

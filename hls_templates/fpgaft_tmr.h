@@ -311,14 +311,29 @@ inline uint64_t extra_terms(const int64_t *x, const int64_t *w, const int64_t *b
     return e;
 }
 
+// Sum of the products of terms [t, end) of a neuron (its own weight words, nt.w), mod 2^64:
+// a contiguous loop g++ vectorises when the neuron reads every input (nt.n == n_in).
+template <class data_T, typename CONFIG_T>
+inline uint64_t sum_terms(const int64_t *__restrict x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int64_t *__restrict w = nt.w;
+    uint64_t s = 0;
+    if (nt.n == CONFIG_T::n_in) {
+        for (unsigned u = t; u < end; u++)
+            s += (uint64_t)M::product(x[u], w[u]);
+    } else {
+        for (unsigned u = t; u < end; u++)
+            s += (uint64_t)M::product(x[nt.idx[u]], w[u]);
+    }
+    return s;
+}
+
 // Fused terms: from term t on, as many terms as no flip lands in (np exposed bits per
 // product word, ns per partial-sum word) are summed without per-word hooks (summing mod
 // 2^64 and wrapping once equals wrapping every partial sum, as 2^W divides 2^64); their
 // exposed bits are consumed at once. Returns the first term not summed.
 template <class data_T, typename CONFIG_T>
-inline unsigned fused_terms(const int64_t *x, const int64_t *w, const rt::NeuronTerms &nt, unsigned j, unsigned t,
-                            int np, int ns, uint64_t &sum) {
-    typedef raw_math<data_T, CONFIG_T> M;
+inline unsigned fused_terms(const int64_t *x, const rt::NeuronTerms &nt, unsigned t, int np, int ns, uint64_t &sum) {
     rt::SiteState &sp = rt::state().site[rt::PRODUCTS];
     rt::SiteState &sa = rt::state().site[rt::ACCUMULATORS];
     int64_t m = sp.countdown / np;
@@ -329,11 +344,8 @@ inline unsigned fused_terms(const int64_t *x, const int64_t *w, const rt::Neuron
     sp.countdown -= m * np;
     sa.countdown -= m * ns;
     const unsigned end = t + (unsigned)m;
-    for (; t < end; t++) {
-        const unsigned i = nt.idx[t];
-        sum += (uint64_t)M::product(x[i], w[i * CONFIG_T::n_out + j]);
-    }
-    return t;
+    sum += sum_terms<data_T, CONFIG_T>(x, nt, t, end);
+    return end;
 }
 
 // An unprotected dot product, or one replica of a full-TMR one, or a scoped exposure:
@@ -342,7 +354,6 @@ template <class data_T, typename CONFIG_T>
 int64_t dot_plain_raw(const int64_t *x, const int64_t *w, const int64_t *b, const rt::NeuronTerms &nt, unsigned j,
                       int bits, int bit_only) {
     typedef raw_math<data_T, CONFIG_T> M;
-    const unsigned NO = CONFIG_T::n_out;
     rt::SiteState &sp = rt::state().site[rt::PRODUCTS];
     rt::SiteState &sa = rt::state().site[rt::ACCUMULATORS];
     uint64_t sum = nt.bias_present ? (uint64_t)M::bias(b[j]) : 0;
@@ -350,18 +361,17 @@ int64_t dot_plain_raw(const int64_t *x, const int64_t *w, const int64_t *b, cons
     unsigned t = 0;
     if (!have && nt.n > 0 && bits > 0 && sp.countdown >= bits) { // first term, no flip in it
         sp.countdown -= bits;
-        sum = (uint64_t)M::product(x[nt.idx[0]], w[nt.idx[0] * NO + j]);
+        sum = (uint64_t)M::product(x[nt.idx[0]], nt.w[0]);
         have = true;
         t = 1;
     }
     while (t < nt.n) {
         if (bits > 0 && have) { // the first term has no partial-sum word: through the hooks
-            t = fused_terms<data_T, CONFIG_T>(x, w, nt, j, t, bits, bits, sum);
+            t = fused_terms<data_T, CONFIG_T>(x, nt, t, bits, bits, sum);
             if (t >= nt.n)
                 break;
         }
-        const unsigned i = nt.idx[t];
-        int64_t p = rt::wrap_raw<M::W, M::S>(M::product(x[i], w[i * NO + j]));
+        int64_t p = rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[t]], nt.w[t]));
         if (bits > 0)
             rt::expose_raw<M::W, M::S>(rt::PRODUCTS, p, bits == 1 ? rt::bit_only(bit_only) : 0);
         if (have) {
@@ -388,7 +398,6 @@ int64_t dot_tmr_raw(const int64_t *x, const int64_t *w, const int64_t *b, const 
                     const int k) {
     typedef raw_math<data_T, CONFIG_T> M;
     const int W = M::W;
-    const unsigned NO = CONFIG_T::n_out;
     const int LW = W - k;
     const uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
     const uint64_t KMASK = ~0ull >> (64 - k);
@@ -418,21 +427,20 @@ int64_t dot_tmr_raw(const int64_t *x, const int64_t *w, const int64_t *b, const 
     unsigned t = 0;
     if (!have && nt.n > 0 && sp.countdown >= NP) { // first term, no flip in it: no partial sum
         sp.countdown -= NP;
-        sum = (uint64_t)M::product(x[nt.idx[0]], w[nt.idx[0] * NO + j]);
+        sum = (uint64_t)M::product(x[nt.idx[0]], nt.w[0]);
         have = true;
         t = 1;
     }
     while (t < nt.n) {
         if (clean && have) { // fused block: no flip lands in the next product and sum words
             const unsigned t0 = t;
-            t = fused_terms<data_T, CONFIG_T>(x, w, nt, j, t, NP, NS, sum);
+            t = fused_terms<data_T, CONFIG_T>(x, nt, t, NP, NS, sum);
             a_is_sum = a_is_sum || t > t0;
             if (t >= nt.n)
                 break;
         }
         // one term with every lane: a flip lands in it, or the lanes disagree
-        const unsigned i = nt.idx[t];
-        const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[i], w[i * NO + j]));
+        const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[t]], nt.w[t]));
         if (clean) {
             low = sum & LMASK;
             lane[0] = lane[1] = lane[2] = (sum >> LW) & KMASK;
@@ -637,24 +645,148 @@ void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, c
 }
 
 // 32-bit lanes (twice as many per vector) when every product fits in 31 bits and the
-// accumulator in 32; worth the copy of the weights only for a block of several vectors.
+// accumulator in 32 (the weights' 32-bit mirror is kept by the layer memory).
 template <class data_T, typename CONFIG_T> struct clean_in_32 {
     typedef raw_math<data_T, CONFIG_T> M;
     static const bool value = data_T::width + CONFIG_T::weight_t::width <= 31 && M::W <= 32 &&
-                              M::PF - M::AF >= 0 && M::PF - M::AF < 31;
+                              M::PF - M::AF >= 0 && M::PF - M::AF < 31 && rt::LayerMemory<CONFIG_T>::W32;
 };
 
 template <class data_T, typename CONFIG_T>
-void clean_block(const int64_t *x, unsigned nv, const int64_t *w, const int64_t *b, int64_t *out) {
-    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
-    if (clean_in_32<data_T, CONFIG_T>::value && nv > 1) {
-        static std::vector<int32_t> x32, w32;
+void clean_block(const int64_t *x, unsigned nv, rt::LayerMemory<CONFIG_T> &mem, int64_t *out) {
+    const unsigned NI = CONFIG_T::n_in;
+    if (clean_in_32<data_T, CONFIG_T>::value) {
+        static std::vector<int32_t> x32;
         x32.assign(x, x + (size_t)nv * NI);
-        w32.assign(w, w + (size_t)NI * NO);
-        clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, w32.data(), b, out);
+        clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, mem.raw32.data(), mem.raw[1].data(), out);
     } else {
-        clean_block_in<int64_t, data_T, CONFIG_T>(x, nv, w, b, out);
+        clean_block_in<int64_t, data_T, CONFIG_T>(x, nv, mem.raw[0].data(), mem.raw[1].data(), out);
     }
+}
+
+// A plain or bit-level TMR neuron with flips, from its clean value (the fault pass's sparse
+// path). The flips are drawn word by word exactly as the scalar kernel draws them (same RNG
+// calls in the same order), then applied as corrections: a flip in the single low bits of a
+// product or partial sum, or in the shared carry, moves the wrap-around sum by +-2^b (the sign
+// read off the word's value: the product, or the prefix sum up to that term); a flip confined
+// to one lane of the protected top bits is outvoted at the next voter that reads it (counted
+// masked); output-voter flips invert bits of the result. Returns false, with the fault state
+// as it was, when two lane flips fall within two terms of each other (they could meet at a
+// voter): the caller then runs the scalar kernel.
+template <class data_T, typename CONFIG_T>
+bool sparse_neuron(const int64_t *x, const rt::NeuronTerms &nt, int64_t bias_raw, int64_t clean, int64_t &out) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int W = M::W, k = CONFIG_T::protected_msbs, LW = W - k;
+    const uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
+    const int NP = W + 2 * k, NS = W + 2 * k + (k > 0 && LW > 0 ? 1 : 0);
+    const unsigned n = nt.n;
+    rt::State &st = rt::state();
+    rt::SiteState &sp = st.site[rt::PRODUCTS], &sa = st.site[rt::ACCUMULATORS];
+    const rt::SiteState sp0 = sp, sa0 = sa;
+    uint64_t rng0[4];
+    std::memcpy(rng0, st.rng, sizeof rng0);
+    auto give_up = [&]() {
+        sp = sp0;
+        sa = sa0;
+        std::memcpy(st.rng, rng0, sizeof rng0);
+        return false;
+    };
+    struct Event {
+        unsigned t;
+        bool has_sum;
+        int carry;
+        uint64_t pm[3], sm[3], pend[3][2];
+    };
+    const int MAX_EVENTS = 8;
+    Event ev[MAX_EVENTS];
+    int ne = 0;
+    // (1) draw: the words of term t are its product (NP bits) and, when a partial sum exists
+    // (t > 0 or a bias), the partial sum (NS bits); terms without a flip are skipped at once
+    unsigned t = 0;
+    while (t < n) {
+        const bool have = nt.bias_present || t > 0;
+        if (have) {
+            int64_t m = std::min(sp.countdown / NP, sa.countdown / NS);
+            m = std::min<int64_t>(m, n - t);
+            sp.countdown -= m * NP;
+            sa.countdown -= m * NS;
+            t += (unsigned)m;
+            if (t >= n)
+                break;
+        } else if (sp.countdown >= NP) {
+            sp.countdown -= NP;
+            t = 1;
+            continue;
+        }
+        if (ne == MAX_EVENTS)
+            return give_up();
+        Event &e = ev[ne++];
+        std::memset(&e, 0, sizeof e);
+        e.t = t;
+        e.has_sum = have;
+        int pc = 0;
+        rt::draw_word_flips(sp, NP, W, k, e.pm, pc, e.pend, 0);
+        if (have)
+            rt::draw_word_flips(sa, NS, W, k, e.sm, e.carry, e.pend, 1);
+        t++;
+    }
+    uint64_t voter = 0; // the k-bit output voter (bit-level TMR only)
+    if (k > 0 && n > 0) {
+        sa.countdown -= k;
+        while (sa.countdown < 0) {
+            sa.injected++;
+            voter ^= 1ull << (k + sa.countdown);
+            sa.countdown += 1 + rt::draw_gap(sa);
+        }
+    }
+    // (2) lane flips: at most one lane per event, events at least three terms apart
+    int64_t last_lane = -8;
+    uint64_t masked_p = 0, masked_a = 0;
+    for (int q = 0; q < ne; q++) {
+        const Event &e = ev[q];
+        const uint64_t lane_bits[6] = {e.pm[0] >> LW, e.pm[1], e.pm[2], e.sm[0] >> LW, e.sm[1], e.sm[2]};
+        int words = 0;
+        for (int u = 0; u < 6; u++)
+            words += lane_bits[u] != 0;
+        if (words == 0)
+            continue;
+        if (words > 1 || (int64_t)e.t - last_lane <= 2)
+            return give_up();
+        last_lane = e.t;
+        for (int r = 0; r < 3; r++) {
+            masked_p += e.pend[r][0];
+            masked_a += e.pend[r][1];
+        }
+    }
+    sp.masked += masked_p;
+    sa.masked += masked_a;
+    // (3) corrections, term by term: acc = bias + products of terms [0, pos), D = their sum
+    uint64_t acc = nt.bias_present ? (uint64_t)M::bias(bias_raw) : 0, delta = 0;
+    unsigned pos = 0;
+    for (int q = 0; q < ne; q++) {
+        const Event &e = ev[q];
+        acc += sum_terms<data_T, CONFIG_T>(x, nt, pos, e.t);
+        const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[e.t]], nt.w[e.t]));
+        const uint64_t p_flipped = p ^ (e.pm[0] & LMASK);
+        if (e.has_sum && e.carry) { // the shared carry into the lanes, inverted
+            const uint64_t prev = acc + delta;
+            const uint64_t carry = (((prev & LMASK) + (p_flipped & LMASK)) >> LW) & 1;
+            delta += carry ? (0ull - (1ull << LW)) : (1ull << LW);
+        }
+        delta += p_flipped - p;
+        acc += p;
+        pos = e.t + 1;
+        const uint64_t s_low = e.sm[0] & LMASK;
+        if (s_low) {
+            const uint64_t s = acc + delta;
+            delta += (s ^ s_low) - s;
+        }
+    }
+    uint64_t v = (uint64_t)clean + delta;
+    if (voter)
+        v ^= voter << LW;
+    out = rt::wrap_raw<M::W, M::S>((int64_t)v);
+    return true;
 }
 
 // Both passes over nv input vectors (x: nv x n_in raw words); out: nv x n_out raw accum_t.
@@ -673,7 +805,7 @@ void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemor
                 out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
         return;
     }
-    clean_block<data_T, CONFIG_T>(x, nv, mem.raw[0].data(), mem.raw[1].data(), out);
+    clean_block<data_T, CONFIG_T>(x, nv, mem, out);
     const NeuronCost *cost = layer_cost<data_T, CONFIG_T>(mem).cost.data();
     rt::SiteState &sp = st.site[rt::PRODUCTS];
     rt::SiteState &sa = st.site[rt::ACCUMULATORS];
@@ -683,19 +815,26 @@ void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemor
             if (c.p >= 0 && sp.countdown >= c.p && sa.countdown >= c.a) { // no flip lands in this neuron
                 sp.countdown -= c.p;
                 sa.countdown -= c.a;
-            } else {
+            } else if (c.p < 0 || !sparse_neuron<data_T, CONFIG_T>(x + (size_t)v * NI, mem.terms(j, 0), mem.raw[1][j],
+                                                                    out[(size_t)v * NO + j], out[(size_t)v * NO + j])) {
                 out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
             }
         }
     }
 }
 
-// accum_t raw word -> res_T (nnet::cast; a plain copy when the types are the same).
-template <class data_T, class res_T, typename CONFIG_T> inline res_T cast_raw(int64_t acc) {
+// accum_t raw word -> res_T, stored in dst (nnet::cast: res_T(acc), on raw integers where
+// rt::convert_raw is exact; a plain copy when the types are the same).
+template <class data_T, class res_T, typename CONFIG_T> inline void store_raw(res_T &dst, int64_t acc) {
     typedef typename CONFIG_T::accum_t a_t;
-    if (std::is_same<a_t, res_T>::value && !std::is_same<data_T, ap_uint<1>>::value)
-        return rt::from_raw<res_T>(acc);
-    return nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
+    if (std::is_same<data_T, ap_uint<1>>::value) // hls4ml's binary cast
+        dst = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
+    else if (std::is_same<a_t, res_T>::value)
+        rt::set_raw(dst, acc);
+    else if (rt::raw_convert_ok<a_t, res_T>::value)
+        rt::set_raw(dst, rt::convert_raw<a_t, res_T>(acc));
+    else
+        dst = nnet::cast<data_T, res_T, CONFIG_T>(rt::from_raw<a_t>(acc));
 }
 
 template <class data_T, class res_T, typename CONFIG_T>
@@ -706,7 +845,7 @@ void dense_sim_impl(const data_T *data, res_T res[CONFIG_T::n_out], typename CON
         x[i] = rt::to_raw(data[i]);
     dense_raw_block<data_T, CONFIG_T>(x, 1, acc, mem);
     for (unsigned j = 0; j < CONFIG_T::n_out; j++)
-        res[j] = cast_raw<data_T, res_T, CONFIG_T>(acc[j]);
+        store_raw<data_T, res_T, CONFIG_T>(res[j], acc[j]);
 }
 
 // Generic path: ap_fixed arithmetic, for any type hls4ml may produce (unprotected layers).
@@ -818,7 +957,7 @@ StreamWrite:
 template <class data_T, class res_T, typename CONFIG_T>
 void relu_sim(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in], std::true_type) {
     for (unsigned i = 0; i < CONFIG_T::n_in; i++)
-        res[i] = rt::from_raw<res_T>(rt::relu_raw<data_T, res_T>(rt::to_raw(data[i])));
+        rt::set_raw(res[i], rt::relu_raw<data_T, res_T>(rt::to_raw(data[i])));
 }
 template <class data_T, class res_T, typename CONFIG_T>
 void relu_sim(data_T data[CONFIG_T::n_in], res_T res[CONFIG_T::n_in], std::false_type) {
@@ -890,7 +1029,7 @@ bool conv_block_sim(const data_T *data, res_T *res, typename CONFIG_T::weight_t 
     mem.enter(weights, biases); // hook: weight memory, once per inference
     dense_raw_block<data_T, mult_config>(xcol.data(), NV, out.data(), mem);
     for (size_t t = 0; t < (size_t)NV * NO; t++)
-        res[t] = cast_raw<data_T, res_T, mult_config>(out[t]);
+        store_raw<data_T, res_T, mult_config>(res[t], out[t]);
     return true;
 }
 #endif

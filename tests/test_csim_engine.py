@@ -21,6 +21,8 @@ def _runs(lib: CsimLibrary, x: np.ndarray) -> list:
         runs.append(lib.run(x))
     lib.configure((1e-3,) * 4, persistent=True, seed=12, scrub_interval=7)
     runs.append(lib.run(x))
+    lib.configure((3e-3,) * 4, seed=14, mbu=((1, 0.6), (2, 0.3), (4, 0.1)))  # bursts
+    runs.append(lib.run(x))
     lib.configure((1e-2,) * 4, seed=13)
     lib.set_scope(0, 1, -1)
     runs.append(lib.run(x))
@@ -28,13 +30,14 @@ def _runs(lib: CsimLibrary, x: np.ndarray) -> list:
     return runs
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn"])
-def test_block_engine_equals_scalar_kernels(bundled, name):
+@pytest.mark.parametrize("name,msbs", [("mlp", 2), ("cnn", 2), ("mlp", 1), ("cnn", 5)])
+def test_block_engine_equals_scalar_kernels(bundled, name, msbs):
     model, x, _, _ = bundled(name)
     probe = build_design(model)
     layers = probe.layers
-    # every kind of neuron: bit-level TMR, full TMR (critical), plain
-    plan = ProtectionPlan({layers[0].name: LayerProtection(2, [0, 3]), layers[-1].name: LayerProtection(0, [1])})
+    # every kind of neuron: bit-level TMR (1 bit to most of the word), full TMR (critical),
+    # plain; the sparse path's lane, carry and low-bit corrections and its give-ups
+    plan = ProtectionPlan({layers[0].name: LayerProtection(msbs, [0, 3]), layers[-1].name: LayerProtection(0, [1])})
     design = build_design(model, plan)
     path, _ = build_library(design.project_dir, extra_flags=("-DFPGAFT_CSIM_SCALAR",))
     scalar = CsimLibrary(path, design.n_inputs, design.n_outputs)
