@@ -283,8 +283,12 @@ template <class T, unsigned N> inline const T *expose_array(int site, const T *d
     s.countdown -= n;
     if (__builtin_expect(s.countdown >= 0, 1))
         return data;
+#ifdef FPGAFT_AP_PRIVATE // the words themselves (ap_private's copy assignment clears a volatile word)
+    std::memcpy((void *)local, (const void *)data, sizeof(T) * N);
+#else
     for (unsigned i = 0; i < N; i++)
         local[i] = data[i];
+#endif
     while (s.countdown < 0) {
         const int64_t pos = n + s.countdown;
         const int bit = (int)(pos % T::width);
@@ -493,6 +497,7 @@ struct NeuronTerms {
     unsigned n;             // products with hardware
     const unsigned *idx;    // their input indices, ascending (idx[t] == t when n == n_in)
     const int64_t *w;       // their raw weight words (this replica, now), in the same order
+    const int32_t *w32;     // the same in 32-bit words (replica 0, weight_t of <= 32 bits), else null
     const uint8_t *present; // [n_in]: 1 where the pristine weight is non-zero
     bool bias_present;
     bool extra; // a weight that is zero in the design is non-zero now (weight fault)
@@ -532,7 +537,7 @@ template <class CONFIG_T> struct LayerMemory {
     // so a neuron's terms are contiguous; and raw[0] in 32-bit words when weight_t fits.
     std::vector<int64_t> compact[3];
     std::vector<int> nz_pos;
-    std::vector<int32_t> raw32;
+    std::vector<int32_t> raw32, compact32;
     static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
 
     NeuronTerms terms(unsigned j, int rep) const {
@@ -540,6 +545,7 @@ template <class CONFIG_T> struct LayerMemory {
         t.n = nz_start[j + 1] - nz_start[j];
         t.idx = nz_idx.data() + nz_start[j];
         t.w = compact[rep].data() + nz_start[j];
+        t.w32 = W32 && rep == 0 ? compact32.data() + nz_start[j] : nullptr;
         t.present = present_t.data() + (size_t)j * NI;
         t.bias_present = bias_on[j] != 0;
         t.extra = zero_flipped[rep];
@@ -602,8 +608,10 @@ template <class CONFIG_T> struct LayerMemory {
                     if (nz_pos[i] >= 0)
                         compact[r][nz_pos[i]] = raw[2 * r][i];
             }
-            if (W32)
+            if (W32) {
                 raw32.assign(raw[0].begin(), raw[0].end());
+                compact32.assign(compact[0].begin(), compact[0].end());
+            }
         }
     }
 
@@ -621,8 +629,11 @@ template <class CONFIG_T> struct LayerMemory {
             raw[a][i] = to_raw(rep_b[(a - 2) / 2][i]);
         if (a % 2 == 0 && nz_pos[i] >= 0)
             compact[a / 2][nz_pos[i]] = raw[a][i];
-        if (a == 0 && W32)
+        if (a == 0 && W32) {
             raw32[i] = (int32_t)raw[0][i];
+            if (nz_pos[i] >= 0)
+                compact32[nz_pos[i]] = (int32_t)raw[0][i];
+        }
     }
 
     void restore_dirty(weight_t *w, bias_t *b) {

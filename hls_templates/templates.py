@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 
 HEADER_DIR = Path(__file__).resolve().parent
-HEADERS = ("fpgaft_tmr.h", "fpgaft_runtime.h", "fpgaft_faults.h")
+HEADERS = ("fpgaft_tmr.h", "fpgaft_engine.h", "fpgaft_runtime.h", "fpgaft_faults.h")
 INCLUDE = "nnet_utils/fpgaft_tmr.h"
 
 #: hls4ml layer-config keys (under ``LayerName``) that carry the plan, and their attributes.
@@ -128,6 +128,7 @@ def build_template_classes():
         DenseConfigTemplate,
         DenseFunctionTemplate,
     )
+    from hls4ml.backends.vivado.passes.pooling_templates import PoolingFunctionTemplate
     from hls4ml.backends.vivado.passes.pointwise import (
         PointwiseConv1DConfigTemplate,
         PointwiseConv1DFunctionTemplate,
@@ -164,6 +165,20 @@ def build_template_classes():
         def format(self, node):
             return super().format(node).replace("nnet::relu<", "fpgaft::relu<", 1)
 
+    class FtPoolingFunctionTemplate(_Renamed, PoolingFunctionTemplate):
+        """io_parallel Pooling2D -> fpgaft::pooling2d_cl (hls4ml's except in the fpga-ft csim)."""
+
+        def __init__(self):
+            super().__init__()
+            self.include_header = list(self.include_header) + [INCLUDE]
+
+        def match(self, node):
+            return (super().match(node) and node.get_attr(ATTR_MODEL, None) is not None and _io_parallel(node)
+                    and node.class_name == "Pooling2D")
+
+        def format(self, node):
+            return super().format(node).replace("nnet::pooling2d_cl<", "fpgaft::pooling2d_cl<", 1)
+
     def conv_config(base):
         class FtConvConfigTemplate(_TaggedConfig, base):
             def format(self, node):
@@ -196,6 +211,7 @@ def build_template_classes():
         FtDenseConfigTemplate,
         FtDenseFunctionTemplate,
         FtReluFunctionTemplate,
+        FtPoolingFunctionTemplate,
         conv_config(Conv1DConfigTemplate),
         conv_config(Conv2DConfigTemplate),
         conv_config(PointwiseConv1DConfigTemplate),
