@@ -55,18 +55,24 @@ class FoldedLayer:
         original_class: e.g. ``QConv2DBatchnorm``.
         plain_class: e.g. ``QConv2D``.
         epsilon: the batch normalization's epsilon (added to the moving variance).
+        float_bias: the layer has no ``bias_quantizer``: the folded bias is a float.
     """
 
     name: str
     original_class: str
     plain_class: str
     epsilon: float
+    float_bias: bool = False
 
     def note(self) -> str:
-        return (f"note: folded batch normalization of layer '{self.name}' ({self.original_class}) into a "
+        """The one-line note every command prints (``note: folded batch normalization ...``)."""
+        text = (f"note: folded batch normalization of layer '{self.name}' ({self.original_class}) into a "
                 f"{self.plain_class} with the same quantizers (kernel * gamma / sqrt(moving_variance + "
                 f"{self.epsilon:g}), bias folded with beta and moving_mean, as QKeras computes it at inference): "
                 "bit-for-bit the same outputs")
+        if self.float_bias:
+            text += "; it has no bias_quantizer, so its folded bias is float (not bit-exact)"
+        return text
 
 
 def _check_foldable(layer, cls: str) -> None:
@@ -74,11 +80,11 @@ def _check_foldable(layer, cls: str) -> None:
     where = f"layer '{layer.name}' ({cls})"
     bn = layer.batchnorm
     axes = list(bn.axis) if isinstance(bn.axis, (list, tuple)) else [bn.axis]
-    rank = len(layer.output_shape) if hasattr(layer, "output_shape") else None
+    rank = getattr(getattr(bn, "input_spec", None), "ndim", None)  # set when the layer was built
     if len(axes) != 1 or (axes[0] != -1 and (rank is None or axes[0] != rank - 1)):
         raise FpgaFtError(f"{where}: batch normalization over axis {bn.axis} cannot be folded into the kernel "
                           "(only the last, channels axis)")
-    if not bn.center or bn.beta is None:
+    if not bn.center or getattr(bn, "beta", None) is None:
         raise FpgaFtError(f"{where}: center=False (no beta): QKeras 0.9 cannot run this layer at inference "
                           "(it adds beta); rebuild it with center=True")
     if cls == "QDepthwiseConv2DBatchnorm" and int(getattr(layer, "depth_multiplier", 1)) != 1:
@@ -86,10 +92,11 @@ def _check_foldable(layer, cls: str) -> None:
                           "(bit-exact); use 1")
 
 
-def folded_weights(layer) -> list:
+def folded_weights(layer, as_tensors: bool = False) -> list:
     """``[kernel_f, bias_f]`` (numpy float32) of a QKeras ``*Batchnorm`` layer at inference,
     computed with the TensorFlow operations of the layer's ``call`` in the same order, so the
-    values are bit for bit those the layer quantizes (see the module docstring)."""
+    values are bit for bit those the layer quantizes (see the module docstring).
+    ``as_tensors``: TensorFlow tensors instead (inside a layer's ``call``)."""
     import tensorflow as tf
 
     cls = type(layer).__name__
@@ -105,6 +112,8 @@ def folded_weights(layer) -> list:
         shape = kernel.get_shape().as_list()
         inv = tf.reshape(inv, [shape[2], shape[3]])
     folded_kernel = inv * kernel
+    if as_tensors:
+        return [folded_kernel, folded_bias]
     return [folded_kernel.numpy(), folded_bias.numpy()]
 
 
@@ -125,7 +134,8 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
         cls = type(layer).__name__
         _check_foldable(layer, cls)
         folded[layer.name] = folded_weights(layer)
-        done.append(FoldedLayer(layer.name, cls, FOLDED_LAYERS[cls][0], float(layer.batchnorm.epsilon)))
+        done.append(FoldedLayer(layer.name, cls, FOLDED_LAYERS[cls][0], float(layer.batchnorm.epsilon),
+                                float_bias=getattr(layer, "bias_quantizer_internal", None) is None))
     functional = tf.keras.Model(model.inputs, model.outputs, name=model.name)
     config = functional.get_config()
     for entry in config["layers"]:
