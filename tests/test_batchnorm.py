@@ -20,8 +20,11 @@ from fpga_ft.core.paths import MODELS_DIR
 from fpga_ft.generate.modelio import load_data
 
 DATA = MODELS_DIR / "digits_img_test.npz"
-FOLDED = {"cbn": ("QConv2DBatchnorm", "QConv2D"), "dwbn": ("QDepthwiseConv2DBatchnorm", "QDepthwiseConv2D"),
-          "dbn": ("QDenseBatchnorm", "QDense")}
+FOLDED = {
+    "cbn": ("QConv2DBatchnorm", "QConv2D"),
+    "dwbn": ("QDepthwiseConv2DBatchnorm", "QDepthwiseConv2D"),
+    "dbn": ("QDenseBatchnorm", "QDense"),
+}
 
 
 def _cli(args, capsys):
@@ -41,11 +44,13 @@ def _randomize_batchnorm(model, seed: int) -> None:
         weights = [layer.get_weights()[0]]
         if layer.use_bias:
             weights.append(rng.normal(0, 0.2, channels).astype(np.float32))
-        weights += [rng.uniform(0.5, 2.0, channels).astype(np.float32),  # gamma
-                    rng.normal(0, 0.3, channels).astype(np.float32),  # beta
-                    np.array(5, dtype=np.int64),  # iteration (training only)
-                    rng.normal(0, 0.3, channels).astype(np.float32),  # moving mean
-                    rng.uniform(0.2, 3.0, channels).astype(np.float32)]  # moving variance
+        weights += [
+            rng.uniform(0.5, 2.0, channels).astype(np.float32),  # gamma
+            rng.normal(0, 0.3, channels).astype(np.float32),  # beta
+            np.array(5, dtype=np.int64),  # iteration (training only)
+            rng.normal(0, 0.3, channels).astype(np.float32),  # moving mean
+            rng.uniform(0.2, 3.0, channels).astype(np.float32),
+        ]  # moving variance
         layer.set_weights(weights)
 
 
@@ -65,8 +70,14 @@ def batchnorm_model(alpha=1, conv_bias_quantizer: bool = True, conv_use_bias: bo
 
     inputs = tf.keras.Input((8, 8, 1))
     x = QActivation(q(8, 0), name="q_in")(inputs)
-    x = QConv2DBatchnorm(4, 3, kernel_quantizer=q(6, 0, alpha), use_bias=conv_use_bias,
-                         bias_quantizer=q(10, 4) if conv_bias_quantizer else None, name="cbn")(x)
+    x = QConv2DBatchnorm(
+        4,
+        3,
+        kernel_quantizer=q(6, 0, alpha),
+        use_bias=conv_use_bias,
+        bias_quantizer=q(10, 4) if conv_bias_quantizer else None,
+        name="cbn",
+    )(x)
     x = QActivation(quantized_relu(6, 2), name="relu1")(x)
     x = QDepthwiseConv2DBatchnorm(3, depthwise_quantizer=q(6, 0, alpha), bias_quantizer=q(10, 4), name="dwbn")(x)
     x = QActivation(quantized_relu(6, 2), name="relu2")(x)
@@ -98,9 +109,11 @@ def test_fold_is_bit_for_bit_the_original_layers(alpha, conv_use_bias):
     prepared = prepare_model(model)
     assert prepared.original is model
     assert {layer.name: type(layer).__name__ for layer in prepared.model.layers if layer.name in FOLDED} == {
-        name: plain for name, (_, plain) in FOLDED.items()}
+        name: plain for name, (_, plain) in FOLDED.items()
+    }
     assert [(f.name, f.original_class, f.plain_class) for f in prepared.folded] == [
-        (name, original, plain) for name, (original, plain) in FOLDED.items()]
+        (name, original, plain) for name, (original, plain) in FOLDED.items()
+    ]
     rng = np.random.default_rng(1)
     x = (np.floor(rng.uniform(0, 1, (4000, 8, 8, 1)) * 128) / 128).astype(np.float32)
     expected = model.predict(x, verbose=0)
@@ -109,8 +122,15 @@ def test_fold_is_bit_for_bit_the_original_layers(alpha, conv_use_bias):
     # the folded values are the textbook fold (to float32 rounding)
     layer = model.get_layer("cbn")
     kernel_f, bias_f = folded_weights(layer)
-    bn = [w.numpy().astype(np.float64) for w in (layer.batchnorm.gamma, layer.batchnorm.beta,
-                                                  layer.batchnorm.moving_mean, layer.batchnorm.moving_variance)]
+    bn = [
+        w.numpy().astype(np.float64)
+        for w in (
+            layer.batchnorm.gamma,
+            layer.batchnorm.beta,
+            layer.batchnorm.moving_mean,
+            layer.batchnorm.moving_variance,
+        )
+    ]
     inv = bn[0] / np.sqrt(bn[3] + layer.batchnorm.epsilon)
     bias = layer.bias.numpy() if conv_use_bias else 0.0
     np.testing.assert_allclose(kernel_f, layer.kernel.numpy() * inv, rtol=1e-6)
@@ -128,7 +148,8 @@ def test_csim_is_bit_exact_with_the_original_model(saved_model, tmp_path, capsys
     result = json.loads((tmp_path / "csim.json").read_text())
     assert result["bit_exact_fraction"] == 1.0 and not result["inexact"]
     assert result["intake"]["folded_batchnorm"] == [
-        {"layer": name, "from": original, "to": plain} for name, (original, plain) in FOLDED.items()]
+        {"layer": name, "from": original, "to": plain} for name, (original, plain) in FOLDED.items()
+    ]
     for name, (original, plain) in FOLDED.items():
         assert f"note: folded batch normalization of layer '{name}' ({original}) into a {plain}" in err
     # the design against the user's (unfolded) model, unprotected and protected
@@ -143,13 +164,26 @@ def test_csim_is_bit_exact_with_the_original_model(saved_model, tmp_path, capsys
 
 
 def test_inject_and_estimate_run_on_the_folded_model(saved_model, tmp_path, capsys):
-    status, _, err = _cli(["inject", saved_model, "--data", DATA, "--ber", "1e-3", "--repeats", "1",
-                           "--no-checkpoint", "--json", tmp_path / "inject.json"], capsys)
+    status, _, err = _cli(
+        [
+            "inject",
+            saved_model,
+            "--data",
+            DATA,
+            "--ber",
+            "1e-3",
+            "--repeats",
+            "1",
+            "--no-checkpoint",
+            "--json",
+            tmp_path / "inject.json",
+        ],
+        capsys,
+    )
     assert status == 0, err
     result = json.loads((tmp_path / "inject.json").read_text())["results"][0]
     assert all(count > 0 for count in result["faults_injected"].values())
-    status, _, err = _cli(["estimate", saved_model, "--board", "zcu102", "--json", tmp_path / "estimate.json"],
-                          capsys)
+    status, _, err = _cli(["estimate", saved_model, "--board", "zcu102", "--json", tmp_path / "estimate.json"], capsys)
     assert status == 0, err
     rows = json.loads((tmp_path / "estimate.json").read_text())["per_layer"]
     assert [row["name"] for row in rows] == ["cbn", "dbn", "fc"]
@@ -164,8 +198,7 @@ def test_folded_layer_without_bias_quantizer_is_refused_unless_allowed(tmp_path,
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "layer 'cbn'" in errors[0] and "float biases (no bias_quantizer)" in errors[0]
     assert "its folded bias is float" in err  # the fold's note says why
-    status, _, err = _cli(["csim", path, "--data", DATA, "--allow-inexact", "--json", tmp_path / "csim.json"],
-                          capsys)
+    status, _, err = _cli(["csim", path, "--data", DATA, "--allow-inexact", "--json", tmp_path / "csim.json"], capsys)
     assert status == 0, err
     assert json.loads((tmp_path / "csim.json").read_text())["inexact"] is True
 

@@ -34,16 +34,36 @@ from dataclasses import dataclass
 from fpga_ft.core.errors import FpgaFtError
 
 #: folded layer class -> the plain QKeras layer it becomes, and that layer's kernel key
-FOLDED_LAYERS = {"QConv2DBatchnorm": ("QConv2D", "kernel"),
-                 "QDenseBatchnorm": ("QDense", "kernel"),
-                 "QDepthwiseConv2DBatchnorm": ("QDepthwiseConv2D", "depthwise_kernel")}
+FOLDED_LAYERS = {
+    "QConv2DBatchnorm": ("QConv2D", "kernel"),
+    "QDenseBatchnorm": ("QDense", "kernel"),
+    "QDepthwiseConv2DBatchnorm": ("QDepthwiseConv2D", "depthwise_kernel"),
+}
 #: config keys of the batch-normalization part (and QKeras's folding options), dropped from
 #: the plain layer's config
-_BATCHNORM_KEYS = ("axis", "momentum", "epsilon", "center", "scale", "beta_initializer", "gamma_initializer",
-                   "moving_mean_initializer", "moving_variance_initializer", "beta_regularizer",
-                   "gamma_regularizer", "beta_constraint", "gamma_constraint", "renorm", "renorm_clipping",
-                   "renorm_momentum", "fused", "virtual_batch_size", "adjustment", "ema_freeze_delay",
-                   "folding_mode")
+_BATCHNORM_KEYS = (
+    "axis",
+    "momentum",
+    "epsilon",
+    "center",
+    "scale",
+    "beta_initializer",
+    "gamma_initializer",
+    "moving_mean_initializer",
+    "moving_variance_initializer",
+    "beta_regularizer",
+    "gamma_regularizer",
+    "beta_constraint",
+    "gamma_constraint",
+    "renorm",
+    "renorm_clipping",
+    "renorm_momentum",
+    "fused",
+    "virtual_batch_size",
+    "adjustment",
+    "ema_freeze_delay",
+    "folding_mode",
+)
 
 
 @dataclass(frozen=True)
@@ -66,10 +86,12 @@ class FoldedLayer:
 
     def note(self) -> str:
         """The one-line note every command prints (``note: folded batch normalization ...``)."""
-        text = (f"note: folded batch normalization of layer '{self.name}' ({self.original_class}) into a "
-                f"{self.plain_class} with the same quantizers (kernel * gamma / sqrt(moving_variance + "
-                f"{self.epsilon:g}), bias folded with beta and moving_mean, as QKeras computes it at inference): "
-                "bit-for-bit the same outputs")
+        text = (
+            f"note: folded batch normalization of layer '{self.name}' ({self.original_class}) into a "
+            f"{self.plain_class} with the same quantizers (kernel * gamma / sqrt(moving_variance + "
+            f"{self.epsilon:g}), bias folded with beta and moving_mean, as QKeras computes it at inference): "
+            "bit-for-bit the same outputs"
+        )
         if self.float_bias:
             text += "; it has no bias_quantizer, so its folded bias is float (not bit-exact)"
         return text
@@ -82,14 +104,19 @@ def _check_foldable(layer, cls: str) -> None:
     axes = list(bn.axis) if isinstance(bn.axis, (list, tuple)) else [bn.axis]
     rank = getattr(getattr(bn, "input_spec", None), "ndim", None)  # set when the layer was built
     if len(axes) != 1 or (axes[0] != -1 and (rank is None or axes[0] != rank - 1)):
-        raise FpgaFtError(f"{where}: batch normalization over axis {bn.axis} cannot be folded into the kernel "
-                          "(only the last, channels axis)")
+        raise FpgaFtError(
+            f"{where}: batch normalization over axis {bn.axis} cannot be folded into the kernel "
+            "(only the last, channels axis)"
+        )
     if not bn.center or getattr(bn, "beta", None) is None:
-        raise FpgaFtError(f"{where}: center=False (no beta): QKeras 0.9 cannot run this layer at inference "
-                          "(it adds beta); rebuild it with center=True")
+        raise FpgaFtError(
+            f"{where}: center=False (no beta): QKeras 0.9 cannot run this layer at inference "
+            "(it adds beta); rebuild it with center=True"
+        )
     if cls == "QDepthwiseConv2DBatchnorm" and int(getattr(layer, "depth_multiplier", 1)) != 1:
-        raise FpgaFtError(f"{where}: depth_multiplier {layer.depth_multiplier} is not converted by hls4ml 1.3 "
-                          "(bit-exact); use 1")
+        raise FpgaFtError(
+            f"{where}: depth_multiplier {layer.depth_multiplier} is not converted by hls4ml 1.3 (bit-exact); use 1"
+        )
 
 
 def folded_weights(layer, as_tensors: bool = False) -> list:
@@ -134,8 +161,15 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
         cls = type(layer).__name__
         _check_foldable(layer, cls)
         folded[layer.name] = folded_weights(layer)
-        done.append(FoldedLayer(layer.name, cls, FOLDED_LAYERS[cls][0], float(layer.batchnorm.epsilon),
-                                float_bias=getattr(layer, "bias_quantizer_internal", None) is None))
+        done.append(
+            FoldedLayer(
+                layer.name,
+                cls,
+                FOLDED_LAYERS[cls][0],
+                float(layer.batchnorm.epsilon),
+                float_bias=getattr(layer, "bias_quantizer_internal", None) is None,
+            )
+        )
     functional = tf.keras.Model(model.inputs, model.outputs, name=model.name)
     config = functional.get_config()
     for entry in config["layers"]:
@@ -151,8 +185,10 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
     try:
         copy = tf.keras.Model.from_config(config, custom_objects=custom_objects())
     except Exception as exc:  # noqa: BLE001
-        raise FpgaFtError(f"cannot copy model {model.name} to fold its batch normalization: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise FpgaFtError(
+            f"cannot copy model {model.name} to fold its batch normalization: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     for layer in copy.layers:
         if layer.name in folded:
             layer.set_weights(folded[layer.name])

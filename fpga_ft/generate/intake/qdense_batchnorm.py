@@ -32,22 +32,56 @@ def qdense_batchnorm_class():
     class QDenseBatchnorm(QDense):
         """A QDense with its batch normalization folded in (inference only; see the module)."""
 
-        def __init__(self, units, axis=-1, momentum=0.99, epsilon=0.001, center=True, scale=True,
-                     beta_initializer="zeros", gamma_initializer="ones", moving_mean_initializer="zeros",
-                     moving_variance_initializer="ones", beta_regularizer=None, gamma_regularizer=None,
-                     beta_constraint=None, gamma_constraint=None, renorm=False, renorm_clipping=None,
-                     renorm_momentum=0.99, fused=None, trainable=True, virtual_batch_size=None, adjustment=None,
-                     ema_freeze_delay=None, folding_mode="ema_stats_folding", **kwargs):
+        def __init__(
+            self,
+            units,
+            axis=-1,
+            momentum=0.99,
+            epsilon=0.001,
+            center=True,
+            scale=True,
+            beta_initializer="zeros",
+            gamma_initializer="ones",
+            moving_mean_initializer="zeros",
+            moving_variance_initializer="ones",
+            beta_regularizer=None,
+            gamma_regularizer=None,
+            beta_constraint=None,
+            gamma_constraint=None,
+            renorm=False,
+            renorm_clipping=None,
+            renorm_momentum=0.99,
+            fused=None,
+            trainable=True,
+            virtual_batch_size=None,
+            adjustment=None,
+            ema_freeze_delay=None,
+            folding_mode="ema_stats_folding",
+            **kwargs,
+        ):
             super().__init__(units, trainable=trainable, **kwargs)
             self.batchnorm = tf.keras.layers.BatchNormalization(
-                axis=axis, momentum=momentum, epsilon=epsilon, center=center, scale=scale,
-                beta_initializer=beta_initializer, gamma_initializer=gamma_initializer,
+                axis=axis,
+                momentum=momentum,
+                epsilon=epsilon,
+                center=center,
+                scale=scale,
+                beta_initializer=beta_initializer,
+                gamma_initializer=gamma_initializer,
                 moving_mean_initializer=moving_mean_initializer,
-                moving_variance_initializer=moving_variance_initializer, beta_regularizer=beta_regularizer,
-                gamma_regularizer=gamma_regularizer, beta_constraint=beta_constraint,
-                gamma_constraint=gamma_constraint, renorm=renorm, renorm_clipping=renorm_clipping,
-                renorm_momentum=renorm_momentum, fused=fused, trainable=trainable,
-                virtual_batch_size=virtual_batch_size, adjustment=adjustment)
+                moving_variance_initializer=moving_variance_initializer,
+                beta_regularizer=beta_regularizer,
+                gamma_regularizer=gamma_regularizer,
+                beta_constraint=beta_constraint,
+                gamma_constraint=gamma_constraint,
+                renorm=renorm,
+                renorm_clipping=renorm_clipping,
+                renorm_momentum=renorm_momentum,
+                fused=fused,
+                trainable=trainable,
+                virtual_batch_size=virtual_batch_size,
+                adjustment=adjustment,
+            )
             self.ema_freeze_delay = ema_freeze_delay
             self.folding_mode = folding_mode
 
@@ -64,16 +98,14 @@ def qdense_batchnorm_class():
                 kernel = self.kernel_quantizer_internal(kernel)
             if self.bias_quantizer_internal is not None:
                 bias = self.bias_quantizer_internal(bias)
-            outputs = tf.keras.backend.bias_add(tf.keras.backend.dot(inputs, kernel), bias,
-                                                data_format="channels_last")
+            outputs = tf.keras.backend.bias_add(tf.keras.backend.dot(inputs, kernel), bias, data_format="channels_last")
             return self.activation(outputs) if self.activation is not None else outputs
 
         def get_config(self):
             config = super().get_config()
             name = config["name"]
             config.update(self.batchnorm.get_config())
-            config.update({"ema_freeze_delay": self.ema_freeze_delay, "folding_mode": self.folding_mode,
-                           "name": name})
+            config.update({"ema_freeze_delay": self.ema_freeze_delay, "folding_mode": self.folding_mode, "name": name})
             return config
 
     _CLASS.append(QDenseBatchnorm)
