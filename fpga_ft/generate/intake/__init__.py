@@ -36,6 +36,9 @@ The package, one module per section:
 * :mod:`.source`: :class:`ModelSource`, :func:`resolve_source`, :func:`load_keras_model`;
 * :mod:`.quantizers`: :func:`check_quantizers`, power-of-two weight types, :func:`quantized_bits_for`;
 * :mod:`.edit`: the model's input and final table head (``find_head``), the edited copy;
+* :mod:`.fold`: batch normalization folded into the layer before it (``QConv2DBatchnorm``,
+  ``QDepthwiseConv2DBatchnorm``, ``QDenseBatchnorm`` -> the plain layers, bit for bit);
+* :mod:`.qdense_batchnorm`: reading ``QDenseBatchnorm`` (QKeras after 0.9.0) with QKeras 0.9.0;
 * :mod:`.prepare`: :class:`PreparedModel`, :func:`prepare_model`, :func:`open_model`.
 """
 
