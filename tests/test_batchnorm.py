@@ -233,3 +233,20 @@ def test_float_batchnormalization_after_a_qdense_stays_refused(tmp_path, capsys)
     status, _, err = _cli(["csim", path, "--data", DATA], capsys)
     assert status == 2
     assert "layer 'bn' (BatchNormalization) has float parameters" in err
+
+
+def test_quantized_batchnormalization_is_not_taken_as_exact():
+    """Fully quantized, it still is not bit-exact: hls4ml 1.3 builds its scale from the
+    unquantized gamma and variance (docs/networks.md)."""
+    import tensorflow as tf
+    from qkeras import QActivation, QBatchNormalization, QDense, quantized_bits
+
+    from fpga_ft.generate.bitexact import float_weight_layers
+
+    q = quantized_bits(6, 2, alpha=1)
+    inputs = tf.keras.Input((8,))
+    x = QDense(4, kernel_quantizer=q, bias_quantizer=q)(QActivation(quantized_bits(8, 0, alpha=1))(inputs))
+    x = QBatchNormalization(gamma_quantizer=q, beta_quantizer=q, mean_quantizer=q, variance_quantizer=q, name="qbn")(x)
+    found = float_weight_layers(tf.keras.Model(inputs, x))
+    assert [(entry["layer"], entry["class"]) for entry in found] == [("qbn", "QBatchNormalization")]
+    assert "unquantized gamma and variance" in found[0]["what"]

@@ -152,7 +152,8 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
     found = [layer for layer in model.layers if type(layer).__name__ in FOLDED_LAYERS]
     if not found:
         return model, []
-    from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects
+    from fpga_ft.generate.intake.edit import model_from_config
+    from fpga_ft.generate.modelio import _quiet_tensorflow
 
     tf = _quiet_tensorflow()
     folded: dict[str, list] = {}
@@ -182,13 +183,7 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
             entry["registered_name"] = plain
         entry["config"] = {key: value for key, value in entry["config"].items() if key not in _BATCHNORM_KEYS}
         entry["config"]["use_bias"] = True  # the folded bias (beta - moving_mean * inv) is always added
-    try:
-        copy = tf.keras.Model.from_config(config, custom_objects=custom_objects())
-    except Exception as exc:  # noqa: BLE001
-        raise FpgaFtError(
-            f"cannot copy model {model.name} to fold its batch normalization: "
-            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
-        ) from None
+    copy = model_from_config(config, model.name, "fold its batch normalization")
     for layer in copy.layers:
         if layer.name in folded:
             layer.set_weights(folded[layer.name])
