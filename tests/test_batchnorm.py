@@ -250,3 +250,15 @@ def test_quantized_batchnormalization_is_not_taken_as_exact():
     found = float_weight_layers(tf.keras.Model(inputs, x))
     assert [(entry["layer"], entry["class"]) for entry in found] == [("qbn", "QBatchNormalization")]
     assert "unquantized gamma and variance" in found[0]["what"]
+
+
+def test_a_fold_that_changes_the_outputs_is_refused(monkeypatch):
+    """The intake compares the folded copy with the original on random inputs."""
+    from fpga_ft.generate.intake import fold, prepare_model
+
+    model = batchnorm_model()
+    exact = fold.folded_weights
+    monkeypatch.setattr(fold, "folded_weights", lambda layer: [values * 1.5 for values in exact(layer)])
+    with pytest.raises(FpgaFtError) as info:
+        prepare_model(model)
+    assert "did not reproduce the model's outputs" in str(info.value) and "'cbn'" in str(info.value)

@@ -148,7 +148,8 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
     """``(model, [])`` when ``model`` has no folded-batch-normalization layer, else a copy
     (fresh layers, same names) whose ``*Batchnorm`` layers are the plain layers with the
     folded weights and the same quantizers, and what was folded. Raises
-    :class:`FpgaFtError` for a layer the fold would not reproduce (see the module docstring)."""
+    :class:`FpgaFtError` for a layer the fold would not reproduce (see the module docstring),
+    and when the copy's outputs differ from the original's on random inputs."""
     found = [layer for layer in model.layers if type(layer).__name__ in FOLDED_LAYERS]
     if not found:
         return model, []
@@ -189,4 +190,31 @@ def fold_batchnorm(model) -> tuple[object, list[FoldedLayer]]:
             layer.set_weights(folded[layer.name])
         elif layer.weights:
             layer.set_weights(model.get_layer(layer.name).get_weights())
+    _check_same_outputs(model, copy, done)
     return copy, done
+
+
+#: random inputs on which :func:`fold_batchnorm` compares the copy with the original
+CHECK_SAMPLES = 64
+
+
+def _check_same_outputs(model, copy, done: list[FoldedLayer]) -> None:
+    """Refuse the fold if the copy's outputs differ from the original's on
+    :data:`CHECK_SAMPLES` standard-normal inputs (any input: both compute the same function
+    or not). A guard against a TensorFlow build that evaluates the fold differently; it costs
+    one ``predict`` of each model."""
+    shape = tuple(model.input_shape[1:]) if not isinstance(model.input_shape, list) else None
+    if shape is None or any(dim is None for dim in shape):
+        return
+    import numpy as np
+
+    x = np.random.default_rng(0).standard_normal((CHECK_SAMPLES, *shape)).astype(np.float32)
+    expected = np.asarray(model.predict(x, verbose=0))
+    got = np.asarray(copy.predict(x, verbose=0))
+    differ = int(np.count_nonzero(np.any((expected != got).reshape(CHECK_SAMPLES, -1), axis=1)))
+    if differ:
+        names = ", ".join(f"'{layer.name}'" for layer in done)
+        raise FpgaFtError(
+            f"folding the batch normalization of layer(s) {names} did not reproduce the model's "
+            f"outputs ({differ} of {CHECK_SAMPLES} random inputs differ); please report it"
+        )
