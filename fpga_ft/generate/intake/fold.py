@@ -16,7 +16,8 @@ holding ``kernel_f`` and ``bias_f`` with the **same** quantizers (and ``use_bias
 computes exactly these words: a quantizer whose scale depends on the values it quantizes
 (``alpha='auto'``) sees the same folded values in both. :func:`fold_batchnorm` computes
 ``kernel_f`` / ``bias_f`` with the same TensorFlow float32 operations in the same order, so
-the copy's outputs are the original's bit for bit (``tests/test_batchnorm.py`` compares them).
+the copy's outputs are the original's bit for bit (``tests/test_batchnorm.py`` compares them;
+:func:`fold_batchnorm` also compares both models on random inputs before it returns the copy).
 ``momentum``, ``renorm``, ``virtual_batch_size``, ``folding_mode`` and ``ema_freeze_delay``
 only change training.
 
