@@ -262,3 +262,17 @@ def test_a_fold_that_changes_the_outputs_is_refused(monkeypatch):
     with pytest.raises(FpgaFtError) as info:
         prepare_model(model)
     assert "did not reproduce the model's outputs" in str(info.value) and "'cbn'" in str(info.value)
+
+
+def test_convert_with_a_plan_protects_the_folded_layers(saved_model, tmp_path, capsys):
+    plan = tmp_path / "plan.yml"
+    plan.write_text(
+        "layers:\n  cbn:\n    protected_msbs: 2\n  dbn:\n    protected_msbs: 1\n    critical_neurons: [0]\n"
+    )
+    out = tmp_path / "convert.json"
+    args = ["convert", saved_model, "--board", "zcu102", "--plan", plan, "--data", DATA, "-o", tmp_path / "prj"]
+    status, _, err = _cli([*args, "--json", out], capsys)
+    assert status == 0, err
+    result = json.loads(out.read_text())
+    assert result["protected_layers"] == ["cbn", "dbn"]
+    assert result["test_vectors"]["bit_exact_fraction"] == 1.0
