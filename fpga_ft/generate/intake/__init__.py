@@ -30,6 +30,11 @@ are compared on the tensor before the head, which is then logits: classes follow
 by the one rule of :mod:`fpga_ft.core.classify` (argmax, which a softmax does not change;
 for one output ``> 0``, which is a sigmoid's ``> 0.5``).
 
+Folded batch normalization: QKeras's ``QConv2DBatchnorm``, ``QDepthwiseConv2DBatchnorm`` and
+``QDenseBatchnorm`` (which hls4ml 1.3 does not convert bit-exactly) become, in the copy, the
+plain ``QConv2D`` / ``QDepthwiseConv2D`` / ``QDense`` with the folded kernel and bias and the same
+quantizers: the same outputs bit for bit (:mod:`.fold`, docs/networks.md).
+
 The package, one module per section:
 
 * :mod:`.config`: :class:`UserHlsConfig`, :func:`read_hls_config`, :func:`parse_hls_config`;

@@ -10,7 +10,7 @@ import numpy as np
 from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize_float32, quantized_bits_repr
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig
 from fpga_ft.generate.intake.edit import edit_model, find_head, input_consumers, input_layer_name, is_input_quantizer
-from fpga_ft.generate.intake.fold import fold_batchnorm
+from fpga_ft.generate.intake.fold import FoldedLayer, fold_batchnorm
 from fpga_ft.generate.intake.quantizers import check_quantizers, po2_weight_types
 from fpga_ft.generate.intake.source import ModelSource, load_keras_model, resolve_source
 
@@ -53,7 +53,7 @@ class PreparedModel:
     full_hls_config: UserHlsConfig | None = None
     notes: list = field(default_factory=list)
     inexact_layers: list = field(default_factory=list)
-    folded: list = field(default_factory=list)
+    folded: list[FoldedLayer] = field(default_factory=list)
 
     @property
     def compared_tensor(self) -> str:
