@@ -50,14 +50,14 @@ SUPPORTED_LAYERS = {
 NOT_PROTECTABLE_YET = {"QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"}
 #: Keras layer classes hls4ml 1.3 has no converter for, with what to use instead
 _NO_HLS4ML_HANDLER = {
-    "QDenseBatchnorm": "hls4ml 1.3 has no converter for it; use QDense followed by BatchNormalization, or fold "
-                       "the batch normalization into the QDense weights before conversion",
-    "QDepthwiseConv2DBatchnorm": "hls4ml 1.3 has no converter for it; use QDepthwiseConv2D followed by "
-                                 "BatchNormalization",
-    # measured: convert_from_keras_model(bit_exact=True) raises "Layer Conv2DBatchnorm is not
-    # supported for pad_arrs" (its precision pass handles Conv2D, not the folded layer)
-    "QConv2DBatchnorm": "hls4ml 1.3's bit-exact conversion fails on it (its precision pass does not handle "
-                        "Conv2DBatchnorm); fold the batch normalization into a QConv2D's weights before conversion",
+    # measured: hls4ml 1.3 has no converter for QDenseBatchnorm / QDepthwiseConv2DBatchnorm, and
+    # convert_from_keras_model(bit_exact=True) raises "Layer Conv2DBatchnorm is not supported for
+    # pad_arrs" on QConv2DBatchnorm. The intake (prepare_model, hence every command) folds all three
+    # into the plain layer bit for bit (generate/intake/fold.py); only a model given to the library
+    # unprepared reaches this.
+    cls: "hls4ml 1.3 does not convert it bit-exactly; pass the model through fpga_ft.generate.intake."
+         "prepare_model (every fpga-ft command does), which folds the batch normalization into the layer"
+    for cls in ("QDenseBatchnorm", "QConv2DBatchnorm", "QDepthwiseConv2DBatchnorm")
 }
 #: Keras layer classes whose dot products fpga-ft can protect.
 PROTECTABLE_LAYERS = {"QDense", "Dense", "QConv1D", "QConv2D", "Conv1D", "Conv2D"}

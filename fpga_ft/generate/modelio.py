@@ -72,6 +72,10 @@ def custom_objects() -> dict:
     objects: dict = {}
     _add_supported_quantized_objects(objects)
     objects["QActivation"] = _qactivation_compat()
+    if "QDenseBatchnorm" not in objects:  # QKeras 0.9.0 has none: read it (intake/qdense_batchnorm.py)
+        from fpga_ft.generate.intake.qdense_batchnorm import qdense_batchnorm_class
+
+        objects["QDenseBatchnorm"] = qdense_batchnorm_class()
     return objects
 
 

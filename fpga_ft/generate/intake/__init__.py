@@ -30,12 +30,20 @@ are compared on the tensor before the head, which is then logits: classes follow
 by the one rule of :mod:`fpga_ft.core.classify` (argmax, which a softmax does not change;
 for one output ``> 0``, which is a sigmoid's ``> 0.5``).
 
+Folded batch normalization: QKeras's ``QConv2DBatchnorm``, ``QDepthwiseConv2DBatchnorm`` and
+``QDenseBatchnorm`` (which hls4ml 1.3 does not convert bit-exactly) become, in the copy, the
+plain ``QConv2D`` / ``QDepthwiseConv2D`` / ``QDense`` with the folded kernel and bias and the same
+quantizers: the same outputs bit for bit (:mod:`.fold`, docs/networks.md).
+
 The package, one module per section:
 
 * :mod:`.config`: :class:`UserHlsConfig`, :func:`read_hls_config`, :func:`parse_hls_config`;
 * :mod:`.source`: :class:`ModelSource`, :func:`resolve_source`, :func:`load_keras_model`;
 * :mod:`.quantizers`: :func:`check_quantizers`, power-of-two weight types, :func:`quantized_bits_for`;
 * :mod:`.edit`: the model's input and final table head (``find_head``), the edited copy;
+* :mod:`.fold`: batch normalization folded into the layer before it (``QConv2DBatchnorm``,
+  ``QDepthwiseConv2DBatchnorm``, ``QDenseBatchnorm`` -> the plain layers, bit for bit);
+* :mod:`.qdense_batchnorm`: reading ``QDenseBatchnorm`` (QKeras after 0.9.0) with QKeras 0.9.0;
 * :mod:`.prepare`: :class:`PreparedModel`, :func:`prepare_model`, :func:`open_model`.
 """
 

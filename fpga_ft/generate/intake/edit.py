@@ -65,6 +65,17 @@ def find_head(model) -> dict | None:
     return {"layer": last.name, "activation": act, "compared_layer": last.name, "embedded": True}
 
 
+def model_from_config(config: dict, name: str, purpose: str):
+    """The model an edited functional ``config`` describes (fresh layers, weights not set);
+    a one-line :class:`FpgaFtError` naming ``purpose`` when Keras cannot build it."""
+    tf = _quiet_tensorflow()
+    try:
+        return tf.keras.Model.from_config(config, custom_objects=custom_objects())
+    except Exception as exc:  # noqa: BLE001
+        raise FpgaFtError(f"cannot copy model {name} to {purpose}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+
+
 def edit_model(model, quantizer_spec: FixedSpec | None, head: dict | None, po2: dict | None = None):
     """A copy of ``model`` (fresh layers, same weights) with a QActivation after the input,
     without its final activation, and/or with power-of-two weight quantizers replaced by the
@@ -109,11 +120,7 @@ def edit_model(model, quantizer_spec: FixedSpec | None, head: dict | None, po2: 
             source = entry["inbound_nodes"][0][0]
             layers.remove(entry)
             config["output_layers"] = [[source[0], source[1], source[2]]]
-    try:
-        copy = tf.keras.Model.from_config(config, custom_objects=custom_objects())
-    except Exception as exc:  # noqa: BLE001
-        raise FpgaFtError(f"cannot copy model {model.name} to insert an input quantizer / remove its head: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    copy = model_from_config(config, model.name, "insert an input quantizer / remove its head")
     for layer in copy.layers:
         if layer.name == INPUT_QUANTIZER_NAME or not layer.weights:
             continue

@@ -10,6 +10,7 @@ import numpy as np
 from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize_float32, quantized_bits_repr
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig
 from fpga_ft.generate.intake.edit import edit_model, find_head, input_consumers, input_layer_name, is_input_quantizer
+from fpga_ft.generate.intake.fold import FoldedLayer, fold_batchnorm
 from fpga_ft.generate.intake.quantizers import check_quantizers, po2_weight_types
 from fpga_ft.generate.intake.source import ModelSource, load_keras_model, resolve_source
 
@@ -22,6 +23,8 @@ class PreparedModel:
         model: the Keras model to convert and to compute the reference with (the user's
             model, or an edited copy).
         original: the model as loaded.
+        folded: the layers whose batch normalization was folded into them
+            (:mod:`fpga_ft.generate.intake.fold`); ``model`` has the plain layers.
         source: where it came from (None for a model object).
         hls_config: the config to honour for ``model`` (the user's, with the removed head's
             entries dropped and the chosen input precision set), or None.
@@ -50,6 +53,7 @@ class PreparedModel:
     full_hls_config: UserHlsConfig | None = None
     notes: list = field(default_factory=list)
     inexact_layers: list = field(default_factory=list)
+    folded: list[FoldedLayer] = field(default_factory=list)
 
     @property
     def compared_tensor(self) -> str:
@@ -85,6 +89,8 @@ class PreparedModel:
             "po2_weights": self.po2_weights or None,
             "compared_tensor": self.compared_tensor,
             "inexact_layers": list(self.inexact_layers),
+            "folded_batchnorm": [{"layer": f.name, "from": f.original_class, "to": f.plain_class}
+                                 for f in self.folded] or None,
         }
 
 
@@ -109,9 +115,11 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
     """Derive the model fpga-ft converts from ``model`` (see the module docstring)."""
     from fpga_ft.generate.convert import check_supported
 
+    original = model
+    model, folded = fold_batchnorm(model)  # QConv2DBatchnorm etc. -> QConv2D etc., bit for bit
     check_quantizers(model, allow_po2_weights=True)
     check_supported(model)
-    notes: list[str] = []
+    notes: list[str] = [layer.note() for layer in folded]
     po2 = po2_weight_types(model)
     for name, keys in po2.items():
         types = ", ".join(f"{key.split('_')[0]} {spec.c_type()}" for key, (_, spec) in keys.items())
@@ -155,12 +163,12 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
         # activation layer hls4ml splits off it) names a layer the copy no longer has
         config = config.without_layers([f"{head['layer']}_{head['activation']}"] if head["embedded"]
                                        else [head["layer"]])
-    return PreparedModel(model=edited, original=model, source=source,
+    return PreparedModel(model=edited, original=original, source=source,
                          po2_weights={name: {key: spec.c_type() for key, (_, spec) in keys.items()}
                                       for name, keys in po2.items()},
                          hls_config=config, input_type=spec,
                          input_origin=origin, inserted_quantizer=inserted, head=head, full_model=full,
-                         full_hls_config=full_config, notes=notes)
+                         full_hls_config=full_config, notes=notes, folded=folded)
 
 
 def open_model(path, *, weights=None, input_precision: str | None = None, announce: bool = True) -> PreparedModel:
