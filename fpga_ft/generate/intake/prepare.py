@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize_float32, quantized_bits_repr
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig
+from fpga_ft.generate.intake.depthwise import rewrite_depthwise, rewrite_hls_config, rewrite_note, rewritten_layers
 from fpga_ft.generate.intake.edit import edit_model, find_head, input_consumers, input_layer_name, is_input_quantizer
 from fpga_ft.generate.intake.quantizers import check_quantizers, po2_weight_types
 from fpga_ft.generate.intake.source import ModelSource, load_keras_model, resolve_source
@@ -110,8 +112,11 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
     from fpga_ft.generate.convert import check_supported
 
     check_quantizers(model, allow_po2_weights=True)
+    original, rewritten = model, rewritten_layers(model)
+    model = rewrite_depthwise(model)  # depthwise / separable -> convolutions (intake/depthwise.py)
+    hls_config = rewrite_hls_config(hls_config, rewritten)
     check_supported(model)
-    notes: list[str] = []
+    notes: list[str] = [rewrite_note(rewritten, original)] if rewritten else []
     po2 = po2_weight_types(model)
     for name, keys in po2.items():
         types = ", ".join(f"{key.split('_')[0]} {spec.c_type()}" for key, (_, spec) in keys.items())
@@ -155,7 +160,7 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
         # activation layer hls4ml splits off it) names a layer the copy no longer has
         config = config.without_layers([f"{head['layer']}_{head['activation']}"] if head["embedded"]
                                        else [head["layer"]])
-    return PreparedModel(model=edited, original=model, source=source,
+    return PreparedModel(model=edited, original=original, source=source,
                          po2_weights={name: {key: spec.c_type() for key, (_, spec) in keys.items()}
                                       for name, keys in po2.items()},
                          hls_config=config, input_type=spec,
@@ -176,3 +181,18 @@ def open_model(path, *, weights=None, input_precision: str | None = None, announ
     if announce:
         prepared.announce()
     return prepared
+
+
+def conversion_model(model, hls_config: UserHlsConfig | None = None) -> tuple[object, UserHlsConfig | None]:
+    """(Keras model, hls4ml config) a conversion takes from ``model``: a path is opened
+    (:func:`open_model`), a :class:`PreparedModel` gives its model and config (``hls_config``
+    given here wins), a Keras model gets the depthwise rewrite (:mod:`.depthwise`; its
+    config translated), as :func:`prepare_model` does."""
+    if isinstance(model, (str, os.PathLike)):
+        model = open_model(model)
+    if isinstance(model, PreparedModel):
+        return model.model, hls_config if hls_config is not None else model.hls_config
+    rewritten = rewritten_layers(model)
+    if not rewritten:
+        return model, hls_config
+    return rewrite_depthwise(model), rewrite_hls_config(hls_config, rewritten)
