@@ -414,6 +414,10 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     unknown = [name for name in plan.layers if name not in protectable]
     kinds = {layer.name: type(layer).__name__ for layer in model.layers}
     for name in unknown:
+        if f"{name}_depthwise" in protectable:  # a separable convolution (intake/depthwise.py)
+            raise FpgaFtError(f"plan names layer '{name}', a separable convolution converted as its two halves: "
+                              f"name {name}_depthwise and/or {name}_pointwise (protectable layers: "
+                              f"{', '.join(protectable)})")
         if kinds.get(name) in NOT_PROTECTABLE_YET:
             raise FpgaFtError(f"layer {name} ({kinds[name]}) is not protectable yet (protectable layers: "
                               f"{', '.join(protectable)})")
