@@ -29,12 +29,27 @@ def _model(kind: str, mult: int = 1, padding: str = "valid", strides: int = 1, a
     i = tf.keras.layers.Input((7, 7, 3))
     x = QActivation(quantized_bits(8, 0, alpha=1), name="qin")(i)
     if kind == "dw":
-        x = QDepthwiseConv2D(3, depth_multiplier=mult, padding=padding, strides=strides,
-                             depthwise_quantizer=quantized_bits(6, 0, alpha=alpha), bias_quantizer=q, name="dw")(x)
+        x = QDepthwiseConv2D(
+            3,
+            depth_multiplier=mult,
+            padding=padding,
+            strides=strides,
+            depthwise_quantizer=quantized_bits(6, 0, alpha=alpha),
+            bias_quantizer=q,
+            name="dw",
+        )(x)
     else:
-        x = QSeparableConv2D(4, 3, depth_multiplier=mult, padding=padding, strides=strides,
-                             depthwise_quantizer=quantized_bits(6, 0, alpha=alpha),
-                             pointwise_quantizer=quantized_bits(5, 0, alpha=1), bias_quantizer=q, name="sep")(x)
+        x = QSeparableConv2D(
+            4,
+            3,
+            depth_multiplier=mult,
+            padding=padding,
+            strides=strides,
+            depthwise_quantizer=quantized_bits(6, 0, alpha=alpha),
+            pointwise_quantizer=quantized_bits(5, 0, alpha=1),
+            bias_quantizer=q,
+            name="sep",
+        )(x)
     x = QActivation(quantized_relu(6, 2), name="relu")(x)
     x = tf.keras.layers.Flatten(name="flat")(x)
     x = QDense(3, kernel_quantizer=quantized_bits(7, 0, alpha=1), bias_quantizer=q, name="head")(x)
@@ -104,8 +119,10 @@ def test_separable_zoo_model_csim_inject_estimate_and_a_plan_on_its_halves(tmp_p
     assert main(["csim", SEPCONV, "--data", str(DATA), "--json", str(csim)]) == 0
     assert json.loads(csim.read_text())["bit_exact_fraction"] == 1.0
     plan = tmp_path / "plan.yml"
-    plan.write_text("layers:\n  sepconv_depthwise:\n    protected_msbs: 2\n    critical_neurons: [0, 7]\n"
-                    "  sepconv_pointwise:\n    protected_msbs: 1\n")
+    plan.write_text(
+        "layers:\n  sepconv_depthwise:\n    protected_msbs: 2\n    critical_neurons: [0, 7]\n"
+        "  sepconv_pointwise:\n    protected_msbs: 1\n"
+    )
     estimate = tmp_path / "estimate.json"
     assert main(["estimate", SEPCONV, "--board", "zcu102", "--plan", str(plan), "--json", str(estimate)]) == 0
     rows = {row["name"]: row for row in json.loads(estimate.read_text())["per_layer"]}
@@ -114,8 +131,25 @@ def test_separable_zoo_model_csim_inject_estimate_and_a_plan_on_its_halves(tmp_p
     # 8 channels, 3x3: the depthwise half has at most 72 products per pixel, not 72 x 8
     assert 0 < rows["sepconv_depthwise"]["products_nonzero"] <= 72
     converted = tmp_path / "convert.json"
-    assert main(["convert", SEPCONV, "--board", "zcu102", "--plan", str(plan), "--data", str(DATA),
-                 "-o", str(tmp_path / "prj"), "--json", str(converted)]) == 0
+    assert (
+        main(
+            [
+                "convert",
+                SEPCONV,
+                "--board",
+                "zcu102",
+                "--plan",
+                str(plan),
+                "--data",
+                str(DATA),
+                "-o",
+                str(tmp_path / "prj"),
+                "--json",
+                str(converted),
+            ]
+        )
+        == 0
+    )
     result = json.loads(converted.read_text())
     assert result["protected_layers"] == ["sepconv_depthwise", "sepconv_pointwise"]
     assert result["test_vectors"]["bit_exact_fraction"] == 1.0
@@ -137,8 +171,26 @@ def test_inject_on_the_separable_model_counts_its_products(tmp_path):
     share = exposed_bits(halves)["products"] / exposed_bits(design.layers)["products"]
     assert share > 0.2
     out = tmp_path / "inject.json"
-    assert main(["inject", SEPCONV, "--data", str(DATA), "--ber", "1e-4", "--sites", "products", "--repeats", "1",
-                 "--no-checkpoint", "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "inject",
+                SEPCONV,
+                "--data",
+                str(DATA),
+                "--ber",
+                "1e-4",
+                "--sites",
+                "products",
+                "--repeats",
+                "1",
+                "--no-checkpoint",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())["results"][0]
     n = result["inferences"]
     expected = 1e-4 * n * exposed_bits(design.layers)["products"]
@@ -150,9 +202,10 @@ def test_plan_naming_the_separable_layer_names_its_halves(tmp_path, capsys):
     plan.write_text("layers:\n  sepconv:\n    protected_msbs: 2\n")
     assert main(["convert", SEPCONV, "--board", "zcu102", "--plan", str(plan), "-o", str(tmp_path / "prj")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err == ("error: plan names layer 'sepconv', a separable convolution converted as its two halves: "
-                   "name sepconv_depthwise and/or sepconv_pointwise (protectable layers: "
-                   + ", ".join(SEPCONV_LAYERS) + ")")
+    assert err == (
+        "error: plan names layer 'sepconv', a separable convolution converted as its two halves: "
+        "name sepconv_depthwise and/or sepconv_pointwise (protectable layers: " + ", ".join(SEPCONV_LAYERS) + ")"
+    )
 
 
 @pytest.mark.parametrize("kind", ["dw", "sep"])
@@ -172,16 +225,54 @@ def test_config_entry_of_a_separable_layer_is_split_as_hls4ml_splits_it():
     from fpga_ft.generate.intake import UserHlsConfig
     from fpga_ft.generate.intake.depthwise import rewrite_hls_config
 
-    config = UserHlsConfig(layer_name={
-        "sep": {"ReuseFactor": 2, "Precision": {"depthwise": "ap_fixed<6,1>", "pointwise": "ap_fixed<5,1>",
-                                                "depthwise_accum": "ap_fixed<20,8>", "result": "ap_fixed<16,6>"}},
-        "dw": {"Precision": {"depthwise": "ap_fixed<6,1>", "bias": "ap_fixed<6,1>"}},
-        "head": {"ReuseFactor": 4}})
+    config = UserHlsConfig(
+        layer_name={
+            "sep": {
+                "ReuseFactor": 2,
+                "Precision": {
+                    "depthwise": "ap_fixed<6,1>",
+                    "pointwise": "ap_fixed<5,1>",
+                    "depthwise_accum": "ap_fixed<20,8>",
+                    "result": "ap_fixed<16,6>",
+                },
+            },
+            "dw": {"Precision": {"depthwise": "ap_fixed<6,1>", "bias": "ap_fixed<6,1>"}},
+            "head": {"ReuseFactor": 4},
+        }
+    )
     out = rewrite_hls_config(config, {"sep": ["sep_depthwise", "sep_pointwise"], "dw": ["dw"]})
     assert out.layer_name == {
         "head": {"ReuseFactor": 4},
-        "sep_depthwise": {"ReuseFactor": 2, "Precision": {"weight": "ap_fixed<6,1>", "accum": "ap_fixed<20,8>",
-                                                          "result": "ap_fixed<16,6>"}},
+        "sep_depthwise": {
+            "ReuseFactor": 2,
+            "Precision": {"weight": "ap_fixed<6,1>", "accum": "ap_fixed<20,8>", "result": "ap_fixed<16,6>"},
+        },
         "sep_pointwise": {"ReuseFactor": 2, "Precision": {"weight": "ap_fixed<5,1>", "result": "ap_fixed<16,6>"}},
         "dw": {"Precision": {"weight": "ap_fixed<6,1>", "bias": "ap_fixed<6,1>"}},
     }
+
+
+def test_training_the_rewritten_model_keeps_the_kernel_block_diagonal(tmp_path):
+    """Fine-tuning (the optimizer's algorithm knobs) trains a depthwise convolution: the
+    BlockDiagonal constraint resets the off-diagonal weights after each step, also after a
+    save and reload."""
+    import tensorflow as tf
+
+    from fpga_ft.generate.intake.depthwise import block_diagonal, rewrite_depthwise
+    from fpga_ft.generate.modelio import load_model
+
+    model, x = _model("sep", 2, seed=4)
+    rewritten = rewrite_depthwise(model)
+    rewritten.save(tmp_path / "rewritten.h5", include_optimizer=False)
+    reloaded = load_model(tmp_path / "rewritten.h5")
+    y = np.random.RandomState(0).randint(0, 3, len(x))
+    reloaded.compile(
+        optimizer=tf.keras.optimizers.Adam(0.05), loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    reloaded.fit(x, y, epochs=2, batch_size=20, verbose=0)
+    kernel = reloaded.get_layer("sep_depthwise").get_weights()[0]
+    on_diagonal = block_diagonal(np.ones((3, 3, 3, 2))) != 0
+    assert not kernel[~on_diagonal].any()
+    before = rewritten.get_layer("sep_depthwise").get_weights()[0]
+    assert not np.array_equal(kernel[on_diagonal], before[on_diagonal])
+    assert np.abs(kernel).max() <= 1.0  # the depthwise layer's QKeras Clip(-1, 1) still applies

@@ -28,6 +28,12 @@ convolution's. The weight memory the csim exposes at the ``weights`` site is the
 weight words; a flipped zero adds a product the hardware does not have): see
 docs/networks.md.
 
+Training keeps the structure: the rewritten kernel carries a :func:`block_diagonal_constraint`
+(``BlockDiagonal``: after each optimizer step the weights off the block diagonal are reset to
+0, and the layer's QKeras ``Clip`` range, if any, still applies), so fine-tuning the
+rewritten model (the optimizer's algorithm knobs) trains a depthwise convolution, not a
+dense one.
+
 A quantizer whose result depends on the whole kernel (``alpha='auto'`` / ``'auto_po2'``:
 a scale per output channel over the other axes) sees a different tensor once the kernel is
 block-diagonal; :func:`rewrite_depthwise` quantizes both kernels and refuses, in one line,
@@ -36,6 +42,8 @@ out block-diagonally.
 """
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -74,15 +82,78 @@ def block_diagonal(depthwise_kernel: np.ndarray) -> np.ndarray:
     kh, kw, channels, mult = kernel.shape
     out = np.zeros((kh, kw, channels, channels * mult), dtype=kernel.dtype)
     for c in range(channels):
-        out[:, :, c, c * mult:(c + 1) * mult] = kernel[:, :, c, :]
+        out[:, :, c, c * mult : (c + 1) * mult] = kernel[:, :, c, :]
     return out
 
 
-def _conv_entry(cls: str, name: str, base: dict, *, filters: int, kernel_size, strides, dilation, padding: str,
-                use_bias: bool, activation, kernel_quantizer=None, bias_quantizer=None) -> dict:
+@functools.lru_cache(maxsize=1)
+def block_diagonal_constraint():
+    """The Keras constraint class ``BlockDiagonal(multiplier, clip)`` (defined on first use,
+    when TensorFlow is imported): ``w`` of shape ``(kh, kw, C, C*m)`` -> ``w`` with every
+    weight off the block diagonal 0 (output channel ``k`` keeps input channel ``k // m``),
+    clipped to ``clip = [min, max]`` when given (the depthwise layer's QKeras ``Clip``)."""
+    import tensorflow as tf
+
+    class BlockDiagonal(tf.keras.constraints.Constraint):
+        def __init__(self, multiplier: int = 1, clip=None):
+            self.multiplier = int(multiplier)
+            self.clip = None if clip is None else [float(clip[0]), float(clip[1])]
+
+        def __call__(self, w):
+            channels = int(w.shape[-2])
+            rows = tf.range(channels)[:, None]
+            cols = tf.range(channels * self.multiplier)[None, :] // self.multiplier
+            w = w * tf.cast(tf.equal(rows, cols), w.dtype)
+            return w if self.clip is None else tf.clip_by_value(w, self.clip[0], self.clip[1])
+
+        def get_config(self):
+            return {"multiplier": self.multiplier, "clip": self.clip}
+
+    return BlockDiagonal
+
+
+def _constraint_config(layer_config: dict) -> dict:
+    """The serialized ``BlockDiagonal`` of a depthwise layer's config (its depthwise
+    constraint's range kept when that is a QKeras ``Clip``)."""
+    inner = layer_config.get("depthwise_constraint")
+    clip = None
+    if isinstance(inner, dict) and inner.get("class_name") == "Clip":
+        clip = [inner["config"]["min_value"], inner["config"]["max_value"]]
+    return {
+        "class_name": "BlockDiagonal",
+        "config": {"multiplier": int(layer_config.get("depth_multiplier", 1)), "clip": clip},
+    }
+
+
+def _conv_entry(
+    cls: str,
+    name: str,
+    base: dict,
+    *,
+    filters: int,
+    kernel_size,
+    strides,
+    dilation,
+    padding: str,
+    use_bias: bool,
+    activation,
+    kernel_quantizer=None,
+    bias_quantizer=None,
+    constraint=None,
+) -> dict:
     config = {key: base[key] for key in _SHARED_KEYS if key in base}
-    config.update(name=name, filters=int(filters), kernel_size=list(kernel_size), strides=list(strides),
-                  padding=padding, dilation_rate=list(dilation), activation=activation, use_bias=bool(use_bias))
+    config.update(
+        name=name,
+        filters=int(filters),
+        kernel_size=list(kernel_size),
+        strides=list(strides),
+        padding=padding,
+        dilation_rate=list(dilation),
+        activation=activation,
+        use_bias=bool(use_bias),
+    )
+    if constraint is not None:
+        config["kernel_constraint"] = constraint
     if cls.startswith("Q"):
         config.update(kernel_quantizer=kernel_quantizer, bias_quantizer=bias_quantizer if use_bias else None)
     return {"class_name": cls, "config": config, "name": name}
@@ -93,18 +164,52 @@ def _entries(entry: dict, channels: int) -> list[dict]:
     cls, config, name = entry["class_name"], entry["config"], entry["name"]
     mult = int(config.get("depth_multiplier", 1))
     conv_cls = DEPTHWISE_CLASSES.get(cls) or SEPARABLE_CLASSES[cls]
-    spatial = dict(kernel_size=config["kernel_size"], strides=config["strides"],
-                   dilation=config.get("dilation_rate", (1, 1)), padding=config["padding"])
+    spatial = dict(
+        kernel_size=config["kernel_size"],
+        strides=config["strides"],
+        dilation=config.get("dilation_rate", (1, 1)),
+        padding=config["padding"],
+    )
     if cls in DEPTHWISE_CLASSES:
-        return [_conv_entry(conv_cls, name, config, filters=channels * mult, use_bias=config.get("use_bias", True),
-                            activation=config.get("activation"), kernel_quantizer=config.get("depthwise_quantizer"),
-                            bias_quantizer=config.get("bias_quantizer"), **spatial)]
-    depthwise = _conv_entry(conv_cls, f"{name}_depthwise", config, filters=channels * mult, use_bias=False,
-                            activation="linear", kernel_quantizer=config.get("depthwise_quantizer"), **spatial)
-    pointwise = _conv_entry(conv_cls, f"{name}_pointwise", config, filters=config["filters"], kernel_size=(1, 1),
-                            strides=(1, 1), dilation=(1, 1), padding="valid", use_bias=config.get("use_bias", True),
-                            activation=config.get("activation"), kernel_quantizer=config.get("pointwise_quantizer"),
-                            bias_quantizer=config.get("bias_quantizer"))
+        return [
+            _conv_entry(
+                conv_cls,
+                name,
+                config,
+                filters=channels * mult,
+                use_bias=config.get("use_bias", True),
+                activation=config.get("activation"),
+                kernel_quantizer=config.get("depthwise_quantizer"),
+                bias_quantizer=config.get("bias_quantizer"),
+                constraint=_constraint_config(config),
+                **spatial,
+            )
+        ]
+    depthwise = _conv_entry(
+        conv_cls,
+        f"{name}_depthwise",
+        config,
+        filters=channels * mult,
+        use_bias=False,
+        activation="linear",
+        kernel_quantizer=config.get("depthwise_quantizer"),
+        constraint=_constraint_config(config),
+        **spatial,
+    )
+    pointwise = _conv_entry(
+        conv_cls,
+        f"{name}_pointwise",
+        config,
+        filters=config["filters"],
+        kernel_size=(1, 1),
+        strides=(1, 1),
+        dilation=(1, 1),
+        padding="valid",
+        use_bias=config.get("use_bias", True),
+        activation=config.get("activation"),
+        kernel_quantizer=config.get("pointwise_quantizer"),
+        bias_quantizer=config.get("bias_quantizer"),
+    )
     return [depthwise, pointwise]
 
 
@@ -129,10 +234,12 @@ def _check_kernel(layer, conv) -> None:
     if not np.array_equal(expected, got):
         quantizer = getattr(layer, "depthwise_quantizer_internal", None)
         differ = int(np.count_nonzero(expected != got))
-        raise FpgaFtError(f"layer '{layer.name}' ({type(layer).__name__}): its depthwise_quantizer {quantizer} "
-                          f"gives the equivalent block-diagonal convolution kernel other values ({differ} of "
-                          f"{got.size} words differ: a scale computed over the whole kernel, e.g. alpha='auto'), "
-                          "so fpga-ft cannot convert it exactly; use alpha=1")
+        raise FpgaFtError(
+            f"layer '{layer.name}' ({type(layer).__name__}): its depthwise_quantizer {quantizer} "
+            f"gives the equivalent block-diagonal convolution kernel other values ({differ} of "
+            f"{got.size} words differ: a scale computed over the whole kernel, e.g. alpha='auto'), "
+            "so fpga-ft cannot convert it exactly; use alpha=1"
+        )
 
 
 def rewrite_depthwise(model):
@@ -140,8 +247,11 @@ def rewrite_depthwise(model):
     convolution(s) (module docstring): a copy with the same weights (the kernels laid out
     block-diagonally), or ``model`` itself when it has none. One-line
     :class:`FpgaFtError` for what is not exact."""
-    targets = {layer.name: layer for layer in model.layers
-               if type(layer).__name__ in DEPTHWISE_CLASSES or type(layer).__name__ in SEPARABLE_CLASSES}
+    targets = {
+        layer.name: layer
+        for layer in model.layers
+        if type(layer).__name__ in DEPTHWISE_CLASSES or type(layer).__name__ in SEPARABLE_CLASSES
+    }
     if not targets:
         return model
     from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects
@@ -174,8 +284,10 @@ def rewrite_depthwise(model):
     try:
         copy = tf.keras.Model.from_config(config, custom_objects=custom_objects())
     except Exception as exc:  # noqa: BLE001
-        raise FpgaFtError(f"cannot rewrite the depthwise convolutions of model {model.name}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise FpgaFtError(
+            f"cannot rewrite the depthwise convolutions of model {model.name}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        ) from None
     kept = {layer.name for layer in model.layers} - set(targets)
     for layer in copy.layers:
         if layer.weights and layer.name in kept:
@@ -218,8 +330,11 @@ def _half_entry(entry: dict, kind: str) -> dict:
     precision = entry.get("Precision")
     if isinstance(precision, dict):
         other = "pointwise" if kind == "depthwise" else "depthwise"
-        mapped = {_HALF_PRECISION[kind].get(key, key): value for key, value in precision.items()
-                  if key not in _HALF_PRECISION[other]}
+        mapped = {
+            _HALF_PRECISION[kind].get(key, key): value
+            for key, value in precision.items()
+            if key not in _HALF_PRECISION[other]
+        }
         out["Precision"] = mapped
     elif precision is not None:
         out["Precision"] = precision
@@ -228,8 +343,12 @@ def _half_entry(entry: dict, kind: str) -> dict:
 
 def rewrite_note(rewritten: dict[str, list[str]], model) -> str:
     """The intake's one-line note on the rewrite of ``model`` (the user's)."""
-    parts = [f"'{name}' ({type(model.get_layer(name)).__name__}) -> {' + '.join(halves)}"
-             for name, halves in rewritten.items()]
-    return ("note: depthwise / separable convolutions are converted as ordinary convolutions with "
-            "block-diagonal kernels (zero weights have no hardware), so they have fault sites, protection and "
-            f"an estimate: {'; '.join(parts)} (docs/networks.md)")
+    parts = [
+        f"'{name}' ({type(model.get_layer(name)).__name__}) -> {' + '.join(halves)}"
+        for name, halves in rewritten.items()
+    ]
+    return (
+        "note: depthwise / separable convolutions are converted as ordinary convolutions with "
+        "block-diagonal kernels (zero weights have no hardware), so they have fault sites, protection and "
+        f"an estimate: {'; '.join(parts)} (docs/networks.md)"
+    )
