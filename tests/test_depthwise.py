@@ -117,7 +117,9 @@ def test_depthwise_model_csim_is_bit_exact_and_the_layer_has_fault_sites(mult, p
 def test_separable_zoo_model_csim_inject_estimate_and_a_plan_on_its_halves(tmp_path):
     csim = tmp_path / "csim.json"
     assert main(["csim", SEPCONV, "--data", str(DATA), "--json", str(csim)]) == 0
-    assert json.loads(csim.read_text())["bit_exact_fraction"] == 1.0
+    result = json.loads(csim.read_text())
+    assert result["bit_exact_fraction"] == 1.0
+    assert result["intake"]["rewritten_layers"] == {"sepconv": ["sepconv_depthwise", "sepconv_pointwise"]}
     plan = tmp_path / "plan.yml"
     plan.write_text(
         "layers:\n  sepconv_depthwise:\n    protected_msbs: 2\n    critical_neurons: [0, 7]\n"

@@ -37,6 +37,8 @@ class PreparedModel:
         notes: one-line messages every command prints (``note:`` / ``warning:``).
         inexact_layers: layers with float weights the user allowed (``--allow-inexact``,
             see :func:`fpga_ft.generate.bitexact.check_exact`): results are not bit-exact.
+        rewritten_layers: each depthwise / separable convolution of ``original`` and the
+            convolutions ``model`` has in its place (:mod:`.depthwise`).
     """
 
     model: object
@@ -52,6 +54,7 @@ class PreparedModel:
     full_hls_config: UserHlsConfig | None = None
     notes: list = field(default_factory=list)
     inexact_layers: list = field(default_factory=list)
+    rewritten_layers: dict = field(default_factory=dict)
 
     @property
     def compared_tensor(self) -> str:
@@ -87,6 +90,7 @@ class PreparedModel:
             "po2_weights": self.po2_weights or None,
             "compared_tensor": self.compared_tensor,
             "inexact_layers": list(self.inexact_layers),
+            "rewritten_layers": dict(self.rewritten_layers) or None,
         }
 
 
@@ -165,7 +169,7 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
                                       for name, keys in po2.items()},
                          hls_config=config, input_type=spec,
                          input_origin=origin, inserted_quantizer=inserted, head=head, full_model=full,
-                         full_hls_config=full_config, notes=notes)
+                         full_hls_config=full_config, notes=notes, rewritten_layers=rewritten)
 
 
 def open_model(path, *, weights=None, input_precision: str | None = None, announce: bool = True) -> PreparedModel:
