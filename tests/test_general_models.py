@@ -159,12 +159,17 @@ def resampling_model(rng):
     (separable_model, "io_parallel"), (separable_model, "io_stream"), (resampling_model, "io_parallel"),
 ])
 def test_users_networks_are_bit_exact_with_and_without_protection(factory, io_type):
-    """Every protectable layer (only Dense/Conv: not the depthwise or separable ones) listed
-    in dataflow order; the csim equals QKeras bit for bit, unprotected and protected."""
+    """Every protectable layer (Dense/Conv, and the convolutions a depthwise or separable
+    one becomes: fpga_ft/generate/intake/depthwise.py) listed in dataflow order; the csim
+    equals QKeras bit for bit, unprotected and protected."""
+    from fpga_ft.generate.intake.depthwise import rewritten_layers
+
     model, x = factory(np.random.RandomState(3))
     reference = model.predict(x, verbose=0)
     layers = build_design(model, None, io_type=io_type).layers
-    dots = [layer.name for layer in model.layers if type(layer).__name__ in ("QConv2D", "QDense")]
+    halves = rewritten_layers(model)
+    dots = [name for layer in model.layers if type(layer).__name__ in ("QConv2D", "QDense") or layer.name in halves
+            for name in halves.get(layer.name, [layer.name])]
     assert [info.name for info in layers] == dots
     mixed = ProtectionPlan.uniform(layers, protected_msbs=2)
     for info in layers:

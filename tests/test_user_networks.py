@@ -16,7 +16,8 @@ from fpga_ft.generate.modelio import load_data
 ZOO = json.loads((MODELS_DIR / "zoo.json").read_text())
 DATA = MODELS_DIR / "digits_img_test.npz"
 #: the zoo models and their protectable (Dense/Conv) layers, in dataflow order
-MODELS = {"digits_resnet": ["conv1", "block_conv1", "block_conv2", "fc_out"], "digits_sepconv": ["conv1", "fc_out"]}
+MODELS = {"digits_resnet": ["conv1", "block_conv1", "block_conv2", "fc_out"],
+          "digits_sepconv": ["conv1", "sepconv_depthwise", "sepconv_pointwise", "fc_out"]}
 
 
 def _one_line_error(capsys) -> str:
@@ -90,7 +91,8 @@ def test_separable_model_estimate_and_convert_with_a_plan(tmp_path):
     estimate = tmp_path / "estimate.json"
     assert main(["estimate", model, "--board", "zcu102", "--plan", str(plan), "--json", str(estimate)]) == 0
     rows = {row["name"]: row for row in json.loads(estimate.read_text())["per_layer"]}
-    assert set(rows) == {"conv1", "fc_out"} and all(row["protection_LUT"] > 0 for row in rows.values())
+    assert list(rows) == MODELS["digits_sepconv"]
+    assert all(rows[name]["protection_LUT"] > 0 for name in ("conv1", "fc_out"))
     converted = tmp_path / "convert.json"
     assert (
         main(
@@ -115,34 +117,9 @@ def test_separable_model_estimate_and_convert_with_a_plan(tmp_path):
     assert result["protected_layers"] == ["conv1", "fc_out"]
     assert result["test_vectors"]["bit_exact_fraction"] == 1.0
     design = json.loads((tmp_path / "prj" / "fpgaft_design.json").read_text())
-    # depthwise 3x3 on 8 channels and pointwise 8 -> 16, at 6x6 output positions
-    assert design["unprotected_arithmetic"] == [
-        {"layer": "sepconv_depthwise", "kind": "DepthwiseConv2D", "macs": 6 * 6 * 8 * 9},
-        {"layer": "sepconv_pointwise", "kind": "PointwiseConv2D", "macs": 6 * 6 * 8 * 16},
-    ]
-
-
-def test_plan_naming_a_separable_layer_says_not_protectable_yet(tmp_path, capsys):
-    plan = tmp_path / "plan.yml"
-    plan.write_text("layers:\n  sepconv:\n    protected_msbs: 2\n")
-    assert (
-        main(
-            [
-                "convert",
-                str(MODELS_DIR / "digits_sepconv.h5"),
-                "--board",
-                "zcu102",
-                "--plan",
-                str(plan),
-                "-o",
-                str(tmp_path / "prj"),
-            ]
-        )
-        == 2
-    )
-    assert _one_line_error(capsys) == (
-        "error: layer sepconv (QSeparableConv2D) is not protectable yet (protectable layers: conv1, fc_out)"
-    )
+    # the separable convolution is two convolutions of fpga-ft's own (intake/depthwise.py):
+    # no multiply-accumulate is left outside its protection and fault sites
+    assert design["unprotected_arithmetic"] == []
 
 
 def _small(layer_factory):
@@ -159,11 +136,10 @@ def _small(layer_factory):
     [
         ("conv_bn", "(QConv2DBatchnorm): hls4ml 1.3 does not convert it bit-exactly; pass the model through"),
         ("bilinear", "(UpSampling2D): interpolation 'bilinear' is not bit-exact in hls4ml 1.3"),
-        ("depth2", "(QDepthwiseConv2D): depth_multiplier 2 is not converted by hls4ml 1.3"),
     ],
 )
 def test_layers_hls4ml_does_not_convert_bit_exactly_are_refused_in_one_line(factory, expected):
-    from qkeras import QConv2DBatchnorm, QDepthwiseConv2D, quantized_bits
+    from qkeras import QConv2DBatchnorm, quantized_bits
     from tensorflow.keras import layers
 
     from fpga_ft.generate.convert import check_supported
@@ -172,7 +148,6 @@ def test_layers_hls4ml_does_not_convert_bit_exactly_are_refused_in_one_line(fact
     factories = {
         "conv_bn": lambda: QConv2DBatchnorm(3, 3, kernel_quantizer=q, bias_quantizer=q, name="cbn"),
         "bilinear": lambda: layers.UpSampling2D(2, interpolation="bilinear", name="up"),
-        "depth2": lambda: QDepthwiseConv2D(3, depth_multiplier=2, depthwise_quantizer=q, bias_quantizer=q, name="dw"),
     }
     with pytest.raises(FpgaFtError) as info:
         check_supported(_small(factories[factory]))

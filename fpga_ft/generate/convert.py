@@ -46,8 +46,10 @@ SUPPORTED_LAYERS = {
     "Add", "Concatenate", "UpSampling2D", "QDepthwiseConv2D",
     "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D",
 }
-#: supported layers whose arithmetic fpga-ft does not protect yet (no fault sites of their own)
-NOT_PROTECTABLE_YET = {"QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"}
+#: supported layers whose arithmetic fpga-ft does not protect yet (no fault sites of their own);
+#: depthwise / separable convolutions are protectable: the intake rewrites them as convolutions
+#: (fpga_ft/generate/intake/depthwise.py) before conversion
+NOT_PROTECTABLE_YET: set[str] = set()
 #: Keras layer classes hls4ml 1.3 has no converter for, with what to use instead
 _NO_HLS4ML_HANDLER = {
     # measured: hls4ml 1.3 has no converter for QDenseBatchnorm / QDepthwiseConv2DBatchnorm, and
@@ -104,10 +106,6 @@ def check_supported(model) -> list[str]:
         if cls.startswith("UpSampling") and getattr(layer, "interpolation", "nearest") != "nearest":
             raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): interpolation "
                               f"'{layer.interpolation}' is not bit-exact in hls4ml 1.3; use 'nearest'")
-        if cls in NOT_PROTECTABLE_YET and int(getattr(layer, "depth_multiplier", 1)) != 1:
-            # measured: hls4ml 1.3's bit-exact pass fails to broadcast the depthwise kernel
-            raise FpgaFtError(f"unsupported layer '{layer.name}' ({cls}): depth_multiplier "
-                              f"{layer.depth_multiplier} is not converted by hls4ml 1.3 (bit-exact); use 1")
         if cls not in SUPPORTED_LAYERS:
             raise FpgaFtError(
                 f"unsupported layer '{layer.name}' ({cls}): fpga-ft supports Dense, Conv1D, Conv2D, "
@@ -401,13 +399,9 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     :class:`fpga_ft.core.boards.Board`) sets the part, clock and backend unless given.
     ``warn``: print conversion warnings (the design cache prints them itself).
     """
-    from fpga_ft.generate.intake import PreparedModel, check_quantizers, open_model
+    from fpga_ft.generate.intake import check_quantizers, conversion_model
 
-    if isinstance(model, (str, os.PathLike)):
-        model = open_model(model)
-    if isinstance(model, PreparedModel):
-        hls_config = hls_config if hls_config is not None else model.hls_config
-        model = model.model
+    model, hls_config = conversion_model(model, hls_config)
     user = hls_config
     io_type = io_type or (user.io_type if user is not None else None) or "io_parallel"
     if io_type not in IO_TYPES:
@@ -420,6 +414,10 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
     unknown = [name for name in plan.layers if name not in protectable]
     kinds = {layer.name: type(layer).__name__ for layer in model.layers}
     for name in unknown:
+        if f"{name}_depthwise" in protectable:  # a separable convolution (intake/depthwise.py)
+            raise FpgaFtError(f"plan names layer '{name}', a separable convolution converted as its two halves: "
+                              f"name {name}_depthwise and/or {name}_pointwise (protectable layers: "
+                              f"{', '.join(protectable)})")
         if kinds.get(name) in NOT_PROTECTABLE_YET:
             raise FpgaFtError(f"layer {name} ({kinds[name]}) is not protectable yet (protectable layers: "
                               f"{', '.join(protectable)})")

@@ -259,13 +259,9 @@ def build_design(model, plan: ProtectionPlan | None = None, *, board=None, backe
     came from the cache.
     """
     from fpga_ft.generate.convert import HLS_CONFIG_MERGE_VERSION, convert_model, write_project
-    from fpga_ft.generate.intake import PreparedModel, open_model
+    from fpga_ft.generate.intake import conversion_model
 
-    if isinstance(model, (str, os.PathLike)):
-        model = open_model(model)
-    if isinstance(model, PreparedModel):
-        hls_config = hls_config if hls_config is not None else model.hls_config
-        model = model.model
+    model, hls_config = conversion_model(model, hls_config)
     plan = plan or ProtectionPlan()
     has_config = hls_config is not None and not hls_config.is_empty
     resolved_io = io_type or (hls_config.io_type if has_config else None) or "io_parallel"

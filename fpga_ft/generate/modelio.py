@@ -69,6 +69,8 @@ def custom_objects() -> dict:
         from qkeras.utils import _add_supported_quantized_objects
     except ImportError as exc:  # pragma: no cover - qkeras is a hard dependency
         raise FpgaFtError(f"QKeras is not importable ({_first_line(exc)})") from exc
+    from fpga_ft.generate.intake.depthwise import block_diagonal_constraint
+
     objects: dict = {}
     _add_supported_quantized_objects(objects)
     objects["QActivation"] = _qactivation_compat()
@@ -76,6 +78,7 @@ def custom_objects() -> dict:
         from fpga_ft.generate.intake.qdense_batchnorm import qdense_batchnorm_class
 
         objects["QDenseBatchnorm"] = qdense_batchnorm_class()
+    objects["BlockDiagonal"] = block_diagonal_constraint()  # kernels of rewritten depthwise convolutions
     return objects
 
 

@@ -44,17 +44,20 @@ The package, one module per section:
 * :mod:`.fold`: batch normalization folded into the layer before it (``QConv2DBatchnorm``,
   ``QDepthwiseConv2DBatchnorm``, ``QDenseBatchnorm`` -> the plain layers, bit for bit);
 * :mod:`.qdense_batchnorm`: reading ``QDenseBatchnorm`` (QKeras after 0.9.0) with QKeras 0.9.0;
-* :mod:`.prepare`: :class:`PreparedModel`, :func:`prepare_model`, :func:`open_model`.
+* :mod:`.depthwise`: depthwise / separable convolutions rewritten as ordinary convolutions
+  (block-diagonal kernels), so that they have fault sites, protection and an estimate;
+* :mod:`.prepare`: :class:`PreparedModel`, :func:`prepare_model`, :func:`open_model`,
+  :func:`conversion_model`.
 """
 
 from __future__ import annotations
 
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig, parse_hls_config, read_hls_config
 from fpga_ft.generate.intake.edit import INPUT_QUANTIZER_NAME, TABLE_HEADS
-from fpga_ft.generate.intake.prepare import PreparedModel, open_model, prepare_model
+from fpga_ft.generate.intake.prepare import PreparedModel, conversion_model, open_model, prepare_model
 from fpga_ft.generate.intake.quantizers import check_quantizers, quantized_bits_for
 from fpga_ft.generate.intake.source import ModelSource, load_keras_model, resolve_source
 
 __all__ = ["ModelSource", "UserHlsConfig", "PreparedModel", "resolve_source", "read_hls_config",
-           "parse_hls_config", "load_keras_model", "prepare_model", "open_model", "check_quantizers",
+           "parse_hls_config", "load_keras_model", "prepare_model", "open_model", "conversion_model", "check_quantizers",
            "quantized_bits_for", "HLS_DEFAULT_PRECISION", "INPUT_QUANTIZER_NAME", "TABLE_HEADS"]

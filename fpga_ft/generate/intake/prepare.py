@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize_float32, quantized_bits_repr
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig
+from fpga_ft.generate.intake.depthwise import rewrite_depthwise, rewrite_hls_config, rewrite_note, rewritten_layers
 from fpga_ft.generate.intake.edit import edit_model, find_head, input_consumers, input_layer_name, is_input_quantizer
 from fpga_ft.generate.intake.fold import FoldedLayer, fold_batchnorm
 from fpga_ft.generate.intake.quantizers import check_quantizers, po2_weight_types
@@ -38,6 +40,8 @@ class PreparedModel:
         notes: one-line messages every command prints (``note:`` / ``warning:``).
         inexact_layers: layers with float weights the user allowed (``--allow-inexact``,
             see :func:`fpga_ft.generate.bitexact.check_exact`): results are not bit-exact.
+        rewritten_layers: each depthwise / separable convolution of ``original`` and the
+            convolutions ``model`` has in its place (:mod:`.depthwise`).
     """
 
     model: object
@@ -54,6 +58,7 @@ class PreparedModel:
     notes: list = field(default_factory=list)
     inexact_layers: list = field(default_factory=list)
     folded: list[FoldedLayer] = field(default_factory=list)
+    rewritten_layers: dict = field(default_factory=dict)
 
     @property
     def compared_tensor(self) -> str:
@@ -91,6 +96,7 @@ class PreparedModel:
             "inexact_layers": list(self.inexact_layers),
             "folded_batchnorm": [{"layer": f.name, "from": f.original_class, "to": f.plain_class}
                                  for f in self.folded] or None,
+            "rewritten_layers": dict(self.rewritten_layers) or None,
         }
 
 
@@ -118,8 +124,13 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
     original = model
     model, folded = fold_batchnorm(model)  # QConv2DBatchnorm etc. -> QConv2D etc., bit for bit
     check_quantizers(model, allow_po2_weights=True)
+    unrewritten, rewritten = model, rewritten_layers(model)
+    model = rewrite_depthwise(model)  # depthwise / separable -> convolutions (intake/depthwise.py)
+    hls_config = rewrite_hls_config(hls_config, rewritten)
     check_supported(model)
     notes: list[str] = [layer.note() for layer in folded]
+    if rewritten:
+        notes.append(rewrite_note(rewritten, unrewritten))
     po2 = po2_weight_types(model)
     for name, keys in po2.items():
         types = ", ".join(f"{key.split('_')[0]} {spec.c_type()}" for key, (_, spec) in keys.items())
@@ -168,7 +179,8 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
                                       for name, keys in po2.items()},
                          hls_config=config, input_type=spec,
                          input_origin=origin, inserted_quantizer=inserted, head=head, full_model=full,
-                         full_hls_config=full_config, notes=notes, folded=folded)
+                         full_hls_config=full_config, notes=notes, folded=folded,
+                         rewritten_layers=rewritten)
 
 
 def open_model(path, *, weights=None, input_precision: str | None = None, announce: bool = True) -> PreparedModel:
@@ -184,3 +196,19 @@ def open_model(path, *, weights=None, input_precision: str | None = None, announ
     if announce:
         prepared.announce()
     return prepared
+
+
+def conversion_model(model, hls_config: UserHlsConfig | None = None) -> tuple[object, UserHlsConfig | None]:
+    """(Keras model, hls4ml config) a conversion takes from ``model``: a path is opened
+    (:func:`open_model`), a :class:`PreparedModel` gives its model and config (``hls_config``
+    given here wins), a Keras model gets the batch-normalization fold (:mod:`.fold`) and the
+    depthwise rewrite (:mod:`.depthwise`; its config translated), as :func:`prepare_model` does."""
+    if isinstance(model, (str, os.PathLike)):
+        model = open_model(model)
+    if isinstance(model, PreparedModel):
+        return model.model, hls_config if hls_config is not None else model.hls_config
+    model, _ = fold_batchnorm(model)
+    rewritten = rewritten_layers(model)
+    if not rewritten:
+        return model, hls_config
+    return rewrite_depthwise(model), rewrite_hls_config(hls_config, rewritten)
