@@ -1,7 +1,7 @@
 """Depthwise and separable convolutions as ordinary convolutions with block-diagonal
 kernels (fpga_ft/generate/intake/depthwise.py): the rewrite equals QKeras bit for bit, the
 csim stays bit-exact, the layers have fault sites, protection and an estimate, and what is
-not exact is refused in one line."""
+a layer the rewrite would not reproduce stays as hls4ml converts it, with a note."""
 
 from __future__ import annotations
 
@@ -211,16 +211,25 @@ def test_plan_naming_the_separable_layer_names_its_halves(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("kind", ["dw", "sep"])
-def test_kernel_wide_quantizer_scale_is_refused_in_one_line(kind):
+def test_kernel_wide_quantizer_scale_keeps_the_layer_as_hls4ml_converts_it(kind):
     """alpha='auto': a scale per depth multiplier over every input channel; the
-    block-diagonal kernel's scale is per output channel over one input channel."""
+    block-diagonal kernel's scale is per output channel over one input channel. The layer
+    is not rewritten (it stays as hls4ml converts it, not protectable) and a note says why;
+    a plan naming it gets a one-line error."""
+    from fpga_ft.core.plan import LayerProtection, ProtectionPlan
+    from fpga_ft.generate.convert import convert_model
     from fpga_ft.generate.intake import prepare_model
 
     model, _ = _model(kind, 2, alpha="auto")
+    prepared = prepare_model(model)
+    name = next(layer.name for layer in model.layers if "Depthwise" in type(layer).__name__
+                or "Separable" in type(layer).__name__)
+    assert type(prepared.model.get_layer(name)).__name__ == type(model.get_layer(name)).__name__
+    note = next(n for n in prepared.notes if "not rewritten" in n)
+    assert "\n" not in note and f"'{name}'" in note and "alpha='auto'" in note and "use alpha=1" in note
     with pytest.raises(FpgaFtError) as info:
-        prepare_model(model)
-    message = str(info.value)
-    assert "\n" not in message and "alpha='auto'" in message and "use alpha=1" in message
+        convert_model(prepared, ProtectionPlan({name: LayerProtection(protected_msbs=1)}))
+    assert "\n" not in str(info.value) and "not protectable" in str(info.value) and "alpha=1" in str(info.value)
 
 
 def test_config_entry_of_a_separable_layer_is_split_as_hls4ml_splits_it():

@@ -46,10 +46,10 @@ SUPPORTED_LAYERS = {
     "Add", "Concatenate", "UpSampling2D", "QDepthwiseConv2D",
     "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D",
 }
-#: supported layers whose arithmetic fpga-ft does not protect yet (no fault sites of their own);
-#: depthwise / separable convolutions are protectable: the intake rewrites them as convolutions
-#: (fpga_ft/generate/intake/depthwise.py) before conversion
-NOT_PROTECTABLE_YET: set[str] = set()
+#: supported layers whose arithmetic fpga-ft does not protect (no fault sites of their own):
+#: depthwise / separable convolutions reach conversion only when the intake could not rewrite
+#: them as convolutions (fpga_ft/generate/intake/depthwise.py: a quantizer scale over the kernel)
+NOT_PROTECTABLE_YET = {"QDepthwiseConv2D", "DepthwiseConv2D", "QSeparableConv2D", "SeparableConv2D"}
 #: Keras layer classes hls4ml 1.3 has no converter for, with what to use instead
 _NO_HLS4ML_HANDLER = {
     # measured: hls4ml 1.3 has no converter for QDenseBatchnorm / QDepthwiseConv2DBatchnorm, and
@@ -419,8 +419,9 @@ def convert_model(model, plan: ProtectionPlan | None = None, *, board=None, back
                               f"name {name}_depthwise and/or {name}_pointwise (protectable layers: "
                               f"{', '.join(protectable)})")
         if kinds.get(name) in NOT_PROTECTABLE_YET:
-            raise FpgaFtError(f"layer {name} ({kinds[name]}) is not protectable yet (protectable layers: "
-                              f"{', '.join(protectable)})")
+            raise FpgaFtError(f"layer {name} ({kinds[name]}) is not protectable: its quantizer's scale spans the "
+                              "whole kernel, so the intake kept it as hls4ml converts it (use alpha=1 to protect "
+                              f"it; protectable layers: {', '.join(protectable)})")
     if unknown:
         raise FpgaFtError(f"plan names unknown layer '{unknown[0]}' (protectable layers: {', '.join(protectable)})")
     backend_name = resolve_backend(backend, board, user.backend if user is not None else None)

@@ -36,9 +36,10 @@ dense one.
 
 A quantizer whose result depends on the whole kernel (``alpha='auto'`` / ``'auto_po2'``:
 a scale per output channel over the other axes) sees a different tensor once the kernel is
-block-diagonal; :func:`rewrite_depthwise` quantizes both kernels and refuses, in one line,
-a layer whose block-diagonal quantized kernel is not the quantized depthwise kernel laid
-out block-diagonally.
+block-diagonal; such a layer (its block-diagonal quantized kernel is not the quantized
+depthwise kernel laid out block-diagonally) is not rewritten: it stays as hls4ml converts it
+(bit-exact, but without fault sites, protection or estimate of its own), and the intake says
+so (:func:`kept_note`).
 """
 
 from __future__ import annotations
@@ -62,12 +63,39 @@ _HALF_PRECISION = {
 }
 
 
-def rewritten_layers(model) -> dict[str, list[str]]:
-    """``{layer name: names of the convolutions it becomes}`` for each depthwise or
-    separable layer of ``model`` (empty when there is none)."""
+def _kernel_mismatch(layer) -> int:
+    """Words of the quantized block-diagonal kernel that differ from the quantized depthwise
+    kernel laid out block-diagonally (0: the rewrite is exact). The layer's own quantizer
+    stands for the convolution's: the same quantizer config, applied to the other kernel."""
+    quantizer = getattr(layer, "depthwise_quantizer_internal", None)
+    depthwise = np.asarray(layer.depthwise_kernel.numpy())
+    expected = block_diagonal(_quantized(quantizer, depthwise))
+    got = _quantized(quantizer, block_diagonal(depthwise))
+    return int(np.count_nonzero(expected != got))
+
+
+def kept_layers(model) -> dict[str, int]:
+    """``{layer name: differing kernel words}`` for the depthwise / separable layers of
+    ``model`` the rewrite leaves as they are (their quantizer's scale spans the kernel)."""
     out = {}
     for layer in model.layers:
         cls = type(layer).__name__
+        if cls in DEPTHWISE_CLASSES or cls in SEPARABLE_CLASSES:
+            differ = _kernel_mismatch(layer)
+            if differ:
+                out[layer.name] = differ
+    return out
+
+
+def rewritten_layers(model) -> dict[str, list[str]]:
+    """``{layer name: names of the convolutions it becomes}`` for each depthwise or
+    separable layer of ``model`` the rewrite replaces (empty when there is none)."""
+    out = {}
+    kept = kept_layers(model)
+    for layer in model.layers:
+        cls = type(layer).__name__
+        if layer.name in kept:
+            continue
         if cls in DEPTHWISE_CLASSES:
             out[layer.name] = [layer.name]
         elif cls in SEPARABLE_CLASSES:
@@ -225,33 +253,13 @@ def _quantized(quantizer, values: np.ndarray) -> np.ndarray:
     return np.asarray(quantizer(values.astype(np.float32)), dtype=np.float64)
 
 
-def _check_kernel(layer, conv) -> None:
-    """Refuse a depthwise kernel whose quantizer gives the block-diagonal kernel other
-    values than the depthwise kernel (per-channel scales over the whole kernel)."""
-    depthwise = np.asarray(layer.depthwise_kernel.numpy())
-    expected = block_diagonal(_quantized(getattr(layer, "depthwise_quantizer_internal", None), depthwise))
-    got = _quantized(getattr(conv, "kernel_quantizer_internal", None), block_diagonal(depthwise))
-    if not np.array_equal(expected, got):
-        quantizer = getattr(layer, "depthwise_quantizer_internal", None)
-        differ = int(np.count_nonzero(expected != got))
-        raise FpgaFtError(
-            f"layer '{layer.name}' ({type(layer).__name__}): its depthwise_quantizer {quantizer} "
-            f"gives the equivalent block-diagonal convolution kernel other values ({differ} of "
-            f"{got.size} words differ: a scale computed over the whole kernel, e.g. alpha='auto'), "
-            "so fpga-ft cannot convert it exactly; use alpha=1"
-        )
-
-
 def rewrite_depthwise(model):
     """``model`` with each depthwise / separable convolution replaced by the equivalent
     convolution(s) (module docstring): a copy with the same weights (the kernels laid out
-    block-diagonally), or ``model`` itself when it has none. One-line
-    :class:`FpgaFtError` for what is not exact."""
-    targets = {
-        layer.name: layer
-        for layer in model.layers
-        if type(layer).__name__ in DEPTHWISE_CLASSES or type(layer).__name__ in SEPARABLE_CLASSES
-    }
+    block-diagonally), or ``model`` itself when it has none. A layer whose quantizer would
+    give the block-diagonal kernel other values is left as it is (:func:`kept_layers`)."""
+    names = rewritten_layers(model)
+    targets = {layer.name: layer for layer in model.layers if layer.name in names}
     if not targets:
         return model
     from fpga_ft.generate.modelio import _quiet_tensorflow, custom_objects
@@ -302,7 +310,6 @@ def rewrite_depthwise(model):
             conv = copy.get_layer(f"{name}_depthwise")
             conv.set_weights([depthwise])
             copy.get_layer(f"{name}_pointwise").set_weights([np.asarray(layer.pointwise_kernel.numpy()), *bias])
-        _check_kernel(layer, conv)
     return copy
 
 
@@ -351,4 +358,15 @@ def rewrite_note(rewritten: dict[str, list[str]], model) -> str:
         "note: depthwise / separable convolutions are converted as ordinary convolutions with "
         "block-diagonal kernels (zero weights have no hardware), so they have fault sites, protection and "
         f"an estimate: {'; '.join(parts)} (docs/networks.md)"
+    )
+
+
+def kept_note(kept: dict[str, int], model) -> str:
+    """The intake's one-line note on the depthwise / separable layers left as they are."""
+    parts = [f"'{name}' ({type(model.get_layer(name)).__name__}, {n} kernel words)" for name, n in kept.items()]
+    return (
+        "note: not rewritten, so converted by hls4ml as they are (bit-exact; no fault sites, protection or "
+        f"estimate of their own): {'; '.join(parts)}: the quantizer's scale spans the whole kernel (e.g. "
+        "alpha='auto'), so the block-diagonal convolution would quantize it differently; use alpha=1 to protect "
+        "them (docs/networks.md)"
     )

@@ -10,7 +10,14 @@ import numpy as np
 
 from fpga_ft.core.fixedpoint import FixedSpec, parse_type, quantize_float32, quantized_bits_repr
 from fpga_ft.generate.intake.config import HLS_DEFAULT_PRECISION, UserHlsConfig
-from fpga_ft.generate.intake.depthwise import rewrite_depthwise, rewrite_hls_config, rewrite_note, rewritten_layers
+from fpga_ft.generate.intake.depthwise import (
+    kept_layers,
+    kept_note,
+    rewrite_depthwise,
+    rewrite_hls_config,
+    rewrite_note,
+    rewritten_layers,
+)
 from fpga_ft.generate.intake.edit import edit_model, find_head, input_consumers, input_layer_name, is_input_quantizer
 from fpga_ft.generate.intake.fold import FoldedLayer, fold_batchnorm
 from fpga_ft.generate.intake.quantizers import check_quantizers, po2_weight_types
@@ -131,6 +138,9 @@ def prepare_model(model, *, source: ModelSource | None = None, hls_config: UserH
     notes: list[str] = [layer.note() for layer in folded]
     if rewritten:
         notes.append(rewrite_note(rewritten, unrewritten))
+    kept = kept_layers(unrewritten)
+    if kept:
+        notes.append(kept_note(kept, unrewritten))
     po2 = po2_weight_types(model)
     for name, keys in po2.items():
         types = ", ".join(f"{key.split('_')[0]} {spec.c_type()}" for key, (_, spec) in keys.items())
