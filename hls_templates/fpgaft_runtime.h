@@ -471,7 +471,8 @@ template <class T> inline bool float_to_raw(float f, int64_t &raw) {
     case AP_RND_ZERO: q = v >= 0 ? std::ceil(v - 0.5) : std::floor(v + 0.5); break;
     case AP_RND_MIN_INF: q = std::ceil(v - 0.5); break;   // ties towards -infinity
     case AP_RND_INF: q = std::round(v); break;            // ties away from zero
-    case AP_RND_CONV: q = std::nearbyint(v); break;       // ties to even (default rounding mode)
+    case AP_RND_CONV: q = std::rint(v); break;            // ties to even (default rounding mode; rint, unlike
+                                                          // nearbyint, needs no floating-point environment call)
     default: return false;
     }
     const int64_t lo = R::S ? -(int64_t)(1ull << (T::width - 1)) : 0;
