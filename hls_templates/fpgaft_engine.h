@@ -547,25 +547,36 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     }
     sp.masked += masked_p;
     sa.masked += masked_a;
-    // (3) corrections, term by term: acc = bias + products of terms [0, pos), D = their sum
+    // (3) corrections, term by term (delta: their sum). A carry or partial-sum flip needs the
+    // prefix sum S(t) = bias + clean products of terms [0, t): summed on from the last one
+    // (acc, pos), or, when every term of the clean value is in the chain (no term without
+    // hardware), as the clean value minus the suffix, whichever is shorter.
     uint64_t acc = nt.bias_present ? (uint64_t)M::bias(bias_raw) : 0, delta = 0;
     unsigned pos = 0;
+    const bool suffix_ok = !nt.extra && (nt.bias_present || M::bias(bias_raw) == 0);
+    auto terms = [&](unsigned a, unsigned b) -> uint64_t {
+        return x32 && nt.w32 ? sum_terms32<data_T, CONFIG_T>(x32, nt, a, b) : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
+    };
+    auto prefix = [&](unsigned t) -> uint64_t {
+        if (suffix_ok && n - t < t - pos)
+            return (uint64_t)clean - terms(t, n);
+        acc += terms(pos, t);
+        pos = t;
+        return acc;
+    };
     for (int q = 0; q < ne; q++) {
         const Event &e = ev[q];
-        acc += x32 && nt.w32 ? sum_terms32<data_T, CONFIG_T>(x32, nt, pos, e.t) : sum_terms<data_T, CONFIG_T>(x, nt, pos, e.t);
         const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[e.t]], nt.w[e.t]));
         const uint64_t p_flipped = p ^ (e.pm[0] & LMASK);
         if (e.has_sum && e.carry) { // the shared carry into the lanes, inverted
-            const uint64_t prev = acc + delta;
+            const uint64_t prev = prefix(e.t) + delta;
             const uint64_t carry = (((prev & LMASK) + (p_flipped & LMASK)) >> LW) & 1;
             delta += carry ? (0ull - (1ull << LW)) : (1ull << LW);
         }
         delta += p_flipped - p;
-        acc += p;
-        pos = e.t + 1;
         const uint64_t s_low = e.sm[0] & LMASK;
         if (s_low) {
-            const uint64_t s = acc + delta;
+            const uint64_t s = prefix(e.t) + p + delta;
             delta += (s ^ s_low) - s;
         }
     }
