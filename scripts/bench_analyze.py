@@ -19,7 +19,10 @@ reports (JSON ``seconds``) and, from versions that report it, the CPU seconds of
 over every thread (JSON ``cpu_seconds``); CPU / wall says how busy the threads were. On a
 machine shared with other jobs the wall time is inflated by them and CPU time is the
 comparable figure, and the CPU seconds each thread spent measuring (from versions that
-report them) say whether the threads shared the work evenly. Then, per analysis, the inferences it ran, the statuses, and the
+report them) say whether the threads shared the work evenly; the schedule's parallel
+efficiency (inferences / (threads x the inferences on the longest thread path, summed over
+the rounds), counted, not timed) says how much of the threads' time the schedule lets them
+work on idle cores. Then, per analysis, the inferences it ran, the statuses, and the
 stability the run measured itself (split-half Spearman per layer; knees from each half).
 The first run of a model also compiles its csim library (``design``); later runs find it
 in the cache (``$FPGA_FT_CACHE``).
@@ -89,6 +92,9 @@ def report(fig: dict) -> None:
         shares = s.get("thread_cpu_seconds")
         if shares:
             print(f"  CPU seconds per thread (busiest first): {', '.join(f'{v:.1f}' for v in shares)}")
+        if s.get("critical_path_inferences"):
+            print(f"  schedule: {s['critical_path_inferences']:,} inferences on the longest thread path, parallel "
+                  f"efficiency {_fmt(s.get('parallel_efficiency'))} (inferences / (threads x that path))")
         per = ", ".join(f"{g} {_fmt(v)}" for g, v in stab.get("split_half_spearman_per_group", {}).items())
         print(f"  split-half Spearman {_fmt(stab.get('split_half_spearman'))} pooled; per group: {per}")
         knee = stab.get("knee_split_half")
