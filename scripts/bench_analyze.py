@@ -1,27 +1,31 @@
-"""Time the default ``fpga-ft analyze`` on the hls4ml example MNIST CNN and report the
-ranking stability it achieved.
+"""Time the default ``fpga-ft analyze`` (injection oracle + bit analysis) on the bundled
+MNIST-size CNN and digits CNN: wall and CPU seconds per step, and what the sampling did.
 
-    python scripts/bench_analyze.py [--samples 1000] [--budget-seconds S] [--json OUT]
+    python scripts/bench_analyze.py [--model mnist_cnn|digits_cnn|all] [--checkout DIR]
+                                    [--threads N] [--budget-seconds S] [--json OUT]
 
-Model: the published hls4ml example ``qkeras_mnist_cnn`` (28x28x1 input, QConv2D 16 3x3,
-max-pool, QConv2D 16 3x3, max-pool, QDense 10, softmax; io_stream), given as its hls4ml
-config YAML (``tests/fixtures/hls4ml_examples/qkeras_mnist_cnn_config.yml``).
+Models (``models/``): ``mnist_cnn.h5`` on ``mnist_test.npz`` (2,000 real MNIST test images,
+380,128 MACs per inference) and ``digits_cnn.h5`` on ``digits_img_test.npz`` (540 8x8
+digits). Each analysis runs as a child process, ``python -m fpga_ft.cli analyze MODEL --data
+D --json OUT`` with the default options (plus ``--threads`` / ``--budget-seconds`` when
+given), from this checkout or from ``--checkout DIR`` (another checkout of fpga-ft, e.g. a
+``git worktree`` of an older commit, to time the code before a change on the same machine,
+back to back).
 
-Data: **real MNIST is not bundled** with fpga-ft, so the test set is synthetic: N images
-uniform in [0, 1] (seed 0), shape (N, 28, 28, 1), labelled with the model's own argmax
-(the QKeras reference, which the bit-exact C simulation matches), so the clean accuracy is
-100 % and every accuracy loss is caused by the injected faults. On such noise the network's
-decisions are not those it makes on digits (it may, for instance, put most images in one
-class), so the losses say how this network reacts to faults on this input, not on MNIST;
-the timing does not depend on the data (one C-simulated inference costs the same).
-
-The analysis runs as a child process (``python -m fpga_ft.cli analyze ...``, default
-options plus ``--json``); its wall time and CPU time (user + system, from the children's
-rusage) are printed, with the load average: on a shared machine the wall time is inflated
-by the other jobs, CPU time is not. The stability comes from the run itself (JSON
-``sampling``): the Spearman correlation between the losses measured on the even and on the
-odd inferences of every estimate (two independent halves), per layer, and for the bits
-whether the knee found from each half agrees.
+Printed, all measured: the child's wall time and CPU time (user + system, from the
+children's rusage: Python and TensorFlow start-up included), the load average before and
+after, and per step (load, design, injection, bits, ...) the wall seconds the command
+reports (JSON ``seconds``) and, from versions that report it, the CPU seconds of the process
+over every thread (JSON ``cpu_seconds``); CPU / wall says how busy the threads were. On a
+machine shared with other jobs the wall time is inflated by them and CPU time is the
+comparable figure, and the CPU seconds each thread spent measuring (from versions that
+report them) say whether the threads shared the work evenly; the schedule's parallel
+efficiency (inferences / (threads x the inferences on the longest thread path, summed over
+the rounds), counted, not timed) says how much of the threads' time the schedule lets them
+work on idle cores. Then, per analysis, the inferences it ran, the statuses, and the
+stability the run measured itself (split-half Spearman per layer; knees from each half).
+The first run of a model also compiles its csim library (``design``); later runs find it
+in the cache (``$FPGA_FT_CACHE``).
 """
 
 from __future__ import annotations
@@ -37,89 +41,92 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIG = ROOT / "tests" / "fixtures" / "hls4ml_examples" / "qkeras_mnist_cnn_config.yml"
-
-
-def make_data(path: Path, samples: int, seed: int = 0) -> dict:
-    """Synthetic MNIST-shaped test set labelled by the model itself."""
-    import warnings
-
-    import numpy as np
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    warnings.simplefilter("ignore")  # Keras/QKeras deprecation noise
-    from fpga_ft.generate.intake import open_model
-
-    prepared = open_model(CONFIG, announce=False)
-    rng = np.random.default_rng(seed)
-    x = rng.random((samples, 28, 28, 1), dtype=np.float32)
-    out = np.asarray(prepared.reference(prepared.prepare_inputs(x)))
-    y = out.reshape(len(x), -1).argmax(-1)
-    np.savez(path, x=x, y=y)
-    return {"samples": samples, "seed": seed, "class_counts": np.bincount(y, minlength=10).tolist()}
+MODELS = {
+    "mnist_cnn": ("models/mnist_cnn.h5", "models/mnist_test.npz"),
+    "digits_cnn": ("models/digits_cnn.h5", "models/digits_img_test.npz"),
+}
 
 
 def _fmt(v, digits=2):
     return "-" if v is None or v != v else f"{v:.{digits}f}"
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--samples", type=int, default=1000, help="synthetic test images (default 1000)")
-    parser.add_argument("--budget-seconds", type=float, default=None, help="pass --budget-seconds S to analyze")
-    parser.add_argument("--json", default=None, metavar="OUT", help="write the benchmark figures here")
-    parser.add_argument("--keep", default=None, metavar="DIR", help="keep the data and analyze JSON in DIR")
-    args = parser.parse_args(argv)
-
-    work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="fpgaft_bench_"))
-    work.mkdir(parents=True, exist_ok=True)
-    data, out_json = work / "mnist_synthetic.npz", work / "analyze.json"
-    data_info = make_data(data, args.samples)
-    print(f"data: {args.samples} synthetic images uniform in [0, 1] labelled by the model's argmax "
-          f"(real MNIST is not bundled); classes {data_info['class_counts']}")
-
-    cmd = [sys.executable, "-m", "fpga_ft.cli", "analyze", str(CONFIG), "--data", str(data), "--json", str(out_json)]
-    if args.budget_seconds is not None:
-        cmd += ["--budget-seconds", str(args.budget_seconds)]
-    print("running: fpga-ft " + " ".join(cmd[3:]), flush=True)
+def run_analysis(name: str, checkout: Path, out_json: Path, extra: list[str]) -> dict:
+    """One ``fpga-ft analyze`` child process; its figures (wall, CPU, load, the JSON)."""
+    model, data = MODELS[name]
+    cmd = [sys.executable, "-m", "fpga_ft.cli", "analyze", str(ROOT / model), "--data", str(ROOT / data),
+           "--json", str(out_json), "--quiet", *extra]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(checkout), os.environ.get("PYTHONPATH", "")])}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load_before = os.getloadavg()
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(cmd, cwd=checkout, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load_after = os.getloadavg()
     if proc.returncode != 0:
-        print(proc.stdout + proc.stderr, file=sys.stderr)
-        return proc.returncode
+        raise SystemExit(f"{name}: fpga-ft analyze failed ({proc.returncode}):\n{proc.stdout}{proc.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     result = json.loads(out_json.read_text())
-    print(proc.stdout.rstrip())
+    return {"model": name, "command": "fpga-ft " + " ".join(cmd[3:]), "checkout": str(checkout),
+            "wall_seconds": wall, "cpu_seconds": cpu, "load_average": [load_before[0], os.getloadavg()[0]],
+            "cores": os.cpu_count(), "seconds": result["seconds"], "step_cpu_seconds": result.get("cpu_seconds"),
+            "sampling": result["sampling"], "knee": {k: v["knee"] for k, v in result["knee"].items()},
+            "budget": result.get("budget")}
 
-    print("\n== measured ==")
-    print(f"wall {wall:.1f} s, CPU {cpu:.1f} s (user + system, whole command incl. Python/TensorFlow start-up); "
-          f"analyze's own phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in result["seconds"].items()))
-    print(f"load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after, on {os.cpu_count()} "
-          "cores: with other jobs running, wall time is inflated; CPU time is the comparable figure")
-    stability = {}
-    for key, s in result["sampling"].items():
+
+def report(fig: dict) -> None:
+    print(f"\n== {fig['model']} ({fig['checkout']}) ==\n{fig['command']}")
+    print(f"whole command: wall {fig['wall_seconds']:.1f} s, CPU {fig['cpu_seconds']:.1f} s (user + system); "
+          f"load average (1 min) {fig['load_average'][0]:.2f} before, {fig['load_average'][1]:.2f} after, "
+          f"{fig['cores']} cores")
+    cpu = fig["step_cpu_seconds"] or {}
+    print(f"{'step':<20}{'wall s':>10}{'CPU s':>10}{'CPU/wall':>10}")
+    for step, wall in fig["seconds"].items():
+        c = cpu.get(step)
+        print(f"{step:<20}{wall:>10.2f}{_fmt(c):>10}{_fmt(c / wall if c is not None and wall > 0 else None):>10}")
+    for key, s in fig["sampling"].items():
         stab = s.get("stability", {})
-        stability[key] = stab
-        print(f"{key}: {s['mode']}, {s['inferences']:,} inferences ({s['fixed_design_inferences']:,} for the fixed "
-              f"passes), status {s['status']}, {s['seconds_per_inference'] * 1e3:.2f} ms per inference")
+        print(f"{key}: {s['inferences']:,} inferences ({s['inferences_min']:,}-{s['inferences_max']:,} per estimate, "
+              f"{s['estimates']} estimates), status {s['status']}, {s.get('threads', 1)} threads, "
+              f"{s['seconds_per_inference'] * 1e3:.3f} ms per inference per thread")
+        shares = s.get("thread_cpu_seconds")
+        if shares:
+            print(f"  CPU seconds per thread (busiest first): {', '.join(f'{v:.1f}' for v in shares)}")
+        if s.get("critical_path_inferences"):
+            print(f"  schedule: {s['critical_path_inferences']:,} inferences on the longest thread path, parallel "
+                  f"efficiency {_fmt(s.get('parallel_efficiency'))} (inferences / (threads x that path))")
         per = ", ".join(f"{g} {_fmt(v)}" for g, v in stab.get("split_half_spearman_per_group", {}).items())
-        print(f"  split-half Spearman {_fmt(stab.get('split_half_spearman'))} pooled "
-              f"(Spearman-Brown {_fmt(stab.get('spearman_brown'))}); per group: {per}")
+        print(f"  split-half Spearman {_fmt(stab.get('split_half_spearman'))} pooled; per group: {per}")
         knee = stab.get("knee_split_half")
         if knee:
-            print(f"  knees from each half: {knee['knees']} -> equal in {knee['layers_agreeing']} of "
-                  f"{knee['layers']} layers, within one bit in {knee['layers_within_one_bit']}")
-    if "budget" in result:
-        print(f"budget: {result['budget']}")
-    figures = {"wall_seconds": wall, "cpu_seconds": cpu, "load_average": [load_before, load_after],
-               "cores": os.cpu_count(), "data": data_info, "command": cmd[3:], "seconds": result["seconds"],
-               "sampling": result["sampling"], "knee": {k: v["knee"] for k, v in result["knee"].items()},
-               "budget": result.get("budget")}
+            print(f"  knees from each half: equal in {knee['layers_agreeing']} of {knee['layers']} layers")
+    print(f"knees: {fig['knee']}")
+    if fig.get("budget"):
+        print(f"budget: {fig['budget']}")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", choices=[*MODELS, "all"], default="all", help="which model (default all)")
+    parser.add_argument("--checkout", default=str(ROOT), metavar="DIR",
+                        help="the fpga-ft checkout to time (default: this one)")
+    parser.add_argument("--threads", type=int, default=None, help="pass --threads N to analyze")
+    parser.add_argument("--budget-seconds", type=float, default=None, help="pass --budget-seconds S to analyze")
+    parser.add_argument("--json", default=None, metavar="OUT", help="write the figures here")
+    args = parser.parse_args(argv)
+
+    extra = []
+    if args.threads is not None:
+        extra += ["--threads", str(args.threads)]
+    if args.budget_seconds is not None:
+        extra += ["--budget-seconds", str(args.budget_seconds)]
+    names = list(MODELS) if args.model == "all" else [args.model]
+    figures = []
+    with tempfile.TemporaryDirectory(prefix="fpgaft_bench_") as work:
+        for name in names:
+            fig = run_analysis(name, Path(args.checkout).resolve(), Path(work) / f"{name}.json", extra)
+            report(fig)
+            figures.append(fig)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2, default=str) + "\n")
     return 0

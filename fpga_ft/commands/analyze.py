@@ -200,14 +200,15 @@ def run(args) -> dict:
     from fpga_ft.measure.vulnerability import report as VR
     from fpga_ft.measure.vulnerability import sampling as VS
 
-    began = VS._clock()
+    began, cpu_began = VS._clock(), time.process_time()
     msbs = _check(args)
     use_scheduler(args)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     _, x, y, x_train, y_train, prepared = load_model_and_data(
         args.model, args.data, args.train, weights=args.weights, input_precision=args.input_precision,
         with_prepared=True, args=args)
     loaded = {"load": time.perf_counter() - start}
+    loaded_cpu = {"load": time.process_time() - cpu_start}
     settings = VA.AnalysisSettings(
         **{name: getattr(args, name) for name in SETTINGS}, tolerance=args.tolerance_pair,
         bit_tolerance=args.bit_tolerance_pair, bits=not args.no_bits, ceiling=not args.no_ceiling,
@@ -216,7 +217,7 @@ def run(args) -> dict:
         prepared, x, y, x_train=x_train, y_train=y_train, methods="all" if args.method == "all" else [args.method],
         settings=settings, plan=VR.PlanRequest(args.critical_fraction, msbs, args.budget) if args.plan_out else None,
         sources=VR.AnalysisSources(str(args.model), str(args.data), str(args.train) if args.train else None),
-        started=began, seconds=loaded)
+        started=began, seconds=loaded, cpu_seconds=loaded_cpu)
     if report.plan is not None:
         report.plan.plan.save(args.plan_out)
         report = replace(report, plan=replace(report.plan, path=str(args.plan_out)))
@@ -224,6 +225,7 @@ def run(args) -> dict:
         with atomic_path(args.plot) as temp:
             VR.plot_report(report, temp)
         report = replace(report, plot=str(args.plot))
-    report = replace(report, seconds={**report.seconds, "total": VS._clock() - began})
+    report = replace(report, seconds={**report.seconds, "total": VS._clock() - began},
+                     cpu_seconds={**(report.cpu_seconds or {}), "total": time.process_time() - cpu_began})
     print(VR.summary_text(report), file=sys.stderr if args.json == "-" else sys.stdout)
     return report.to_dict()
