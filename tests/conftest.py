@@ -59,3 +59,22 @@ def needs_yosys_tools(fn):
     have = bool(shutil.which("yosys") and shutil.which("iverilog"))
     fn = pytest.mark.yosys(fn)
     return pytest.mark.skipif(not have, reason="needs yosys and iverilog on PATH")(fn)
+
+
+def estimate_and_convert(model: str, plan, tmp_path) -> tuple[dict, dict, dict]:
+    """``fpga-ft estimate`` and ``fpga-ft convert`` of ``model`` with the plan file ``plan``
+    (board ZCU102, the digits image test set for the test vectors), both asserted to exit 0:
+    (estimate rows by layer name, convert's JSON, the project's fpgaft_design.json)."""
+    import json
+
+    from fpga_ft.cli import main
+    from fpga_ft.core.paths import MODELS_DIR
+
+    estimate, converted, project = tmp_path / "estimate.json", tmp_path / "convert.json", tmp_path / "prj"
+    assert main(["estimate", model, "--board", "zcu102", "--plan", str(plan), "--json", str(estimate)]) == 0
+    rows = {row["name"]: row for row in json.loads(estimate.read_text())["per_layer"]}
+    data = str(MODELS_DIR / "digits_img_test.npz")
+    args = ["convert", model, "--board", "zcu102", "--plan", str(plan), "--data", data, "-o", str(project)]
+    assert main([*args, "--json", str(converted)]) == 0
+    design = json.loads((project / "fpgaft_design.json").read_text())
+    return rows, json.loads(converted.read_text()), design

@@ -10,6 +10,8 @@ import json
 import numpy as np
 import pytest
 
+from conftest import estimate_and_convert
+
 from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import MODELS_DIR
@@ -125,37 +127,13 @@ def test_separable_zoo_model_csim_inject_estimate_and_a_plan_on_its_halves(tmp_p
         "layers:\n  sepconv_depthwise:\n    protected_msbs: 2\n    critical_neurons: [0, 7]\n"
         "  sepconv_pointwise:\n    protected_msbs: 1\n"
     )
-    estimate = tmp_path / "estimate.json"
-    assert main(["estimate", SEPCONV, "--board", "zcu102", "--plan", str(plan), "--json", str(estimate)]) == 0
-    rows = {row["name"]: row for row in json.loads(estimate.read_text())["per_layer"]}
+    rows, result, design = estimate_and_convert(SEPCONV, plan, tmp_path)
     assert list(rows) == SEPCONV_LAYERS
     assert rows["sepconv_depthwise"]["protection_LUT"] > 0 and rows["sepconv_pointwise"]["protection_LUT"] > 0
     # 8 channels, 3x3: the depthwise half has at most 72 products per pixel, not 72 x 8
     assert 0 < rows["sepconv_depthwise"]["products_nonzero"] <= 72
-    converted = tmp_path / "convert.json"
-    assert (
-        main(
-            [
-                "convert",
-                SEPCONV,
-                "--board",
-                "zcu102",
-                "--plan",
-                str(plan),
-                "--data",
-                str(DATA),
-                "-o",
-                str(tmp_path / "prj"),
-                "--json",
-                str(converted),
-            ]
-        )
-        == 0
-    )
-    result = json.loads(converted.read_text())
     assert result["protected_layers"] == ["sepconv_depthwise", "sepconv_pointwise"]
     assert result["test_vectors"]["bit_exact_fraction"] == 1.0
-    design = json.loads((tmp_path / "prj" / "fpgaft_design.json").read_text())
     assert design["unprotected_arithmetic"] == []
     assert [layer["name"] for layer in design["layers"]] == SEPCONV_LAYERS
 

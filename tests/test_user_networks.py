@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from conftest import estimate_and_convert
+
 from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import MODELS_DIR
@@ -87,36 +89,11 @@ def test_separable_model_estimate_and_convert_with_a_plan(tmp_path):
     plan.write_text(
         "layers:\n  conv1:\n    protected_msbs: 2\n    critical_neurons: [0, 7]\n  fc_out:\n    protected_msbs: 1\n"
     )
-    model = str(MODELS_DIR / "digits_sepconv.h5")
-    estimate = tmp_path / "estimate.json"
-    assert main(["estimate", model, "--board", "zcu102", "--plan", str(plan), "--json", str(estimate)]) == 0
-    rows = {row["name"]: row for row in json.loads(estimate.read_text())["per_layer"]}
+    rows, result, design = estimate_and_convert(str(MODELS_DIR / "digits_sepconv.h5"), plan, tmp_path)
     assert list(rows) == MODELS["digits_sepconv"]
     assert all(rows[name]["protection_LUT"] > 0 for name in ("conv1", "fc_out"))
-    converted = tmp_path / "convert.json"
-    assert (
-        main(
-            [
-                "convert",
-                model,
-                "--board",
-                "zcu102",
-                "--plan",
-                str(plan),
-                "--data",
-                str(DATA),
-                "-o",
-                str(tmp_path / "prj"),
-                "--json",
-                str(converted),
-            ]
-        )
-        == 0
-    )
-    result = json.loads(converted.read_text())
     assert result["protected_layers"] == ["conv1", "fc_out"]
     assert result["test_vectors"]["bit_exact_fraction"] == 1.0
-    design = json.loads((tmp_path / "prj" / "fpgaft_design.json").read_text())
     # the separable convolution is two convolutions of fpga-ft's own (intake/depthwise.py):
     # no multiply-accumulate is left outside its protection and fault sites
     assert design["unprotected_arithmetic"] == []
