@@ -76,39 +76,38 @@ inline uint64_t extra_terms(const int64_t *x, const int64_t *w, const int64_t *b
     return e;
 }
 
-// Sum of the products of terms [t, end) of a neuron (its own weight words, nt.w), mod 2^64:
-// a contiguous loop g++ vectorises when the neuron reads every input (nt.n == n_in).
-template <class data_T, typename CONFIG_T>
-inline uint64_t sum_terms(const int64_t *__restrict x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
-    typedef raw_math<data_T, CONFIG_T> M;
-    const int64_t *__restrict w = nt.w;
-    uint64_t s = 0;
-    if (nt.n == CONFIG_T::n_in) {
-        for (unsigned u = t; u < end; u++)
-            s += (uint64_t)M::product(x[u], w[u]);
-    } else {
-        for (unsigned u = t; u < end; u++)
-            s += (uint64_t)M::product(x[nt.idx[u]], w[u]);
-    }
-    return s;
-}
-
-// sum_terms in 32-bit lanes (clean_in_32: every product fits in 31 bits, accum_t in 32), on
-// the 32-bit copies of the inputs and weights: the same sum modulo 2^32, which 2^W divides.
-template <class data_T, typename CONFIG_T>
-inline uint64_t sum_terms32(const int32_t *__restrict x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
+// product(a, b) into accum_t in T lanes (int32_t or int64_t), as an unsigned T: the shift
+// in T when it fits, else raw_math's general rescale.
+template <class T, class data_T, typename CONFIG_T>
+inline typename std::make_unsigned<T>::type lane_product(T a, T b) {
     typedef raw_math<data_T, CONFIG_T> M;
     const int SH = M::PF - M::AF;
-    const int32_t *__restrict w = nt.w32;
-    uint32_t s = 0;
+    if (SH >= 0 && SH < 8 * (int)sizeof(T) - 1)
+        return (typename std::make_unsigned<T>::type)((T)(a * b) >> SH);
+    return (typename std::make_unsigned<T>::type)M::product(a, b);
+}
+
+// Sum of the products of terms [t, end) of a neuron, mod 2^bits(T): x the neuron's inputs, w
+// its own weight words (nt.w, or nt.w32 in 32-bit lanes when clean_in_32 holds: the same sum
+// modulo 2^32, which 2^W divides). A contiguous loop g++ vectorises when the neuron reads every
+// input (nt.n == n_in).
+template <class T, class data_T, typename CONFIG_T>
+inline uint64_t sum_terms_in(const T *__restrict x, const T *__restrict w, const rt::NeuronTerms &nt, unsigned t,
+                             unsigned end) {
+    typedef typename std::make_unsigned<T>::type U;
+    U s = 0;
     if (nt.n == CONFIG_T::n_in) {
         for (unsigned u = t; u < end; u++)
-            s += (uint32_t)((x[u] * w[u]) >> SH);
+            s += lane_product<T, data_T, CONFIG_T>(x[u], w[u]);
     } else {
         for (unsigned u = t; u < end; u++)
-            s += (uint32_t)((x[nt.idx[u]] * w[u]) >> SH);
+            s += lane_product<T, data_T, CONFIG_T>(x[nt.idx[u]], w[u]);
     }
     return (uint64_t)s;
+}
+template <class data_T, typename CONFIG_T>
+inline uint64_t sum_terms(const int64_t *x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
+    return sum_terms_in<int64_t, data_T, CONFIG_T>(x, nt.w, nt, t, end);
 }
 
 // Fused terms: from term t on, as many terms as no flip lands in (np exposed bits per
@@ -401,7 +400,6 @@ void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, c
     typedef raw_math<data_T, CONFIG_T> M;
     typedef typename std::make_unsigned<T>::type U;
     const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out;
-    const int SH = M::PF - M::AF;
     U bias[NO], acc[NO];
     for (unsigned j = 0; j < NO; j++)
         bias[j] = (U)M::bias(b[j]);
@@ -414,13 +412,8 @@ void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, c
             if (xi == 0) // ReLU outputs: many inputs are zero, and so are their products
                 continue;
             const T *__restrict wi = w + (size_t)i * NO;
-            if (SH >= 0 && SH < 8 * (int)sizeof(T) - 1) {
-                for (unsigned j = 0; j < NO; j++)
-                    acc[j] += (U)((T)(xi * wi[j]) >> SH);
-            } else {
-                for (unsigned j = 0; j < NO; j++)
-                    acc[j] += (U)M::product(xi, wi[j]);
-            }
+            for (unsigned j = 0; j < NO; j++)
+                acc[j] += lane_product<T, data_T, CONFIG_T>(xi, wi[j]);
         }
         for (unsigned j = 0; j < NO; j++)
             out[(size_t)v * NO + j] = rt::wrap_raw<M::W, M::S>((int64_t)(uint64_t)acc[j]);
@@ -555,7 +548,8 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     unsigned pos = 0;
     const bool suffix_ok = !nt.extra && (nt.bias_present || M::bias(bias_raw) == 0);
     auto terms = [&](unsigned a, unsigned b) -> uint64_t {
-        return x32 && nt.w32 ? sum_terms32<data_T, CONFIG_T>(x32, nt, a, b) : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
+        return x32 && nt.w32 ? sum_terms_in<int32_t, data_T, CONFIG_T>(x32, nt.w32, nt, a, b)
+                             : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
     };
     auto prefix = [&](unsigned t) -> uint64_t {
         if (suffix_ok && n - t < t - pos)

@@ -151,33 +151,41 @@ def build_template_classes():
                 text = text.replace("nnet::dense<", "fpgaft::dense_stream<", 1)
             return text
 
-    class FtReluFunctionTemplate(_Renamed, ActivationFunctionTemplate):
-        """io_parallel ReLU -> fpgaft::relu (hls4ml's relu except in the fpga-ft csim)."""
+    class _CsimRedirect(_Renamed):
+        """An io_parallel call of hls4ml's ``nnet::<call>`` on a tagged node becomes
+        ``fpgaft::<call>`` (hls4ml's own except in the fpga-ft csim) for the nodes ``applies``."""
+
+        call = ""
 
         def __init__(self):
             super().__init__()
             self.include_header = list(self.include_header) + [INCLUDE]
 
-        def match(self, node):
-            return (super().match(node) and node.get_attr(ATTR_MODEL, None) is not None and _io_parallel(node)
-                    and str(node.get_attr("activation")).lower() == "relu")
-
-        def format(self, node):
-            return super().format(node).replace("nnet::relu<", "fpgaft::relu<", 1)
-
-    class FtPoolingFunctionTemplate(_Renamed, PoolingFunctionTemplate):
-        """io_parallel Pooling2D -> fpgaft::pooling2d_cl (hls4ml's except in the fpga-ft csim)."""
-
-        def __init__(self):
-            super().__init__()
-            self.include_header = list(self.include_header) + [INCLUDE]
+        def applies(self, node) -> bool:
+            raise NotImplementedError
 
         def match(self, node):
             return (super().match(node) and node.get_attr(ATTR_MODEL, None) is not None and _io_parallel(node)
-                    and node.class_name == "Pooling2D")
+                    and self.applies(node))
 
         def format(self, node):
-            return super().format(node).replace("nnet::pooling2d_cl<", "fpgaft::pooling2d_cl<", 1)
+            return super().format(node).replace(f"nnet::{self.call}<", f"fpgaft::{self.call}<", 1)
+
+    class FtReluFunctionTemplate(_CsimRedirect, ActivationFunctionTemplate):
+        """io_parallel ReLU -> fpgaft::relu."""
+
+        call = "relu"
+
+        def applies(self, node):
+            return str(node.get_attr("activation")).lower() == "relu"
+
+    class FtPoolingFunctionTemplate(_CsimRedirect, PoolingFunctionTemplate):
+        """io_parallel channels-last Pooling2D -> fpgaft::pooling2d_cl."""
+
+        call = "pooling2d_cl"
+
+        def applies(self, node):
+            return node.class_name == "Pooling2D"
 
     def conv_config(base):
         class FtConvConfigTemplate(_TaggedConfig, base):
