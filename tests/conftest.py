@@ -35,6 +35,15 @@ def bundled():
     return get
 
 
+@pytest.fixture(scope="session")
+def mlp_design(bundled):
+    """The bundled digits MLP, its unprotected design and test set: ``{"model", "plain", "x", "y"}``."""
+    from fpga_ft.generate.design import build_design
+
+    model, x, y, _ = bundled("mlp")
+    return {"model": model, "plain": build_design(model), "x": x, "y": y}
+
+
 def mlp_evaluator(board: str = "zcu102"):
     """An optimizer Evaluator of the bundled digits MLP on its test data (2 repeats, seed 0)."""
     from fpga_ft.generate.modelio import load_data, load_model

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -29,22 +28,14 @@ MLP_DATA = MODELS_DIR / "digits_test.npz"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    """Compiled MLP designs (the cache dir is shared by the session's test modules)."""
-    previous = os.environ.get("FPGA_FT_CACHE")
-    if not previous:
-        os.environ["FPGA_FT_CACHE"] = str(tmp_path_factory.getbasetemp() / "fpga_ft_cache")
+def env(mlp_design):
+    """The MLP's unprotected design and one with every bit of every layer TMR'd (64 MSBs)."""
     from fpga_ft.core.plan import ProtectionPlan
     from fpga_ft.generate.design import build_design
-    from fpga_ft.generate.modelio import load_data, load_model
 
-    model = load_model(MLP)
-    plain = build_design(model)
-    full = build_design(model, ProtectionPlan.uniform(plain.layers, protected_msbs=64))
-    x, y = load_data(MLP_DATA)
-    yield {"plain": plain, "full": full, "x": x, "y": y}
-    if not previous:
-        os.environ.pop("FPGA_FT_CACHE", None)
+    plain = mlp_design["plain"]
+    full = build_design(mlp_design["model"], ProtectionPlan.uniform(plain.layers, protected_msbs=64))
+    return {**mlp_design, "full": full}
 
 
 def _numbers(result: CampaignResult) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
 import numpy as np
 import pytest
@@ -22,7 +21,6 @@ from fpga_ft.core.paths import MODELS_DIR
 from fpga_ft.core.stats import binomial_count_interval, mean_interval, quantile_interval
 from fpga_ft.simulate.campaign.layout import pass_slices
 
-MLP = MODELS_DIR / "digits_mlp.h5"
 MLP_DATA = MODELS_DIR / "digits_test.npz"
 K = 4  # protected MSBs of the BitTMR design of the MBU test
 
@@ -94,18 +92,8 @@ def test_quantile_and_mean_intervals_cover():
 
 # ----------------------------------------------------------------------------- csim
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    previous = os.environ.get("FPGA_FT_CACHE")
-    if not previous:
-        os.environ["FPGA_FT_CACHE"] = str(tmp_path_factory.getbasetemp() / "fpga_ft_cache")
-    from fpga_ft.generate.design import build_design
-    from fpga_ft.generate.modelio import load_data, load_model
-
-    model = load_model(MLP)
-    x, y = load_data(MLP_DATA)
-    yield {"model": model, "plain": build_design(model), "x": x, "y": y}
-    if not previous:
-        os.environ.pop("FPGA_FT_CACHE", None)
+def env(mlp_design):
+    return mlp_design
 
 
 def _inside(count: int, trials: int, p: float) -> bool:
