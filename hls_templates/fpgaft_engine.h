@@ -407,10 +407,11 @@ void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, c
         const T *xv = x + (size_t)v * NI;
         for (unsigned j = 0; j < NO; j++)
             acc[j] = bias[j];
+        // ReLU outputs and blank pixels: many inputs are zero, and so are their products. The
+        // non-zero ones are listed without a branch (a data-dependent branch per input
+        // mispredicts about as often as it skips).
         for (unsigned i = 0; i < NI; i++) {
             const T xi = xv[i];
-            if (xi == 0) // ReLU outputs: many inputs are zero, and so are their products
-                continue;
             const T *__restrict wi = w + (size_t)i * NO;
             for (unsigned j = 0; j < NO; j++)
                 acc[j] += lane_product<T, data_T, CONFIG_T>(xi, wi[j]);
@@ -434,7 +435,10 @@ const int32_t *clean_block(const int64_t *x, unsigned nv, rt::LayerMemory<CONFIG
     const unsigned NI = CONFIG_T::n_in;
     if (clean_in_32<data_T, CONFIG_T>::value) {
         static std::vector<int32_t> x32;
-        x32.assign(x, x + (size_t)nv * NI);
+        if (x32.size() < (size_t)nv * NI)
+            x32.resize((size_t)nv * NI);
+        for (size_t t = 0; t < (size_t)nv * NI; t++)
+            x32[t] = (int32_t)x[t];
         clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, mem.raw32.data(), mem.raw[1].data(), out);
         return x32.data();
     } else {
@@ -486,6 +490,12 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     while (t < n) {
         const bool have = nt.bias_present || t > 0;
         if (have) {
+            const int64_t rest = n - t;
+            if (sp.countdown >= rest * NP && sa.countdown >= rest * NS) { // no flip in the rest
+                sp.countdown -= rest * NP;
+                sa.countdown -= rest * NS;
+                break;
+            }
             int64_t m = std::min(sp.countdown / NP, sa.countdown / NS);
             m = std::min<int64_t>(m, n - t);
             sp.countdown -= m * NP;
@@ -677,7 +687,7 @@ void dense_sim(data_T data_in[CONFIG_T::n_in], res_T res[CONFIG_T::n_out],
                typename CONFIG_T::bias_t biases[CONFIG_T::n_out]) {
     rt::LayerMemory<CONFIG_T> &mem = rt::layer_memory<CONFIG_T>();
     mem.enter(weights, biases); // hook: weight memory, once per inference
-    data_T local[CONFIG_T::n_in];
+    static data_T local[CONFIG_T::n_in]; // constructed once (ap_fixed's constructor clears the words)
     const data_T *data = data_in;
     if (CONFIG_T::fpgaft_expose_inputs) // hook: input activations
         data = rt::expose_array<data_T, CONFIG_T::n_in>(rt::ACTIVATIONS, data_in, local);

@@ -22,6 +22,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -49,7 +50,7 @@ static const int64_t NEVER = INT64_MAX / 4;
 
 struct SiteState {
     double ber;         // faults per bit per inference
-    double log1m;       // log(1 - ber), cached
+    double inv_rate;    // -1 / log(1 - ber), cached (bits per unit of Exp(1))
     int64_t countdown;  // unflipped bits left before the next flip
     uint64_t injected;  // flips drawn at this site (every replica counted)
     uint64_t masked;    // flips outvoted by a TMR voter
@@ -114,13 +115,67 @@ inline uint64_t next_u64() {
 // Uniform in (0, 1].
 inline double uniform01() { return ((next_u64() >> 11) + 1) * (1.0 / 9007199254740992.0); }
 
-// Number of unflipped bits before the next flip: Geometric(ber) on {0, 1, 2, ...}.
+// Exponential(1) variates by the ziggurat method (Marsaglia & Tsang 2000, "The ziggurat method
+// for generating random variables", 256 layers, the exponential constants r = 7.69711747013104972,
+// v = 3.949659822581572e-3; layer index and abscissa from separate bits of one 64-bit draw, as
+// numpy's random_standard_exponential). ~99 % of draws cost one RNG call, a table read and a
+// multiply; the rest take the wedge or tail (one exp or log). Tables built by configure().
+struct ExpZiggurat {
+    uint64_t k[256]; // accept when the 53-bit abscissa draw is below k[i]
+    double w[256];   // abscissa = draw * w[i]
+    double f[256];   // exp(-x_i) at the layer edges
+    bool ready;
+};
+inline ExpZiggurat &exp_ziggurat() {
+    static ExpZiggurat z; // zero-initialised: no run-time guard
+    return z;
+}
+inline void build_exp_ziggurat() {
+    ExpZiggurat &z = exp_ziggurat();
+    if (z.ready)
+        return;
+    const double m2 = 9007199254740992.0, ve = 3.949659822581572e-3;
+    double de = 7.69711747013104972, te = de;
+    const double q = ve / std::exp(-de);
+    z.k[0] = (uint64_t)((de / q) * m2);
+    z.k[1] = 0;
+    z.w[0] = q / m2;
+    z.w[255] = de / m2;
+    z.f[0] = 1.0;
+    z.f[255] = std::exp(-de);
+    for (int i = 254; i >= 1; i--) {
+        de = -std::log(ve / de + std::exp(-de));
+        z.k[i + 1] = (uint64_t)((de / te) * m2);
+        te = de;
+        z.f[i] = std::exp(-de);
+        z.w[i] = de / m2;
+    }
+    z.ready = true;
+}
+inline double standard_exponential() {
+    const ExpZiggurat &z = exp_ziggurat();
+    for (;;) {
+        const uint64_t r = next_u64() >> 3;
+        const int i = (int)(r & 0xFF);
+        const uint64_t u = r >> 8; // 53 bits
+        const double x = (double)u * z.w[i];
+        if (__builtin_expect(u < z.k[i], 1))
+            return x;
+        if (i == 0) // the tail beyond r: r + Exp(1)
+            return 7.69711747013104972 - std::log1p(-(double)(next_u64() >> 11) * (1.0 / 9007199254740992.0));
+        if ((z.f[i - 1] - z.f[i]) * ((double)(next_u64() >> 11) * (1.0 / 9007199254740992.0)) + z.f[i] < std::exp(-x))
+            return x; // the wedge
+    }
+}
+
+// Number of unflipped bits before the next flip: Geometric(ber) on {0, 1, 2, ...}, as
+// floor(E / -log(1 - ber)) for E ~ Exp(1): P(gap >= g) = (1 - ber)^g.
 inline int64_t draw_gap(const SiteState &s) {
     if (s.ber <= 0.0)
         return NEVER;
     if (s.ber >= 1.0)
         return 0;
-    double g = std::floor(std::log(uniform01()) / s.log1m);
+    const double g = std::floor(standard_exponential() * s.inv_rate);
     return g >= (double)NEVER ? NEVER : (int64_t)g;
 }
 
@@ -133,11 +188,12 @@ inline void seed(uint64_t seed_value) {
 // Start a fresh stream: new seed, counters zeroed, weight memories scrubbed.
 inline void configure(const double *bers, int persistent, uint64_t seed_value, int64_t scrub_interval) {
     State &st = state();
+    build_exp_ziggurat();
     seed(seed_value);
     for (int i = 0; i < N_SITES; i++) {
         SiteState &s = st.site[i];
         s.ber = bers[i];
-        s.log1m = (bers[i] > 0.0 && bers[i] < 1.0) ? std::log1p(-bers[i]) : 0.0;
+        s.inv_rate = (bers[i] > 0.0 && bers[i] < 1.0) ? -1.0 / std::log1p(-bers[i]) : 0.0;
         s.injected = 0;
         s.masked = 0;
         s.countdown = draw_gap(s);
@@ -205,7 +261,7 @@ template <class T> inline void flip_bit(T &v, int bit) {
 // Draw the flips that land in one bit-level TMR word of n exposed bits (structure.BitTMR
 // layout, see above): m[r] collects lane r's flips in W-bit positions (m[0] also the low
 // bits), `carry` the shared carry's, pend[r][slot] counts lane flips awaiting a vote.
-inline void draw_word_flips(SiteState &s, int n, int W, int k, uint64_t m[3], int &carry, uint64_t pend[3][2],
+__attribute__((always_inline)) inline void draw_word_flips(SiteState &s, int n, int W, int k, uint64_t m[3], int &carry, uint64_t pend[3][2],
                             int slot) {
     s.countdown -= n;
     while (s.countdown < 0) {
@@ -364,6 +420,18 @@ template <class T> inline void set_raw(T &v, int64_t raw) {
 #endif
 }
 
+// One weight fault (fpgaft_faults.h's weight_fault: a flip, or stuck-at) on bit `bit` of v,
+// on the raw word when T is an ap_ type the raw helpers model (the bit proxies are slow).
+template <class T> inline void fault_word(T &v, int bit, std::true_type) {
+    const uint64_t r = (uint64_t)to_raw(v), m = 1ull << bit;
+    const uint64_t f = state().weight_mode == 3 ? ((next_u64() >> 63) != 0 ? r | m : r & ~m) : r ^ m;
+    set_raw(v, wrap_raw<T::width, fixed_traits<T>::S>((int64_t)f));
+}
+template <class T> inline void fault_word(T &v, int bit, std::false_type) { weight_fault(v, bit); }
+template <class T> inline void fault_word(T &v, int bit) {
+    fault_word(v, bit, std::integral_constant<bool, fixed_traits<T>::ok>());
+}
+
 template <class T> inline T from_raw(int64_t raw) {
     T v;
     set_raw(v, raw);
@@ -451,6 +519,16 @@ template <class data_T, class res_T> inline int64_t relu_raw(int64_t v) { return
 
 // 2^e as a compile-time double (exact for |e| < 1000).
 constexpr double pow2(int e) { return e == 0 ? 1.0 : e > 0 ? 2.0 * pow2(e - 1) : 0.5 * pow2(e + 1); }
+
+// float(v) for an ap_[u]fixed word v of at most 53 bits: its raw integer scaled by 2^-F is exact
+// in a double, and the double -> float conversion rounds half to even, as ap_fixed's to_float
+// does (which, with AP_FIXED_ENABLE_CPP_FENV, also calls fegetround on every conversion).
+template <class T> struct raw_float_ok {
+    static const bool value = is_ap_fixed<T>::value && fixed_traits<T>::ok && T::width <= 53;
+};
+template <class T> inline float raw_to_float(const T &v) {
+    return (float)((double)to_raw(v) * pow2(-fixed_traits<T>::F));
+}
 
 // The raw word of T(f) (the ap_[u]fixed constructor from a float: quantisation mode, then
 // overflow mode), for the modes below and a finite f whose scaled value stays under 2^52
@@ -664,7 +742,7 @@ template <class CONFIG_T> struct LayerMemory {
             const unsigned idx = (unsigned)(pos / WW);
             const int bit = (int)(pos % WW), end = burst_end(bit, WW);
             for (int k = bit; k < end; k++)
-                weight_fault(w[idx], k);
+                fault_word(w[idx], k);
             dirty.push_back(std::make_pair(0, idx));
             note_weight_flip(0, idx);
             refresh_raw(w, b, 0, idx);
@@ -675,7 +753,7 @@ template <class CONFIG_T> struct LayerMemory {
             const unsigned idx = (unsigned)(pos / WB);
             const int bit = (int)(pos % WB), end = burst_end(bit, WB);
             for (int k = bit; k < end; k++)
-                weight_fault(b[idx], k);
+                fault_word(b[idx], k);
             dirty.push_back(std::make_pair(1, idx));
             refresh_raw(w, b, 1, idx);
             return end - bit;
@@ -692,7 +770,7 @@ template <class CONFIG_T> struct LayerMemory {
             const unsigned idx = (unsigned)(pos / WW) * NO + c;
             const int bit = (int)(pos % WW), end = burst_end(bit, WW);
             for (int k = bit; k < end; k++)
-                weight_fault(rep_w[r][idx], k);
+                fault_word(rep_w[r][idx], k);
             dirty.push_back(std::make_pair(2 + 2 * r, idx));
             note_weight_flip(1 + r, idx);
             refresh_raw(w, b, 2 + 2 * r, idx);
@@ -700,7 +778,7 @@ template <class CONFIG_T> struct LayerMemory {
         }
         const int bit = (int)(pos - (int64_t)NI * WW), end = burst_end(bit, WB);
         for (int k = bit; k < end; k++)
-            weight_fault(rep_b[r][c], k);
+            fault_word(rep_b[r][c], k);
         dirty.push_back(std::make_pair(3 + 2 * r, c));
         refresh_raw(w, b, 3 + 2 * r, c);
         return end - bit;

@@ -56,6 +56,33 @@ template <class T> void float_check(const char *name) {
     }
 }
 
+// raw_to_float == float(x) (ap_fixed's to_float), and fault_word's raw flip == weight_fault's
+// (the ap_uint bit proxy), on random words.
+template <class T> void word_check(const char *name) {
+    long bad = 0;
+    for (int n = 0; n < 4000; n++) {
+        T x;
+        set_raw(x, rnd() >> (n % 64));
+        if (raw_float_ok<T>::value) {
+            checked++;
+            const float a = raw_to_float(x), b = (float)x;
+            if (std::memcmp(&a, &b, sizeof a) != 0)
+                bad++;
+        }
+        T y = x, z = x;
+        const int bit = n % T::width;
+        fault_word(y, bit);
+        weight_fault(z, bit);
+        checked++;
+        if (to_raw(y) != to_raw(z))
+            bad++;
+    }
+    if (bad) {
+        std::printf("FAIL words of %s: %ld mismatches\n", name, bad);
+        failures++;
+    }
+}
+
 typedef ap_fixed<8, 3> r0;
 typedef ap_fixed<8, 3, AP_RND, AP_SAT> r1;
 typedef ap_fixed<6, 1, AP_RND_CONV, AP_SAT_SYM> r2;
@@ -96,6 +123,13 @@ int main() {
     float_check<ap_fixed<16, 6, AP_RND, AP_SAT>>("ap_fixed<16,6,AP_RND,AP_SAT>");
     float_check<ap_ufixed<8, 0, AP_RND_CONV, AP_SAT>>("ap_ufixed<8,0,AP_RND_CONV,AP_SAT>");
     float_check<ap_fixed<12, 4, AP_RND_ZERO, AP_WRAP>>("ap_fixed<12,4,AP_RND_ZERO,AP_WRAP>");
+    word_check<ap_fixed<16, 5>>("ap_fixed<16,5>");
+    word_check<ap_ufixed<6, 0>>("ap_ufixed<6,0>");
+    word_check<ap_fixed<40, 12>>("ap_fixed<40,12>");
+    word_check<ap_fixed<53, -3>>("ap_fixed<53,-3>");
+    word_check<ap_ufixed<53, 60>>("ap_ufixed<53,60>");
+    word_check<ap_fixed<6, 1, AP_RND, AP_SAT>>("ap_fixed<6,1,AP_RND,AP_SAT>");
+    word_check<ap_int<7>>("ap_int<7>");
     std::printf("checked %ld\n", checked);
     return failures ? 1 : 0;
 }
