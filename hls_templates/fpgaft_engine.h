@@ -87,27 +87,32 @@ inline typename std::make_unsigned<T>::type lane_product(T a, T b) {
     return (typename std::make_unsigned<T>::type)M::product(a, b);
 }
 
-// Sum of the products of terms [t, end) of a neuron, mod 2^bits(T): x the neuron's inputs, w
-// its own weight words (nt.w, or nt.w32 in 32-bit lanes when clean_in_32 holds: the same sum
-// modulo 2^32, which 2^W divides). A contiguous loop g++ vectorises when the neuron reads every
-// input (nt.n == n_in).
-template <class T, class data_T, typename CONFIG_T>
-inline uint64_t sum_terms_in(const T *__restrict x, const T *__restrict w, const rt::NeuronTerms &nt, unsigned t,
-                             unsigned end) {
-    typedef typename std::make_unsigned<T>::type U;
-    U s = 0;
+// Sum of the products of terms [t, end) of a neuron, mod 2^64: x the neuron's inputs (raw,
+// n_in words), nt.w its own weight words. A contiguous loop g++ vectorises when the neuron
+// reads every input (nt.n == n_in).
+template <class data_T, typename CONFIG_T>
+inline uint64_t sum_terms(const int64_t *__restrict x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
+    const int64_t *__restrict w = nt.w;
+    uint64_t s = 0;
     if (nt.n == CONFIG_T::n_in) {
         for (unsigned u = t; u < end; u++)
-            s += lane_product<T, data_T, CONFIG_T>(x[u], w[u]);
+            s += lane_product<int64_t, data_T, CONFIG_T>(x[u], w[u]);
     } else {
         for (unsigned u = t; u < end; u++)
-            s += lane_product<T, data_T, CONFIG_T>(x[nt.idx[u]], w[u]);
+            s += lane_product<int64_t, data_T, CONFIG_T>(x[nt.idx[u]], w[u]);
     }
-    return (uint64_t)s;
+    return s;
 }
+
+// The same sum in 32-bit lanes (clean_in_32: modulo 2^32, which 2^W divides) over a neuron's
+// weight row (NeuronTerms::row32, zeros where the design has no product): inputs [i0, i1),
+// contiguous, vectorised whether or not the neuron reads every input.
 template <class data_T, typename CONFIG_T>
-inline uint64_t sum_terms(const int64_t *x, const rt::NeuronTerms &nt, unsigned t, unsigned end) {
-    return sum_terms_in<int64_t, data_T, CONFIG_T>(x, nt.w, nt, t, end);
+inline uint64_t sum_row_in(const int32_t *__restrict x, const int32_t *__restrict row, unsigned i0, unsigned i1) {
+    uint32_t s = 0;
+    for (unsigned i = i0; i < i1; i++)
+        s += lane_product<int32_t, data_T, CONFIG_T>(x[i], row[i]);
+    return (uint64_t)s;
 }
 
 // Fused terms: from term t on, as many terms as no flip lands in (np exposed bits per
@@ -558,8 +563,10 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     unsigned pos = 0;
     const bool suffix_ok = !nt.extra && (nt.bias_present || M::bias(bias_raw) == 0);
     auto terms = [&](unsigned a, unsigned b) -> uint64_t {
-        return x32 && nt.w32 ? sum_terms_in<int32_t, data_T, CONFIG_T>(x32, nt.w32, nt, a, b)
-                             : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
+        if (a >= b)
+            return 0;
+        return x32 && nt.row32 ? sum_row_in<data_T, CONFIG_T>(x32, nt.row32, nt.idx[a], nt.idx[b - 1] + 1)
+                               : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
     };
     auto prefix = [&](unsigned t) -> uint64_t {
         if (suffix_ok && n - t < t - pos)

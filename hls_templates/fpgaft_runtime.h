@@ -576,7 +576,9 @@ struct NeuronTerms {
     unsigned n;             // products with hardware
     const unsigned *idx;    // their input indices, ascending (idx[t] == t when n == n_in)
     const int64_t *w;       // their raw weight words (this replica, now), in the same order
-    const int32_t *w32;     // the same in 32-bit words (replica 0, weight_t of <= 32 bits), else null
+    const int32_t *row32;   // [n_in]: replica 0's weights in 32-bit words, 0 where the design has no
+                            // product (weight_t of <= 32 bits), else null: the sum of terms [a, b)
+                            // is that of inputs [idx[a], idx[b - 1]] over this row
     const uint8_t *present; // [n_in]: 1 where the pristine weight is non-zero
     bool bias_present;
     bool extra; // a weight that is zero in the design is non-zero now (weight fault)
@@ -616,7 +618,7 @@ template <class CONFIG_T> struct LayerMemory {
     // so a neuron's terms are contiguous; and raw[0] in 32-bit words when weight_t fits.
     std::vector<int64_t> compact[3];
     std::vector<int> nz_pos;
-    std::vector<int32_t> raw32, compact32;
+    std::vector<int32_t> raw32, rows32; // rows32: neuron-major, NO x NI (NeuronTerms::row32)
     static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
 
     NeuronTerms terms(unsigned j, int rep) const {
@@ -624,7 +626,7 @@ template <class CONFIG_T> struct LayerMemory {
         t.n = nz_start[j + 1] - nz_start[j];
         t.idx = nz_idx.data() + nz_start[j];
         t.w = compact[rep].data() + nz_start[j];
-        t.w32 = W32 && rep == 0 ? compact32.data() + nz_start[j] : nullptr;
+        t.row32 = W32 && rep == 0 ? rows32.data() + (size_t)j * NI : nullptr;
         t.present = present_t.data() + (size_t)j * NI;
         t.bias_present = bias_on[j] != 0;
         t.extra = zero_flipped[rep];
@@ -689,7 +691,10 @@ template <class CONFIG_T> struct LayerMemory {
             }
             if (W32) {
                 raw32.assign(raw[0].begin(), raw[0].end());
-                compact32.assign(compact[0].begin(), compact[0].end());
+                rows32.assign((size_t)NO * NI, 0);
+                for (unsigned i = 0; i < NW; i++)
+                    if (nz_pos[i] >= 0)
+                        rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
             }
         }
     }
@@ -711,7 +716,7 @@ template <class CONFIG_T> struct LayerMemory {
         if (a == 0 && W32) {
             raw32[i] = (int32_t)raw[0][i];
             if (nz_pos[i] >= 0)
-                compact32[nz_pos[i]] = (int32_t)raw[0][i];
+                rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
         }
     }
 
