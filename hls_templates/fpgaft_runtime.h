@@ -620,6 +620,26 @@ template <class CONFIG_T> struct LayerMemory {
     std::vector<int> nz_pos;
     std::vector<int32_t> raw32, rows32; // rows32: neuron-major, NO x NI (NeuronTerms::row32)
     static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
+    // The weight memory (fpga_ft.core.layers.LayerInfo.stored_weights_per_neuron): every word
+    // of the n_in x n_out array; or, for a depthwise convolution the intake rewrote with a
+    // block-diagonal kernel (DM = fpgaft_depthwise_multiplier > 0 output channels per input
+    // channel, CH = NO / DM channels, NI / CH taps), only its depthwise words, in the depthwise
+    // kernel's own order (tap, channel, multiplier): the zeros off the block diagonal are not
+    // stored, so no fault lands there.
+    static const unsigned DM = CONFIG_T::fpgaft_depthwise_multiplier;
+    static const unsigned DM1 = DM ? DM : 1;
+    static const unsigned CH = DM ? NO / DM1 : 1;
+    static const unsigned COL = DM ? NI / CH : NI; // stored words of one neuron's column
+    static const unsigned NWS = COL * NO;          // stored weight words
+    // array index (i * NO + j) of stored weight word u
+    static unsigned stored_word(unsigned u) {
+        if (!DM)
+            return u;
+        const unsigned q = u % DM1, c = (u / DM1) % CH, t = u / (DM1 * CH);
+        return (t * CH + c) * NO + c * DM1 + q;
+    }
+    // array index of word u of neuron j's stored column
+    static unsigned column_word(unsigned u, unsigned j) { return DM ? (u * CH + j / DM1) * NO + j : u * NO + j; }
 
     NeuronTerms terms(unsigned j, int rep) const {
         NeuronTerms t;
@@ -742,9 +762,9 @@ template <class CONFIG_T> struct LayerMemory {
     // of a burst of adjacent bits of that word (burst_end). Returns the bits it faulted.
     int flip(weight_t *w, bias_t *b, int64_t pos) {
         const int WW = weight_t::width, WB = bias_t::width;
-        const int64_t w_bits = (int64_t)NW * WW, b_bits = (int64_t)NO * WB;
+        const int64_t w_bits = (int64_t)NWS * WW, b_bits = (int64_t)NO * WB;
         if (pos < w_bits) {
-            const unsigned idx = (unsigned)(pos / WW);
+            const unsigned idx = stored_word((unsigned)(pos / WW));
             const int bit = (int)(pos % WW), end = burst_end(bit, WW);
             for (int k = bit; k < end; k++)
                 fault_word(w[idx], k);
@@ -764,15 +784,15 @@ template <class CONFIG_T> struct LayerMemory {
             return end - bit;
         }
         pos -= b_bits;
-        // replica copies: for r in 1, 2: for each critical neuron c: NI weights then 1 bias
-        const int64_t per_neuron = (int64_t)NI * WW + WB;
+        // replica copies: for r in 1, 2: for each critical neuron c: its COL stored weights, 1 bias
+        const int64_t per_neuron = (int64_t)COL * WW + WB;
         const int64_t per_replica = per_neuron * (int64_t)critical.size();
         const int r = (int)(pos / per_replica);
         pos -= r * per_replica;
         const unsigned c = critical[pos / per_neuron];
         pos %= per_neuron;
-        if (pos < (int64_t)NI * WW) {
-            const unsigned idx = (unsigned)(pos / WW) * NO + c;
+        if (pos < (int64_t)COL * WW) {
+            const unsigned idx = column_word((unsigned)(pos / WW), c);
             const int bit = (int)(pos % WW), end = burst_end(bit, WW);
             for (int k = bit; k < end; k++)
                 fault_word(rep_w[r][idx], k);
@@ -781,7 +801,7 @@ template <class CONFIG_T> struct LayerMemory {
             refresh_raw(w, b, 2 + 2 * r, idx);
             return end - bit;
         }
-        const int bit = (int)(pos - (int64_t)NI * WW), end = burst_end(bit, WB);
+        const int bit = (int)(pos - (int64_t)COL * WW), end = burst_end(bit, WB);
         for (int k = bit; k < end; k++)
             fault_word(rep_b[r][c], k);
         dirty.push_back(std::make_pair(3 + 2 * r, c));
@@ -792,8 +812,8 @@ template <class CONFIG_T> struct LayerMemory {
     // Draw the weight faults of one exposure of this layer's whole memory (n bits).
     void draw_faults(weight_t *w, bias_t *b) {
         SiteState &s = state().site[WEIGHTS];
-        const int64_t n = (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width +
-                          2 * (int64_t)critical.size() * ((int64_t)NI * weight_t::width + bias_t::width);
+        const int64_t n = (int64_t)NWS * weight_t::width + (int64_t)NO * bias_t::width +
+                          2 * (int64_t)critical.size() * ((int64_t)COL * weight_t::width + bias_t::width);
         s.countdown -= n;
         while (s.countdown < 0) {
             s.injected += flip(w, b, n + s.countdown);
@@ -817,7 +837,7 @@ template <class CONFIG_T> struct LayerMemory {
             flipped += differing(m.w_ptr[i], m.pristine_w[i]);
         for (unsigned i = 0; i < NO; i++)
             flipped += differing(m.b_ptr[i], m.pristine_b[i]);
-        total += (int64_t)NW * weight_t::width + (int64_t)NO * bias_t::width;
+        total += (int64_t)NWS * weight_t::width + (int64_t)NO * bias_t::width;
     }
 
     // Once per inference, at the layer's first call: undo last inference's transient flips

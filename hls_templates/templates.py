@@ -66,6 +66,7 @@ def _protection_fields(node, n_out: int, struct: str, expose_inputs: bool) -> tu
     info = layer_info(node, node.model.config.get_config_value("IOType"))
     structure = layer_structure(info, protection) if protection.is_protected or info.time_shared else None
     inside += (f"    static const bool fpgaft_time_shared = {'true' if info.time_shared else 'false'};\n"
+               f"    static const unsigned fpgaft_depthwise_multiplier = {info.depthwise_multiplier};\n"
                + emit_cpp.declarations())
     scheme_inside, scheme_after = emit_cpp.registered_schemes(structure, struct, n_out)
     return inside + scheme_inside, after + scheme_after + emit_cpp.definitions(structure, struct, protection.is_protected)

@@ -265,3 +265,34 @@ def test_training_the_rewritten_model_keeps_the_kernel_block_diagonal(tmp_path):
     before = rewritten.get_layer("sep_depthwise").get_weights()[0]
     assert not np.array_equal(kernel[on_diagonal], before[on_diagonal])
     assert np.abs(kernel).max() <= 1.0  # the depthwise layer's QKeras Clip(-1, 1) still applies
+
+
+@pytest.mark.parametrize("mult", [1, 2])
+def test_weight_memory_of_a_rewritten_depthwise_layer_holds_only_its_depthwise_words(mult):
+    """The block-diagonal zeros are not in the weight memory (a flip there would add a
+    cross-channel product no depthwise hardware has): the rewritten layer exposes taps x
+    channels x multiplier weight words (hls4ml's own depthwise array), and the weight flips
+    the csim draws match BER x those bits (binomial 99.9 %); with the n_in x n_out array
+    (3x as many words for this layer) the count would fall far outside."""
+    from fpga_ft.core.exposure import exposed_bits
+    from fpga_ft.core.stats import binomial_count_interval
+    from fpga_ft.generate.design import build_design
+    from fpga_ft.generate.intake import prepare_model
+
+    model, x = _model("dw", mult=mult)
+    design = build_design(prepare_model(model))
+    info = next(layer for layer in design.layers if layer.name == "dw")
+    assert info.depthwise_multiplier == mult
+    channels, taps = 3, 9
+    assert info.n_in == taps * channels and info.n_out == channels * mult
+    assert info.stored_weights_per_neuron == taps
+    own = taps * channels * mult * info.weight_type.width + info.n_out * info.bias_type.width
+    others = sum(exposed_bits([layer])["weights"] for layer in design.layers if layer.name != "dw")
+    bits = exposed_bits(design.layers)["weights"]
+    assert bits == own + others
+    x = np.ascontiguousarray(np.tile(x.reshape(len(x), -1), (8, 1)))  # 480 inferences
+    ber = 2e-3
+    design.library.configure((ber, 0.0, 0.0, 0.0), seed=5)
+    _, counts, _ = design.library.run(x)
+    low, high = binomial_count_interval(bits * len(x), ber, 0.999)
+    assert low <= counts["weights"] <= high, (counts["weights"], ber * bits * len(x))

@@ -4,8 +4,10 @@ exposure order of ``hls_templates/fpgaft_tmr.h``).
 
 Per protectable layer, in dataflow order, per inference:
 
-* weights: every weight and bias word once (``weight_type``/``bias_type`` bits), plus
-  replicas 1 and 2 of each critical neuron's weight column and bias;
+* weights: every weight and bias word of the layer's memory once (``weight_type``/
+  ``bias_type`` bits; a rewritten depthwise convolution stores only its depthwise words,
+  ``LayerInfo.stored_weights_per_neuron`` per neuron), plus replicas 1 and 2 of each critical
+  neuron's weight column and bias;
 * activations: every word of the layer's input tensor (``input_type`` bits) once (Dense,
   and convolutions in io_parallel);
 * products / accumulators: for each output position (1 for Dense, each output pixel for
@@ -35,7 +37,7 @@ def exposed_bits(layers: list[LayerInfo], plan: ProtectionPlan | None = None,
     totals = {"weights": 0, "activations": 0, "products": 0, "accumulators": 0}
     for info, structure in zip(layers, structures):
         n_crit = len(plan.for_layer(info.name).critical_neurons)
-        weight_bits = info.n_in * info.weight_type.width + info.bias_type.width
+        weight_bits = info.stored_weights_per_neuron * info.weight_type.width + info.bias_type.width
         totals["weights"] += info.n_out * weight_bits + 2 * n_crit * weight_bits
         if info.io_type == "io_parallel" or info.kind == "Dense":
             totals["activations"] += info.n_input_words * info.input_type.width

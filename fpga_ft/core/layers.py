@@ -55,6 +55,10 @@ class LayerInfo:
         io_type: ``io_parallel`` or ``io_stream``.
         weights: quantized weights, shape ``(n_in, n_out)`` (exact values as floats).
         biases: quantized biases, shape ``(n_out,)``.
+        depthwise_multiplier: 0 for an ordinary layer; ``m`` for a depthwise convolution the
+            intake rewrote as a convolution with a block-diagonal kernel (``m`` output channels
+            per input channel, :mod:`fpga_ft.generate.intake.depthwise`): its weight memory
+            holds only the depthwise words, not the block-diagonal zeros.
     """
 
     name: str
@@ -74,6 +78,7 @@ class LayerInfo:
     io_type: str = "io_parallel"
     weights: np.ndarray | None = field(default=None, repr=False, compare=False)
     biases: np.ndarray | None = field(default=None, repr=False, compare=False)
+    depthwise_multiplier: int = 0
 
     @property
     def time_shared(self) -> bool:
@@ -87,6 +92,15 @@ class LayerInfo:
     def macs(self) -> int:
         """Multiply-accumulates per inference."""
         return self.n_in * self.n_out * self.n_positions
+
+    @property
+    def stored_weights_per_neuron(self) -> int:
+        """Words of one neuron's weight column that exist in the weight memory: ``n_in``, or
+        for a rewritten depthwise convolution its kernel taps (the column's block-diagonal
+        words: ``n_in * m / n_out``)."""
+        if self.depthwise_multiplier:
+            return self.n_in * self.depthwise_multiplier // self.n_out
+        return self.n_in
 
     @property
     def product_bits(self) -> int:
@@ -111,6 +125,8 @@ class LayerInfo:
             "strategy": self.strategy,
             "io_type": self.io_type,
         }
+        if self.depthwise_multiplier:
+            data["depthwise_multiplier"] = self.depthwise_multiplier
         if with_weights and self.weights is not None:
             data["weights"] = np.asarray(self.weights).tolist()
             data["biases"] = np.asarray(self.biases).tolist()

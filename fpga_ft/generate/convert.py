@@ -136,6 +136,21 @@ def _on_grid(values: np.ndarray, t: FixedType) -> np.ndarray:
     return quantize(values, FixedSpec(t.width, t.integer, bool(t.signed)))  # TRN, WRAP: the defaults
 
 
+def _depthwise_multiplier(node) -> int:
+    """``m`` when the node is a depthwise convolution the intake rewrote (its Keras kernel
+    carries the ``BlockDiagonal`` constraint, :mod:`fpga_ft.generate.intake.depthwise`), else 0."""
+    keras_model = node.model.config.get_config_value("KerasModel")
+    if keras_model is None:
+        return 0
+    for layer in keras_model.layers:
+        if layer.name == node.name:
+            constraint = getattr(layer, "kernel_constraint", None)
+            if type(constraint).__name__ == "BlockDiagonal":
+                return int(constraint.multiplier)
+            return 0
+    return 0
+
+
 def layer_info(node, io_type: str) -> LayerInfo:
     """The :class:`LayerInfo` of one tagged hls4ml Dense/Conv node (real C++ types, weights
     in the order of the generated weight array: ``weights[i * n_out + j]``)."""
@@ -162,7 +177,8 @@ def layer_info(node, io_type: str) -> LayerInfo:
         reuse_factor=int(node.get_attr("reuse_factor", 1)),
         strategy=str(node.get_attr(ATTR_STRATEGY, None) or node.get_attr("strategy", "latency")).lower(),
         io_type=io_type,
-        weights=weights, biases=biases)
+        weights=weights, biases=biases,
+        depthwise_multiplier=_depthwise_multiplier(node) if kind != "Dense" else 0)
 
 
 def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:

@@ -35,8 +35,8 @@ from fpga_ft.simulate.csim import CsimLibrary, build_library
 DESIGN_FILE = "fpgaft_design.json"
 #: bumped when what a cached design directory holds changes (2: fpgaft_weights.npz,
 #: 3: replica_instances in fpgaft_design.json, structure-generated kernels; 5: layers in
-#: dataflow order, unprotected_arithmetic)
-DESIGN_FORMAT = 5
+#: dataflow order, unprotected_arithmetic; 6: LayerInfo.depthwise_multiplier)
+DESIGN_FORMAT = 6
 
 
 def _templates_fingerprint() -> str:

@@ -23,10 +23,9 @@ depthwise kernel has none of that. A depthwise convolution is, exactly, a convol
 fpga-ft's structure model (:mod:`fpga_ft.core.structure`) gives zero weights no hardware
 (unless the layer is time-shared, where the MAC units read a ROM, zeros included), so the
 rewritten layer's products, partial sums, protection and estimate are the depthwise
-convolution's. The weight memory the csim exposes at the ``weights`` site is the whole
-``n_in x n_out`` array, the block-diagonal zeros included (``C`` times the depthwise
-weight words; a flipped zero adds a product the hardware does not have): see
-docs/networks.md.
+convolution's; so is its weight memory at the csim's ``weights`` site (the depthwise words
+only, not the block-diagonal zeros: the conversion recognises the layer by its
+``BlockDiagonal`` constraint, ``LayerInfo.depthwise_multiplier``): see docs/networks.md.
 
 Training keeps the structure: the rewritten kernel carries a :func:`block_diagonal_constraint`
 (``BlockDiagonal``: after each optimizer step the weights off the block diagonal are reset to
