@@ -87,3 +87,18 @@ def estimate_and_convert(model: str, plan, tmp_path) -> tuple[dict, dict, dict]:
     assert main([*args, "--json", str(converted)]) == 0
     design = json.loads((project / "fpgaft_design.json").read_text())
     return rows, json.loads(converted.read_text()), design
+
+
+def inject_result(model: str, tmp_path, *options: str, data: str | None = None) -> dict:
+    """``fpga-ft inject MODEL`` at BER 1e-4, one repeat, no checkpoint (the digits image test
+    set unless ``data``), plus ``options``, asserted to exit 0: its first result (JSON)."""
+    import json
+
+    from fpga_ft.cli import main
+    from fpga_ft.core.paths import MODELS_DIR
+
+    out = tmp_path / "inject.json"
+    data = data or str(MODELS_DIR / "digits_img_test.npz")
+    args = ["inject", model, "--data", data, "--ber", "1e-4", "--repeats", "1", "--no-checkpoint", *options]
+    assert main([*args, "--json", str(out)]) == 0
+    return json.loads(out.read_text())["results"][0]

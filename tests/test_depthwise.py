@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import estimate_and_convert
+from conftest import estimate_and_convert, inject_result
 
 from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
@@ -150,28 +150,7 @@ def test_inject_on_the_separable_model_counts_its_products(tmp_path):
     assert [info.name for info in halves] == ["sepconv_depthwise", "sepconv_pointwise"]
     share = exposed_bits(halves)["products"] / exposed_bits(design.layers)["products"]
     assert share > 0.2
-    out = tmp_path / "inject.json"
-    assert (
-        main(
-            [
-                "inject",
-                SEPCONV,
-                "--data",
-                str(DATA),
-                "--ber",
-                "1e-4",
-                "--sites",
-                "products",
-                "--repeats",
-                "1",
-                "--no-checkpoint",
-                "--json",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    result = json.loads(out.read_text())["results"][0]
+    result = inject_result(SEPCONV, tmp_path, "--sites", "products")
     n = result["inferences"]
     expected = 1e-4 * n * exposed_bits(design.layers)["products"]
     assert result["faults_injected"]["products"] == pytest.approx(expected, rel=0.1)

@@ -8,9 +8,8 @@ import json
 
 import pytest
 
-from conftest import estimate_and_convert
+from conftest import estimate_and_convert, inject_result
 
-from fpga_ft.cli import main
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.paths import MODELS_DIR
 from fpga_ft.generate.modelio import load_data
@@ -58,26 +57,7 @@ def test_zoo_model_csim_is_bit_exact_unprotected_and_protected(name):
 
 
 def test_residual_model_inject_counts_faults_at_every_site(tmp_path):
-    out = tmp_path / "inject.json"
-    assert (
-        main(
-            [
-                "inject",
-                str(MODELS_DIR / "digits_resnet.h5"),
-                "--data",
-                str(DATA),
-                "--ber",
-                "1e-4",
-                "--repeats",
-                "1",
-                "--no-checkpoint",
-                "--json",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    result = json.loads(out.read_text())["results"][0]
+    result = inject_result(str(MODELS_DIR / "digits_resnet.h5"), tmp_path)
     assert result["clean_accuracy"] == pytest.approx(ZOO["models"]["digits_resnet"]["test_accuracy"], abs=1e-6)
     assert set(result["faults_injected"]) == {"weights", "activations", "products", "accumulators"}
     assert all(count > 0 for count in result["faults_injected"].values())
