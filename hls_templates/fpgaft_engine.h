@@ -11,6 +11,9 @@
 #include "nnet_common.h"
 #include "fpgaft_runtime.h"
 #include <algorithm>
+#if defined(__AVX512BW__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -434,6 +437,77 @@ template <class data_T, typename CONFIG_T> struct clean_in_32 {
                               M::PF - M::AF >= 0 && M::PF - M::AF < 31 && rt::LayerMemory<CONFIG_T>::W32;
 };
 
+// 16-bit pairs (clean_block_pairs16): every input and weight word fits 16 bits, the product is
+// not shifted into accum_t (then a sum of two products mod 2^32 is what vpmaddwd returns), and
+// the CPU the library is built for has AVX-512BW or AVX2.
+template <class data_T, typename CONFIG_T> struct clean_in_16 {
+    typedef raw_math<data_T, CONFIG_T> M;
+#if defined(__AVX512BW__) || defined(__AVX2__)
+    static const bool value = clean_in_32<data_T, CONFIG_T>::value && M::PF == M::AF &&
+                              data_T::width <= (rt::fixed_traits<data_T>::S ? 16 : 15) && rt::LayerMemory<CONFIG_T>::W16;
+#else
+    static const bool value = false;
+#endif
+};
+
+// The clean pass in 16-bit pairs: for each pair of inputs (2p, 2p + 1), one multiply-add of
+// 16-bit words (vpmaddwd) gives x[2p] w[2p][j] + x[2p+1] w[2p+1][j] in 32 bits for 16 (or 8)
+// outputs j at once; the same wrap-around sums as clean_block_in (mod 2^32, which 2^W divides).
+template <class data_T, typename CONFIG_T>
+void clean_block_pairs16(const int32_t *__restrict x, unsigned nv, const int16_t *__restrict w,
+                         const int64_t *__restrict b, int64_t *__restrict out) {
+#if defined(__AVX512BW__) || defined(__AVX2__)
+    typedef raw_math<data_T, CONFIG_T> M;
+    const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out, NO16 = rt::LayerMemory<CONFIG_T>::NO16;
+    const unsigned NP = (NI + 1) / 2;
+#if defined(__AVX512BW__)
+    typedef __m512i V;
+    const unsigned L = 16;
+#else
+    typedef __m256i V;
+    const unsigned L = 8;
+#endif
+    alignas(64) int32_t bias[NO16];
+    for (unsigned j = 0; j < NO16; j++)
+        bias[j] = j < NO ? (int32_t)(uint32_t)M::bias(b[j]) : 0;
+    for (unsigned v = 0; v < nv; v++) {
+        const int32_t *xv = x + (size_t)v * NI;
+        V acc[NO16 / L];
+        for (unsigned q = 0; q < NO16 / L; q++)
+#if defined(__AVX512BW__)
+            acc[q] = _mm512_load_si512((const void *)(bias + q * L));
+#else
+            acc[q] = _mm256_load_si256((const __m256i *)(bias + q * L));
+#endif
+        for (unsigned p = 0; p < NP; p++) {
+            const uint32_t lo = (uint16_t)xv[2 * p], hi = 2 * p + 1 < NI ? (uint16_t)xv[2 * p + 1] : 0u;
+            const int32_t pair = (int32_t)(lo | (hi << 16));
+            const int16_t *wp = w + (size_t)p * NO16 * 2;
+#if defined(__AVX512BW__)
+            const V xp = _mm512_set1_epi32(pair);
+            for (unsigned q = 0; q < NO16 / L; q++)
+                acc[q] = _mm512_add_epi32(acc[q], _mm512_madd_epi16(xp, _mm512_loadu_si512((const void *)(wp + 2 * L * q))));
+#else
+            const V xp = _mm256_set1_epi32(pair);
+            for (unsigned q = 0; q < NO16 / L; q++)
+                acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(xp, _mm256_loadu_si256((const __m256i *)(wp + 2 * L * q))));
+#endif
+        }
+        alignas(64) int32_t sums[NO16];
+        for (unsigned q = 0; q < NO16 / L; q++)
+#if defined(__AVX512BW__)
+            _mm512_store_si512((void *)(sums + q * L), acc[q]);
+#else
+            _mm256_store_si256((__m256i *)(sums + q * L), acc[q]);
+#endif
+        for (unsigned j = 0; j < NO; j++)
+            out[(size_t)v * NO + j] = rt::wrap_raw<M::W, M::S>((int64_t)(uint64_t)(uint32_t)sums[j]);
+    }
+#else
+    (void)x, (void)nv, (void)w, (void)b, (void)out;
+#endif
+}
+
 // The clean pass; returns the block's inputs in 32-bit words when it used them (else null).
 template <class data_T, typename CONFIG_T>
 const int32_t *clean_block(const int64_t *x, unsigned nv, rt::LayerMemory<CONFIG_T> &mem, int64_t *out) {
@@ -444,7 +518,10 @@ const int32_t *clean_block(const int64_t *x, unsigned nv, rt::LayerMemory<CONFIG
             x32.resize((size_t)nv * NI);
         for (size_t t = 0; t < (size_t)nv * NI; t++)
             x32[t] = (int32_t)x[t];
-        clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, mem.raw32.data(), mem.raw[1].data(), out);
+        if (clean_in_16<data_T, CONFIG_T>::value)
+            clean_block_pairs16<data_T, CONFIG_T>(x32.data(), nv, mem.pairs16.data(), mem.raw[1].data(), out);
+        else
+            clean_block_in<int32_t, data_T, CONFIG_T>(x32.data(), nv, mem.raw32.data(), mem.raw[1].data(), out);
         return x32.data();
     } else {
         clean_block_in<int64_t, data_T, CONFIG_T>(x, nv, mem.raw[0].data(), mem.raw[1].data(), out);

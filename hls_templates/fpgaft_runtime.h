@@ -619,6 +619,16 @@ template <class CONFIG_T> struct LayerMemory {
     std::vector<int64_t> compact[3];
     std::vector<int> nz_pos;
     std::vector<int32_t> raw32, rows32; // rows32: neuron-major, NO x NI (NeuronTerms::row32)
+    // raw[0] as 16-bit pairs for the clean pass's multiply-add of two inputs at once (W16):
+    // pairs16[(i / 2) * NO16 * 2 + 2 * j + i % 2] = weight (i, j); outputs padded to NO16
+    // (a multiple of 16) and inputs to an even count with zeros.
+    static const bool W16 = fixed_traits<weight_t>::ok && weight_t::width <= (fixed_traits<weight_t>::S ? 16 : 15);
+    static const unsigned NO16 = (NO + 15) / 16 * 16;
+    std::vector<int16_t> pairs16;
+    void set_pair16(unsigned i) {
+        if (W16 && !pairs16.empty())
+            pairs16[(size_t)(i / NO / 2) * NO16 * 2 + 2 * (i % NO) + (i / NO) % 2] = (int16_t)raw[0][i];
+    }
     static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
     // The weight memory (fpga_ft.core.layers.LayerInfo.stored_weights_per_neuron): every word
     // of the n_in x n_out array; or, for a depthwise convolution the intake rewrote with a
@@ -716,6 +726,11 @@ template <class CONFIG_T> struct LayerMemory {
                     if (nz_pos[i] >= 0)
                         rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
             }
+            if (W16) {
+                pairs16.assign((size_t)(NI + 1) / 2 * NO16 * 2, 0);
+                for (unsigned i = 0; i < NW; i++)
+                    set_pair16(i);
+            }
         }
     }
 
@@ -733,6 +748,8 @@ template <class CONFIG_T> struct LayerMemory {
             raw[a][i] = to_raw(rep_b[(a - 2) / 2][i]);
         if (a % 2 == 0 && nz_pos[i] >= 0)
             compact[a / 2][nz_pos[i]] = raw[a][i];
+        if (a == 0)
+            set_pair16(i);
         if (a == 0 && W32) {
             raw32[i] = (int32_t)raw[0][i];
             if (nz_pos[i] >= 0)

@@ -59,3 +59,21 @@ def test_native_flags_name_the_cpu(monkeypatch):
         assert target_flags() == ((), "portable")
     finally:
         target_flags.cache_clear()
+
+
+@pytest.mark.parametrize("isa_flags", [("-mno-avx512f",), ("-mno-avx2", "-mno-avx512f")])
+def test_clean_pass_variants_agree(bundled, isa_flags):
+    """The clean pass has a 16-bit-pair multiply-add path for AVX-512BW and for AVX2 and a
+    32-bit loop without them (docs/csim.md): a build without AVX-512 (and one without AVX2
+    either) gives the same outputs and counters as this machine's build, with faults."""
+    if "-march=native" not in target_flags()[0]:
+        pytest.skip("portable build: the variants are the same code")
+    model, x, _, _ = bundled("cnn")
+    design = build_design(model, ProtectionPlan.uniform(build_design(model).layers, protected_msbs=2))
+    path, _ = build_library(design.project_dir, extra_flags=isa_flags)
+    other = CsimLibrary(path, design.n_inputs, design.n_outputs)
+    x = x[:200]
+    for lib_runs in zip(_runs(design.library, x)[:3], _runs(other, x)[:3]):
+        (y_a, inj_a, mask_a), (y_b, inj_b, mask_b) = lib_runs
+        assert np.array_equal(y_a, y_b)
+        assert inj_a == inj_b and mask_a == mask_b
