@@ -47,7 +47,7 @@ PEAK_KERNEL = r"""
 #include <stdint.h>
 // n_vec vectors of n_in 32-bit inputs times an n_in x 16 weight matrix: (x * w) >> 4 summed
 // per output, as the csim's clean pass does; returns a checksum so nothing is optimised away.
-extern "C" uint32_t peak_kernel(const int32_t *x, const int32_t *w, int n_vec, int n_in) {
+extern "C" __attribute__((visibility("default"))) uint32_t peak_kernel(const int32_t *x, const int32_t *w, int n_vec, int n_in) {
     uint32_t check = 0;
     for (int v = 0; v < n_vec; v++) {
         uint32_t acc[16] = {0};

@@ -23,7 +23,7 @@ from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, WEIGHT_MODES
 
 CSIM_MACRO = "FPGAFT_CSIM"
-CXXFLAGS = ["-O3", "-fPIC", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
+CXXFLAGS = ["-O3", "-fPIC", "-fvisibility=hidden", "-std=c++17", "-fno-gnu-unique", "-w", "-DFPGAFT_AP_PRIVATE"]
 #: ``FPGA_FT_CSIM_NATIVE=0`` builds portable libraries (no ``-march=native``).
 NATIVE_ENV = "FPGA_FT_CSIM_NATIVE"
 
