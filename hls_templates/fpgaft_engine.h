@@ -120,7 +120,7 @@ inline uint64_t sum_row_in(const int32_t *__restrict x, const int32_t *__restric
     for (unsigned i = i0; i < i1; i += 16) {
         const __mmask16 m = i1 - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (i1 - i)) - 1);
         const __m512i p = _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(m, x + i), _mm512_maskz_loadu_epi32(m, row + i));
-        acc = _mm512_add_epi32(acc, SH > 0 ? _mm512_srai_epi32(p, SH > 0 ? SH : 0) : p);
+        acc = _mm512_add_epi32(acc, _mm512_srai_epi32(p, SH));
     }
     return (uint64_t)(uint32_t)_mm512_reduce_add_epi32(acc);
 #else
@@ -438,9 +438,8 @@ void clean_block_in(const T *__restrict x, unsigned nv, const T *__restrict w, c
         const T *xv = x + (size_t)v * NI;
         for (unsigned j = 0; j < NO; j++)
             acc[j] = bias[j];
-        // ReLU outputs and blank pixels: many inputs are zero, and so are their products. The
-        // non-zero ones are listed without a branch (a data-dependent branch per input
-        // mispredicts about as often as it skips).
+        // zero inputs (ReLU outputs, blank pixels) are not skipped: a data-dependent branch per
+        // input mispredicts about as often as it saves a row (docs/csim.md)
         for (unsigned i = 0; i < NI; i++) {
             const T xi = xv[i];
             const T *__restrict wi = w + (size_t)i * NO;
@@ -462,10 +461,36 @@ template <class data_T, typename CONFIG_T> struct clean_in_32 {
 
 // 16-bit pairs (clean_block_pairs16): every input and weight word fits 16 bits, the product is
 // not shifted into accum_t (then a sum of two products mod 2^32 is what vpmaddwd returns), and
-// the CPU the library is built for has AVX-512BW or AVX2.
+// the CPU the library is built for has AVX-512BW or AVX2 (Lanes16: the vector operations).
+#if defined(__AVX512BW__)
+#define FPGAFT_LANES16 1
+struct Lanes16 {
+    typedef __m512i V;
+    static const unsigned L = 16; // 32-bit lanes
+    static V load(const int32_t *p) { return _mm512_load_si512((const void *)p); }
+    static V pair(int32_t x) { return _mm512_set1_epi32(x); }
+    static V madd(V acc, V x, const int16_t *w) {
+        return _mm512_add_epi32(acc, _mm512_madd_epi16(x, _mm512_loadu_si512((const void *)w)));
+    }
+    static void store(int32_t *p, V v) { _mm512_store_si512((void *)p, v); }
+};
+#elif defined(__AVX2__)
+#define FPGAFT_LANES16 1
+struct Lanes16 {
+    typedef __m256i V;
+    static const unsigned L = 8;
+    static V load(const int32_t *p) { return _mm256_load_si256((const __m256i *)p); }
+    static V pair(int32_t x) { return _mm256_set1_epi32(x); }
+    static V madd(V acc, V x, const int16_t *w) {
+        return _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_loadu_si256((const __m256i *)w)));
+    }
+    static void store(int32_t *p, V v) { _mm256_store_si256((__m256i *)p, v); }
+};
+#endif
+
 template <class data_T, typename CONFIG_T> struct clean_in_16 {
     typedef raw_math<data_T, CONFIG_T> M;
-#if defined(__AVX512BW__) || defined(__AVX2__)
+#ifdef FPGAFT_LANES16
     static const bool value = clean_in_32<data_T, CONFIG_T>::value && M::PF == M::AF &&
                               data_T::width <= (rt::fixed_traits<data_T>::S ? 16 : 15) && rt::LayerMemory<CONFIG_T>::W16;
 #else
@@ -479,50 +504,28 @@ template <class data_T, typename CONFIG_T> struct clean_in_16 {
 template <class data_T, typename CONFIG_T>
 void clean_block_pairs16(const int32_t *__restrict x, unsigned nv, const int16_t *__restrict w,
                          const int64_t *__restrict b, int64_t *__restrict out) {
-#if defined(__AVX512BW__) || defined(__AVX2__)
+#ifdef FPGAFT_LANES16
     typedef raw_math<data_T, CONFIG_T> M;
+    typedef Lanes16 A;
     const unsigned NI = CONFIG_T::n_in, NO = CONFIG_T::n_out, NO16 = rt::LayerMemory<CONFIG_T>::NO16;
-    const unsigned NP = (NI + 1) / 2;
-#if defined(__AVX512BW__)
-    typedef __m512i V;
-    const unsigned L = 16;
-#else
-    typedef __m256i V;
-    const unsigned L = 8;
-#endif
-    alignas(64) int32_t bias[NO16];
+    const unsigned NP = (NI + 1) / 2, NQ = NO16 / A::L;
+    alignas(64) int32_t bias[NO16], sums[NO16];
     for (unsigned j = 0; j < NO16; j++)
         bias[j] = j < NO ? (int32_t)(uint32_t)M::bias(b[j]) : 0;
     for (unsigned v = 0; v < nv; v++) {
         const int32_t *xv = x + (size_t)v * NI;
-        V acc[NO16 / L];
-        for (unsigned q = 0; q < NO16 / L; q++)
-#if defined(__AVX512BW__)
-            acc[q] = _mm512_load_si512((const void *)(bias + q * L));
-#else
-            acc[q] = _mm256_load_si256((const __m256i *)(bias + q * L));
-#endif
+        A::V acc[NQ];
+        for (unsigned q = 0; q < NQ; q++)
+            acc[q] = A::load(bias + q * A::L);
         for (unsigned p = 0; p < NP; p++) {
             const uint32_t lo = (uint16_t)xv[2 * p], hi = 2 * p + 1 < NI ? (uint16_t)xv[2 * p + 1] : 0u;
-            const int32_t pair = (int32_t)(lo | (hi << 16));
+            const A::V xp = A::pair((int32_t)(lo | (hi << 16)));
             const int16_t *wp = w + (size_t)p * NO16 * 2;
-#if defined(__AVX512BW__)
-            const V xp = _mm512_set1_epi32(pair);
-            for (unsigned q = 0; q < NO16 / L; q++)
-                acc[q] = _mm512_add_epi32(acc[q], _mm512_madd_epi16(xp, _mm512_loadu_si512((const void *)(wp + 2 * L * q))));
-#else
-            const V xp = _mm256_set1_epi32(pair);
-            for (unsigned q = 0; q < NO16 / L; q++)
-                acc[q] = _mm256_add_epi32(acc[q], _mm256_madd_epi16(xp, _mm256_loadu_si256((const __m256i *)(wp + 2 * L * q))));
-#endif
+            for (unsigned q = 0; q < NQ; q++)
+                acc[q] = A::madd(acc[q], xp, wp + 2 * A::L * q);
         }
-        alignas(64) int32_t sums[NO16];
-        for (unsigned q = 0; q < NO16 / L; q++)
-#if defined(__AVX512BW__)
-            _mm512_store_si512((void *)(sums + q * L), acc[q]);
-#else
-            _mm256_store_si256((__m256i *)(sums + q * L), acc[q]);
-#endif
+        for (unsigned q = 0; q < NQ; q++)
+            A::store(sums + q * A::L, acc[q]);
         for (unsigned j = 0; j < NO; j++)
             out[(size_t)v * NO + j] = rt::wrap_raw<M::W, M::S>((int64_t)(uint64_t)(uint32_t)sums[j]);
     }
@@ -601,13 +604,10 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
                 sa.countdown -= rest * NS;
                 break;
             }
-            int64_t m = std::min(sp.countdown / NP, sa.countdown / NS);
-            m = std::min<int64_t>(m, n - t);
+            const int64_t m = std::min(sp.countdown / NP, sa.countdown / NS); // < rest: a flip lands
             sp.countdown -= m * NP;
             sa.countdown -= m * NS;
             t += (unsigned)m;
-            if (t >= n)
-                break;
         } else if (sp.countdown >= NP) {
             sp.countdown -= NP;
             t = 1;

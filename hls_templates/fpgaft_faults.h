@@ -56,12 +56,15 @@ inline int burst_end(int bit, int width) {
 // Weight upsets are drawn once per scrub interval (latched, stuck-at), not per inference.
 inline bool weights_held() { return state().weight_mode >= 2; }
 
-// Apply one weight fault to bit `bit` of v: a flip, or in stuck-at mode the bit forced to a
-// value drawn per fault (0 or 1, equally likely).
+// The value a stuck-at fault forces its bit to: drawn per fault, 0 or 1 equally likely.
+inline bool stuck_at_one() { return (next_u64() >> 63) != 0; }
+
+// Apply one weight fault to bit `bit` of v: a flip, or in stuck-at mode the bit forced to
+// stuck_at_one() (rt::fault_word does the same on raw words).
 template <class T> inline void weight_fault(T &v, int bit) {
     if (state().weight_mode == 3) {
         ap_uint<T::width> r = v.range(T::width - 1, 0);
-        r[bit] = (next_u64() >> 63) != 0;
+        r[bit] = stuck_at_one();
         v.range(T::width - 1, 0) = r;
         return;
     }

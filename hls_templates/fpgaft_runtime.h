@@ -112,8 +112,9 @@ inline uint64_t next_u64() {
     return result;
 }
 
-// Uniform in (0, 1].
-inline double uniform01() { return ((next_u64() >> 11) + 1) * (1.0 / 9007199254740992.0); }
+// Uniform in [0, 1) (53 bits), and in (0, 1] (the same plus 2^-53: exact).
+inline double uniform_co() { return (double)(next_u64() >> 11) * (1.0 / 9007199254740992.0); }
+inline double uniform01() { return uniform_co() + 1.0 / 9007199254740992.0; }
 
 // Exponential(1) variates by the ziggurat method (Marsaglia & Tsang 2000, "The ziggurat method
 // for generating random variables", 256 layers, the exponential constants r = 7.69711747013104972,
@@ -162,8 +163,8 @@ inline double standard_exponential() {
         if (__builtin_expect(u < z.k[i], 1))
             return x;
         if (i == 0) // the tail beyond r: r + Exp(1)
-            return 7.69711747013104972 - std::log1p(-(double)(next_u64() >> 11) * (1.0 / 9007199254740992.0));
-        if ((z.f[i - 1] - z.f[i]) * ((double)(next_u64() >> 11) * (1.0 / 9007199254740992.0)) + z.f[i] < std::exp(-x))
+            return 7.69711747013104972 - std::log1p(-uniform_co());
+        if ((z.f[i - 1] - z.f[i]) * uniform_co() + z.f[i] < std::exp(-x))
             return x; // the wedge
     }
 }
@@ -424,8 +425,7 @@ template <class T> inline void set_raw(T &v, int64_t raw) {
 // on the raw word when T is an ap_ type the raw helpers model (the bit proxies are slow).
 template <class T> inline void fault_word(T &v, int bit, std::true_type) {
     const uint64_t r = (uint64_t)to_raw(v), m = 1ull << bit;
-    const uint64_t f = state().weight_mode == 3 ? ((next_u64() >> 63) != 0 ? r | m : r & ~m) : r ^ m;
-    set_raw(v, wrap_raw<T::width, fixed_traits<T>::S>((int64_t)f));
+    set_raw(v, (int64_t)(state().weight_mode == 3 ? (stuck_at_one() ? r | m : r & ~m) : r ^ m)); // set_raw wraps
 }
 template <class T> inline void fault_word(T &v, int bit, std::false_type) { weight_fault(v, bit); }
 template <class T> inline void fault_word(T &v, int bit) {
@@ -625,10 +625,6 @@ template <class CONFIG_T> struct LayerMemory {
     static const bool W16 = fixed_traits<weight_t>::ok && weight_t::width <= (fixed_traits<weight_t>::S ? 16 : 15);
     static const unsigned NO16 = (NO + 15) / 16 * 16;
     std::vector<int16_t> pairs16;
-    void set_pair16(unsigned i) {
-        if (W16 && !pairs16.empty())
-            pairs16[(size_t)(i / NO / 2) * NO16 * 2 + 2 * (i % NO) + (i / NO) % 2] = (int16_t)raw[0][i];
-    }
     static const bool W32 = fixed_traits<weight_t>::ok && weight_t::width <= 32;
     // The weight memory (fpga_ft.core.layers.LayerInfo.stored_weights_per_neuron): every word
     // of the n_in x n_out array; or, for a depthwise convolution the intake rewrote with a
@@ -713,25 +709,35 @@ template <class CONFIG_T> struct LayerMemory {
                 raw[0][i] = raw[2][i] = raw[4][i] = to_raw(pristine_w[i]);
             for (unsigned i = 0; i < NO; i++)
                 raw[1][i] = raw[3][i] = raw[5][i] = to_raw(pristine_b[i]);
-            for (int r = 0; r < 3; r++) {
-                compact[r].resize(nz_idx.size());
-                for (unsigned i = 0; i < NW; i++)
-                    if (nz_pos[i] >= 0)
-                        compact[r][nz_pos[i]] = raw[2 * r][i];
-            }
+            for (int r = 0; r < 3; r++)
+                compact[r].assign(nz_idx.size(), 0);
             if (W32) {
-                raw32.assign(raw[0].begin(), raw[0].end());
+                raw32.assign(NW, 0);
                 rows32.assign((size_t)NO * NI, 0);
-                for (unsigned i = 0; i < NW; i++)
-                    if (nz_pos[i] >= 0)
-                        rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
             }
-            if (W16) {
+            if (W16)
                 pairs16.assign((size_t)(NI + 1) / 2 * NO16 * 2, 0);
+            for (int r = 0; r < 3; r++)
                 for (unsigned i = 0; i < NW; i++)
-                    set_pair16(i);
-            }
+                    mirror_weight(2 * r, i);
         }
+    }
+
+    // Copy raw weight word i of weight array a (0, 2, 4: replica a / 2) into the copies the
+    // engine reads: compact[a / 2] (words with hardware), and for replica 0 raw32, rows32
+    // (words with hardware) and pairs16.
+    void mirror_weight(int a, unsigned i) {
+        if (nz_pos[i] >= 0)
+            compact[a / 2][nz_pos[i]] = raw[a][i];
+        if (a != 0)
+            return;
+        if (W32) {
+            raw32[i] = (int32_t)raw[0][i];
+            if (nz_pos[i] >= 0)
+                rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
+        }
+        if (W16)
+            pairs16[(size_t)(i / NO / 2) * NO16 * 2 + 2 * (i % NO) + (i / NO) % 2] = (int16_t)raw[0][i];
     }
 
     // The typed word behind (array id, index), for the raw mirror.
@@ -746,15 +752,8 @@ template <class CONFIG_T> struct LayerMemory {
             raw[a][i] = to_raw(rep_w[(a - 2) / 2][i]);
         else
             raw[a][i] = to_raw(rep_b[(a - 2) / 2][i]);
-        if (a % 2 == 0 && nz_pos[i] >= 0)
-            compact[a / 2][nz_pos[i]] = raw[a][i];
-        if (a == 0)
-            set_pair16(i);
-        if (a == 0 && W32) {
-            raw32[i] = (int32_t)raw[0][i];
-            if (nz_pos[i] >= 0)
-                rows32[(size_t)(i % NO) * NI + i / NO] = (int32_t)raw[0][i];
-        }
+        if (a % 2 == 0)
+            mirror_weight(a, i);
     }
 
     void restore_dirty(weight_t *w, bias_t *b) {

@@ -140,15 +140,11 @@ def _depthwise_multiplier(node) -> int:
     """``m`` when the node is a depthwise convolution the intake rewrote (its Keras kernel
     carries the ``BlockDiagonal`` constraint, :mod:`fpga_ft.generate.intake.depthwise`), else 0."""
     keras_model = node.model.config.get_config_value("KerasModel")
-    if keras_model is None:
+    try:
+        constraint = getattr(keras_model.get_layer(node.name), "kernel_constraint", None)
+    except (AttributeError, ValueError):  # no Keras model, or no layer of that name (hls4ml's own nodes)
         return 0
-    for layer in keras_model.layers:
-        if layer.name == node.name:
-            constraint = getattr(layer, "kernel_constraint", None)
-            if type(constraint).__name__ == "BlockDiagonal":
-                return int(constraint.multiplier)
-            return 0
-    return 0
+    return int(constraint.multiplier) if type(constraint).__name__ == "BlockDiagonal" else 0
 
 
 def layer_info(node, io_type: str) -> LayerInfo:
@@ -178,7 +174,7 @@ def layer_info(node, io_type: str) -> LayerInfo:
         strategy=str(node.get_attr(ATTR_STRATEGY, None) or node.get_attr("strategy", "latency")).lower(),
         io_type=io_type,
         weights=weights, biases=biases,
-        depthwise_multiplier=_depthwise_multiplier(node) if kind != "Dense" else 0)
+        depthwise_multiplier=_depthwise_multiplier(node))
 
 
 def describe_layers(hls_model, keras_model=None) -> list[LayerInfo]:

@@ -197,32 +197,23 @@ def _entries(entry: dict, channels: int) -> list[dict]:
         dilation=config.get("dilation_rate", (1, 1)),
         padding=config["padding"],
     )
+
+    def depthwise(entry_name: str, use_bias: bool, activation, bias_quantizer=None) -> dict:
+        return _conv_entry(
+            conv_cls,
+            entry_name,
+            config,
+            filters=channels * mult,
+            use_bias=use_bias,
+            activation=activation,
+            kernel_quantizer=config.get("depthwise_quantizer"),
+            bias_quantizer=bias_quantizer,
+            constraint=_constraint_config(config),
+            **spatial,
+        )
+
     if cls in DEPTHWISE_CLASSES:
-        return [
-            _conv_entry(
-                conv_cls,
-                name,
-                config,
-                filters=channels * mult,
-                use_bias=config.get("use_bias", True),
-                activation=config.get("activation"),
-                kernel_quantizer=config.get("depthwise_quantizer"),
-                bias_quantizer=config.get("bias_quantizer"),
-                constraint=_constraint_config(config),
-                **spatial,
-            )
-        ]
-    depthwise = _conv_entry(
-        conv_cls,
-        f"{name}_depthwise",
-        config,
-        filters=channels * mult,
-        use_bias=False,
-        activation="linear",
-        kernel_quantizer=config.get("depthwise_quantizer"),
-        constraint=_constraint_config(config),
-        **spatial,
-    )
+        return [depthwise(name, config.get("use_bias", True), config.get("activation"), config.get("bias_quantizer"))]
     pointwise = _conv_entry(
         conv_cls,
         f"{name}_pointwise",
@@ -237,7 +228,7 @@ def _entries(entry: dict, channels: int) -> list[dict]:
         kernel_quantizer=config.get("pointwise_quantizer"),
         bias_quantizer=config.get("bias_quantizer"),
     )
-    return [depthwise, pointwise]
+    return [depthwise(f"{name}_depthwise", False, "linear"), pointwise]
 
 
 def _check_layer(layer) -> None:
