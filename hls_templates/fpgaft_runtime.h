@@ -530,17 +530,26 @@ template <class T> inline float raw_to_float(const T &v) {
     return (float)((double)to_raw(v) * pow2(-fixed_traits<T>::F));
 }
 
+// Whether float_to_raw below handles type T at all: an ap_[u]fixed of at most 52 bits whose
+// overflow mode is not symmetric saturation or a wrap with saturated bits.
+template <class T> struct float_raw_ok {
+    typedef fixed_traits<T> R;
+    static const bool value = is_ap_fixed<T>::value && R::ok && T::width <= 52 && R::O != AP_SAT_SYM &&
+                              !(R::O == AP_WRAP && R::N != 0) && R::O != AP_WRAP_SM;
+};
+
 // The raw word of T(f) (the ap_[u]fixed constructor from a float: quantisation mode, then
 // overflow mode), for the modes below and a finite f whose scaled value stays under 2^52
 // (where double arithmetic is exact); false otherwise (the caller converts with T(f); an
-// ap_[u]int converts as C++ integers do, towards zero, and always goes there).
+// ap_[u]int converts as C++ integers do, towards zero, and always goes there). Branch-free
+// (raw is written in every case), so that a loop over an array of inputs vectorises.
 template <class T> inline bool float_to_raw(float f, int64_t &raw) {
     typedef fixed_traits<T> R;
-    if (!is_ap_fixed<T>::value || !R::ok || T::width > 52 || R::O == AP_SAT_SYM || (R::O == AP_WRAP && R::N != 0) || R::O == AP_WRAP_SM)
+    if (!float_raw_ok<T>::value)
         return false;
-    const double v = (double)f * pow2(R::F); // exact: a power-of-two scale
-    if (!(std::fabs(v) < 4503599627370496.0))     // NaN, infinities, |v| >= 2^52
-        return false;
+    const double v0 = (double)f * pow2(R::F);          // exact: a power-of-two scale
+    const bool finite = std::fabs(v0) < 4503599627370496.0; // not NaN or infinite, |v| < 2^52
+    const double v = finite ? v0 : 0.0;
     double q;
     switch (R::Q) {
     case AP_TRN: q = std::floor(v); break;
@@ -549,25 +558,28 @@ template <class T> inline bool float_to_raw(float f, int64_t &raw) {
     case AP_RND_ZERO: q = v >= 0 ? std::ceil(v - 0.5) : std::floor(v + 0.5); break;
     case AP_RND_MIN_INF: q = std::ceil(v - 0.5); break;   // ties towards -infinity
     case AP_RND_INF: q = std::round(v); break;            // ties away from zero
-    case AP_RND_CONV: q = std::rint(v); break;            // ties to even (default rounding mode; rint, unlike
-                                                          // nearbyint, needs no floating-point environment call)
-    default: return false;
+    default: q = std::rint(v); break;                     // AP_RND_CONV: ties to even (default rounding
+                                                          // mode; rint, unlike nearbyint, needs no
+                                                          // floating-point environment call)
     }
     const int64_t lo = R::S ? -(int64_t)(1ull << (T::width - 1)) : 0;
     const int64_t hi = R::S ? (int64_t)((1ull << (T::width - 1)) - 1) : (int64_t)((1ull << T::width) - 1);
-    int64_t r = (int64_t)q;
-    if (r < lo || r > hi) {
-        if (R::O == AP_WRAP)
-            r = wrap_raw<T::width, R::S>(r);
-        else if (R::O == AP_SAT_ZERO)
-            r = 0;
-        else if (R::O == AP_SAT)
-            r = r < lo ? lo : hi;
-        else
-            return false;
+    const int64_t r = (int64_t)q;
+    const bool in_range = r >= lo && r <= hi;
+    if (R::O == AP_WRAP) {
+        raw = wrap_raw<T::width, R::S>(r);
+        return finite;
+    }
+    if (R::O == AP_SAT_ZERO) {
+        raw = in_range ? r : 0;
+        return finite;
+    }
+    if (R::O == AP_SAT) {
+        raw = r < lo ? lo : r > hi ? hi : r;
+        return finite;
     }
     raw = r;
-    return true;
+    return finite && in_range;
 }
 
 // The terms one neuron's hardware has (structure.NeuronStructure.terms): the inputs whose

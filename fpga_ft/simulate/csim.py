@@ -1,8 +1,9 @@
 """The fpga-ft C simulation: compile a generated project with the fault hooks, run batches.
 
 The library is built from the project's own ``firmware/myproject.cpp`` (hls4ml's code with
-fpga-ft's kernels) and ``fpgaft_bridge.cpp`` with ``-DFPGAFT_CSIM``: the only build that
-defines that macro. Samples run in one C++ call per batch (no Python per sample).
+fpga-ft's kernels; compiled as :func:`csim_top_source` rewrites it) and ``fpgaft_bridge.cpp``
+with ``-DFPGAFT_CSIM``: the only build that defines that macro. Samples run in one C++ call
+per batch (no Python per sample).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -53,11 +55,39 @@ def target_flags() -> tuple[tuple[str, ...], str]:
     return ("-march=native", "-ffp-contract=off"), identity
 
 
+#: hls4ml's layer output arrays in the top function: ``type name[size];`` followed by the
+#: ARRAY_PARTITION pragma hls4ml writes for that array.
+_LAYER_ARRAY = re.compile(r"^([ \t]+)([A-Za-z_][^;\n#]*[ \t](\w+)\[[^\]\n]+\];)([ \t]*\n[ \t]*#pragma HLS ARRAY_PARTITION "
+                          r"variable=\3\b)", re.M)
+#: Name of the top function as the csim compiles it (next to firmware/, see csim_top_source).
+CSIM_TOP = "fpgaft_csim_top.cpp"
+
+
+def csim_top_source(text: str) -> str:
+    """The top function's source as the csim compiles it: hls4ml's layer output arrays are
+    ``static`` (constructed once per process rather than per inference: ap_fixed's
+    constructor clears a volatile word per element, which costs more than a small layer).
+    Values are those of the original: every hls4ml layer writes its whole output array
+    before the next layer reads it, and a fresh ap_fixed array holds no defined value."""
+    return _LAYER_ARRAY.sub(r"\1static \2\4", text)
+
+
+def _write_csim_top(project_dir: Path) -> Path:
+    """Write :data:`CSIM_TOP` from firmware/myproject.cpp (only when it changed)."""
+    target = project_dir / CSIM_TOP
+    text = csim_top_source((project_dir / "firmware" / "myproject.cpp").read_text())
+    if not target.is_file() or target.read_text() != text:
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, target)  # atomic: a concurrent builder reads the old or the new copy
+    return target
+
+
 def _sources(project_dir: Path) -> list[Path]:
-    """myproject.cpp, the AXI wrapper of VivadoAccelerator projects if any, our bridge."""
+    """The csim's top function (:data:`CSIM_TOP`), the AXI wrapper of VivadoAccelerator
+    projects if any, our bridge."""
     axi = project_dir / "firmware" / "myproject_axi.cpp"
-    return [project_dir / "firmware" / "myproject.cpp", *([axi] if axi.is_file() else []),
-            project_dir / "fpgaft_bridge.cpp"]
+    return [project_dir / CSIM_TOP, *([axi] if axi.is_file() else []), project_dir / "fpgaft_bridge.cpp"]
 
 
 def _source_hash(project_dir: Path, extra_flags=()) -> str:
@@ -67,6 +97,7 @@ def _source_hash(project_dir: Path, extra_flags=()) -> str:
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(path.read_bytes())
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
+    digest.update(csim_top_source((project_dir / "firmware" / "myproject.cpp").read_text()).encode())
     digest.update(repr([p.name for p in _sources(project_dir)]).encode())
     digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
     digest.update(target_flags()[1].encode())
@@ -85,13 +116,14 @@ def build_library(project_dir: str | os.PathLike, force: bool = False,
     project_dir = Path(project_dir).resolve()
     if shutil.which("g++") is None:
         raise FpgaFtError("g++ not found on PATH: the C simulation needs a C++ compiler")
-    for source in _sources(project_dir):
+    for source in (project_dir / "firmware" / "myproject.cpp", *_sources(project_dir)[1:]):
         if not source.is_file():
             raise FpgaFtError(f"not an fpga-ft project (missing {source.name}): {project_dir}")
     library = project_dir / f"fpgaft_csim-{_source_hash(project_dir, extra_flags)}.so"
     if library.is_file() and not force:
         return library, 0.0
     start = time.perf_counter()
+    _write_csim_top(project_dir)
     weights_dir = f'"{project_dir / "firmware" / "weights"}"'
     common = ["g++", *CXXFLAGS, *target_flags()[0], *extra_flags, f"-D{CSIM_MACRO}", f"-DWEIGHTS_DIR={weights_dir}",
               f"-I{project_dir / 'firmware' / 'ap_types'}", f"-I{project_dir / 'firmware'}", f"-I{project_dir}"]
