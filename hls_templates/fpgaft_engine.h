@@ -555,6 +555,104 @@ const int32_t *clean_block(const int64_t *x, unsigned nv, rt::LayerMemory<CONFIG
     }
 }
 
+// Prefix sums of one neuron's chain for the sparse corrections: at(t) = S(t) = bias + the
+// clean products of terms [0, t), mod 2^64, summed on from the last one asked (calls in
+// ascending t), or, when every term of the clean value is in the chain (no term without
+// hardware), as the clean value minus the suffix, whichever is shorter.
+template <class data_T, typename CONFIG_T> struct PrefixSums {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int64_t *x;
+    const int32_t *x32;
+    const rt::NeuronTerms &nt;
+    uint64_t clean, acc;
+    unsigned pos;
+    bool suffix_ok;
+    PrefixSums(const int64_t *x_, const int32_t *x32_, const rt::NeuronTerms &nt_, int64_t bias_raw, int64_t clean_)
+        : x(x_), x32(x32_), nt(nt_), clean((uint64_t)clean_),
+          acc(nt_.bias_present ? (uint64_t)M::bias(bias_raw) : 0), pos(0),
+          suffix_ok(!nt_.extra && (nt_.bias_present || M::bias(bias_raw) == 0)) {}
+    uint64_t terms(unsigned a, unsigned b) const {
+        if (a >= b)
+            return 0;
+        return x32 && nt.row32 ? sum_row_in<data_T, CONFIG_T>(x32, nt.row32, nt.idx[a], nt.idx[b - 1] + 1)
+                               : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
+    }
+    uint64_t at(unsigned t) {
+        if (suffix_ok && nt.n - t < t - pos)
+            return clean - terms(t, nt.n);
+        acc += terms(pos, t);
+        pos = t;
+        return acc;
+    }
+};
+
+// The change of the wrap-around sum when the shared carry into the lanes of the add of
+// term t is inverted: prev = the partial sum it adds to, p_low = the low bits of the product.
+inline uint64_t carry_flip_delta(uint64_t prev, uint64_t p_low, int LW, uint64_t LMASK) {
+    const uint64_t carry = (((prev & LMASK) + (p_low & LMASK)) >> LW) & 1;
+    return carry ? (0ull - (1ull << LW)) : (1ull << LW);
+}
+
+// The common case of sparse_neuron below, without its event bookkeeping: exactly one flip of
+// one bit lands in the neuron's words (no multi-bit upsets), at the site whose countdown is
+// inside them. A flip of the low bits of a product, of a partial sum or of the shared carry
+// moves the sum by a correction, a lane flip is outvoted (masked), an output-voter flip
+// inverts its bit of the result. Draws the same numbers, in the same order, as sparse_neuron
+// and the scalar kernel; returns false, with the fault state as it was, when a second flip
+// lands in the neuron (the caller then runs sparse_neuron).
+template <class data_T, typename CONFIG_T>
+bool single_flip_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &nt, int64_t bias_raw,
+                        int64_t clean, const NeuronCost c, int64_t &out) {
+    typedef raw_math<data_T, CONFIG_T> M;
+    const int W = M::W, k = CONFIG_T::protected_msbs, LW = W - k;
+    const uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
+    const int NP = W + 2 * k, NS = W + 2 * k + (k > 0 && LW > 0 ? 1 : 0);
+    rt::State &st = rt::state();
+    rt::SiteState &sp = st.site[rt::PRODUCTS], &sa = st.site[rt::ACCUMULATORS];
+    const bool in_p = sp.countdown < c.p, in_a = sa.countdown < c.a;
+    if (in_p == in_a || st.n_mbu != 0)
+        return false;
+    rt::SiteState &s = in_p ? sp : sa;
+    const int64_t at = s.countdown, bits = in_p ? c.p : c.a;
+    uint64_t rng0[4];
+    std::memcpy(rng0, st.rng, sizeof rng0);
+    const int64_t next = at - bits + 1 + rt::draw_gap(s);
+    if (next < 0) { // a second flip in this neuron
+        std::memcpy(st.rng, rng0, sizeof rng0);
+        return false;
+    }
+    s.countdown = next;
+    s.injected++;
+    (in_p ? sa : sp).countdown -= in_p ? c.a : c.p;
+    uint64_t delta = 0;
+    const unsigned t0 = nt.bias_present ? 0 : 1, sums = (unsigned)(nt.n - t0);
+    if (in_p || (int64_t)at < (int64_t)sums * NS) {
+        const int word = in_p ? NP : NS;
+        const unsigned t = (unsigned)(at / word) + (in_p ? 0 : t0);
+        const int bit = (int)(at % word);
+        const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[t]], nt.w[t]));
+        if (bit >= LW && bit < W + 2 * k) { // replica 0's protected bits or lane 1, 2: outvoted
+            s.masked++;
+            out = clean;
+            return true;
+        }
+        if (bit >= LW) { // the shared carry
+            PrefixSums<data_T, CONFIG_T> prefix(x, x32, nt, bias_raw, clean);
+            delta = carry_flip_delta(prefix.at(t), p, LW, LMASK);
+        } else if (in_p) {
+            delta = (p ^ (1ull << bit)) - p;
+        } else {
+            PrefixSums<data_T, CONFIG_T> prefix(x, x32, nt, bias_raw, clean);
+            const uint64_t v = prefix.at(t) + p;
+            delta = (v ^ (1ull << bit)) - v;
+        }
+        out = rt::wrap_raw<M::W, M::S>((int64_t)((uint64_t)clean + delta));
+    } else { // the k-bit output voter
+        out = rt::wrap_raw<M::W, M::S>((int64_t)((uint64_t)clean ^ (1ull << (LW + (at - (int64_t)sums * NS)))));
+    }
+    return true;
+}
+
 // A plain or bit-level TMR neuron with flips, from its clean value (the fault pass's sparse
 // path). The flips are drawn word by word exactly as the scalar kernel draws them (same RNG
 // calls in the same order), then applied as corrections: a flip in the single low bits of a
@@ -659,35 +757,18 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     // prefix sum S(t) = bias + clean products of terms [0, t): summed on from the last one
     // (acc, pos), or, when every term of the clean value is in the chain (no term without
     // hardware), as the clean value minus the suffix, whichever is shorter.
-    uint64_t acc = nt.bias_present ? (uint64_t)M::bias(bias_raw) : 0, delta = 0;
-    unsigned pos = 0;
-    const bool suffix_ok = !nt.extra && (nt.bias_present || M::bias(bias_raw) == 0);
-    auto terms = [&](unsigned a, unsigned b) -> uint64_t {
-        if (a >= b)
-            return 0;
-        return x32 && nt.row32 ? sum_row_in<data_T, CONFIG_T>(x32, nt.row32, nt.idx[a], nt.idx[b - 1] + 1)
-                               : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
-    };
-    auto prefix = [&](unsigned t) -> uint64_t {
-        if (suffix_ok && n - t < t - pos)
-            return (uint64_t)clean - terms(t, n);
-        acc += terms(pos, t);
-        pos = t;
-        return acc;
-    };
+    PrefixSums<data_T, CONFIG_T> prefix(x, x32, nt, bias_raw, clean);
+    uint64_t delta = 0;
     for (int q = 0; q < ne; q++) {
         const Event &e = ev[q];
         const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[e.t]], nt.w[e.t]));
         const uint64_t p_flipped = p ^ (e.pm[0] & LMASK);
-        if (e.has_sum && e.carry) { // the shared carry into the lanes, inverted
-            const uint64_t prev = prefix(e.t) + delta;
-            const uint64_t carry = (((prev & LMASK) + (p_flipped & LMASK)) >> LW) & 1;
-            delta += carry ? (0ull - (1ull << LW)) : (1ull << LW);
-        }
+        if (e.has_sum && e.carry) // the shared carry into the lanes, inverted
+            delta += carry_flip_delta(prefix.at(e.t) + delta, p_flipped, LW, LMASK);
         delta += p_flipped - p;
         const uint64_t s_low = e.sm[0] & LMASK;
         if (s_low) {
-            const uint64_t s = prefix(e.t) + p + delta;
+            const uint64_t s = prefix.at(e.t) + p + delta;
             delta += (s ^ s_low) - s;
         }
     }
@@ -736,10 +817,12 @@ void dense_raw_block(const int64_t *x, unsigned nv, int64_t *out, rt::LayerMemor
             }
             sp.countdown = pc;
             sa.countdown = ac;
-            if (c.p < 0 || !sparse_neuron<data_T, CONFIG_T>(x + (size_t)v * NI, x32 ? x32 + (size_t)v * NI : nullptr,
-                                                            mem.terms(j, 0), mem.raw[1][j], out[(size_t)v * NO + j],
-                                                            out[(size_t)v * NO + j]))
-                out[(size_t)v * NO + j] = neuron_raw<data_T, CONFIG_T>(x + (size_t)v * NI, mem, j);
+            const int64_t *xv = x + (size_t)v * NI;
+            const int32_t *x32v = x32 ? x32 + (size_t)v * NI : nullptr;
+            int64_t &o = out[(size_t)v * NO + j];
+            if (c.p < 0 || !(single_flip_neuron<data_T, CONFIG_T>(xv, x32v, mem.terms(j, 0), mem.raw[1][j], o, c, o) ||
+                             sparse_neuron<data_T, CONFIG_T>(xv, x32v, mem.terms(j, 0), mem.raw[1][j], o, o)))
+                o = neuron_raw<data_T, CONFIG_T>(xv, mem, j);
             pc = sp.countdown;
             ac = sa.countdown;
         }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -17,9 +18,7 @@ from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.core.paths import MODELS_DIR, ROOT
 from fpga_ft.simulate.campaign import (
     CampaignResult,
-    ChunkSeeds,
     chunk_seed,
-    chunk_seeds,
     run_campaign,
     run_sweep,
 )
@@ -63,17 +62,11 @@ def test_chunk_layout_and_seeds():
     assert chunk_seed(0, 1e-3, 5) == chunk_seed(0, 1e-3, 5)
     seeds = {chunk_seed(s, b, i) for s in (0, 1) for b in (1e-4, 1e-3) for i in range(50)}
     assert len(seeds) == 200
-
-
-@pytest.mark.parametrize("seed, ber, first", [(0, 1e-4, 0), (12345678901234, 2e-4, 5), (2**64 - 1, 0.0, 2**40),
-                                              (7, 1e-9, 2**32 - 3)])
-def test_chunk_seeds_are_seedsequence(seed, ber, first):
-    """The vectorised SeedSequence gives chunk_seed's seeds (across the 2^32 word boundary
-    of the index too), and ChunkSeeds hands them out by index across its blocks."""
-    assert [int(v) for v in chunk_seeds(seed, ber, first, 40)] == [chunk_seed(seed, ber, first + i) for i in range(40)]
-    seeds = ChunkSeeds(seed, ber)
-    for index in (0, 1, ChunkSeeds.BLOCK - 1, ChunkSeeds.BLOCK, 3 * ChunkSeeds.BLOCK + 7):
-        assert seeds(index) == chunk_seed(seed, ber, index)
+    # the words as a uint32 array: the seeds of the list of words (campaigns keep their seeds)
+    for seed, ber, index in ((0, 1e-4, 0), (2**64 - 1, 2e-4, 2**40 + 3), (12345, 0.0, 2**32 - 1)):
+        words = [seed & 0xFFFFFFFF, seed >> 32, *struct.unpack("<II", struct.pack("<d", ber)),
+                 index & 0xFFFFFFFF, index >> 32]
+        assert chunk_seed(seed, ber, index) == int(np.random.SeedSequence(words).generate_state(1, np.uint64)[0])
 
 
 # ----------------------------------------------------------------------------- BER 0, determinism

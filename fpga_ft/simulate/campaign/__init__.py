@@ -51,7 +51,7 @@ The package, one module per part:
 from __future__ import annotations
 
 from fpga_ft.simulate.campaign.checkpoint import CHECKPOINTS_USED, default_checkpoint_dir
-from fpga_ft.simulate.campaign.layout import ChunkSeeds, campaign_key, chunk_seed, chunk_seeds, design_fingerprint
+from fpga_ft.simulate.campaign.layout import campaign_key, chunk_seed, design_fingerprint
 from fpga_ft.simulate.campaign.progress import progress_bar, progress_wanted, set_progress_total
 from fpga_ft.simulate.campaign.report import format_sweep_table, plot_accuracy
 from fpga_ft.simulate.campaign.result import CampaignResult, SweepResult
@@ -61,7 +61,7 @@ from fpga_ft.simulate.campaign.workers import shutdown_workers
 
 __all__ = [
     "CampaignResult", "SweepResult", "SweepReport", "SweepSubject", "run_campaign", "run_sweep", "sweep",
-    "open_subject", "is_project_dir", "chunk_seed", "chunk_seeds", "ChunkSeeds", "campaign_key", "design_fingerprint", "default_checkpoint_dir",
+    "open_subject", "is_project_dir", "chunk_seed", "campaign_key", "design_fingerprint", "default_checkpoint_dir",
     "shutdown_workers", "DEFAULT_CHUNK_SIZE", "CHECKPOINTS_USED", "progress_bar", "set_progress_total",
     "progress_wanted", "format_sweep_table", "plot_accuracy",
 ]

@@ -17,7 +17,7 @@ from fpga_ft.core.faults import DEFAULT_SCRUB_INTERVAL, SITES, FaultModel
 from fpga_ft.core.stats import accuracy_interval, halfwidth, mean_interval
 from fpga_ft.simulate.campaign.devices import FailureRate, device_stats
 from fpga_ft.simulate.campaign.checkpoint import CHECKPOINTS_USED, Checkpoint, checkpoint_path
-from fpga_ft.simulate.campaign.layout import ChunkSeeds, campaign_key, design_fingerprint, pass_slices, slice_len
+from fpga_ft.simulate.campaign.layout import campaign_key, chunk_seed, design_fingerprint, pass_slices, slice_len
 from fpga_ft.simulate.campaign.progress import grow_progress, progress_bar
 from fpga_ft.simulate.campaign.result import CI_METHOD, CampaignResult, SweepResult
 from fpga_ft.simulate.campaign.workers import chunk_executor, execute_chunk, run_parallel
@@ -177,12 +177,11 @@ def run_campaign(design, x, y, fault_model: FaultModel, *, repeats: int = 10, se
     bers = fault_model.bers()
     persistent = fault_model.persistent
     scrub = fault_model.scrub_interval if persistent else 0
-    seeds = ChunkSeeds(seed, fault_model.ber)
 
     def task(index: int, for_worker: bool) -> dict:
         a, b = slices[index % n_slices]
         item = {"chunk": index, "bers": bers, "persistent": persistent, "scrub_interval": scrub,
-                "seed": seeds(index), "x": x[a:b], "y": y[a:b], "clean": clean[a:b],
+                "seed": chunk_seed(seed, fault_model.ber, index), "x": x[a:b], "y": y[a:b], "clean": clean[a:b],
                 "head": head}
         if fault_model.held or fault_model.mbu:
             item["faults"] = {"weight_mode": fault_model.mode, "mbu": fault_model.mbu}
