@@ -892,7 +892,12 @@ template <class CONFIG_T> struct LayerMemory {
         inference = st.inference;
         bool new_interval = false;
         if (epoch != st.scrub_epoch) {
-            restore_all(w, b);
+            // every fault since the last restore is in `dirty` (flip records each word it
+            // touches): undoing those is a full scrub, unless rewriting everything is cheaper
+            if (dirty.size() < NW / 4)
+                restore_dirty(w, b);
+            else
+                restore_all(w, b);
             epoch = st.scrub_epoch;
             new_interval = true;
         } else if (!st.persistent && !dirty.empty()) {

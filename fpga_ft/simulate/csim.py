@@ -196,8 +196,9 @@ class CsimLibrary:
         self._lib.fpgaft_weight_flipped_bits.argtypes = [ctypes.POINTER(ctypes.c_longlong)]
         self._lib.fpgaft_force_next_flip.argtypes = [ctypes.c_int, ctypes.c_longlong]
         self._lib.fpgaft_set_scope.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        # x and y by address (float32 arrays checked in run): no ctypes pointer objects per batch
         self._lib.fpgaft_run_batch.argtypes = [
-            ctypes.POINTER(ctypes.c_float), ctypes.POINTER(ctypes.c_float), ctypes.c_longlong,
+            ctypes.c_void_p, ctypes.c_void_p, ctypes.c_longlong,
             ctypes.c_longlong, ctypes.c_longlong, ctypes.POINTER(ctypes.c_ulonglong)]
         self._lib.fpgaft_run_batch.restype = ctypes.c_int
         self.configure()
@@ -267,11 +268,10 @@ class CsimLibrary:
         x = np.ascontiguousarray(np.asarray(x, dtype=np.float32).reshape(len(x), -1))
         if x.shape[1] != self.n_inputs:
             raise FpgaFtError(f"input has {x.shape[1]} values per sample, the design expects {self.n_inputs}")
-        y = np.zeros((len(x), self.n_outputs), dtype=np.float32)
+        y = np.empty((len(x), self.n_outputs), dtype=np.float32)  # every value written by the batch
         counters = self._counters_type()
-        status = self._lib.fpgaft_run_batch(
-            x.ctypes.data_as(ctypes.POINTER(ctypes.c_float)), y.ctypes.data_as(ctypes.POINTER(ctypes.c_float)),
-            len(x), self.n_inputs, self.n_outputs, counters)
+        status = self._lib.fpgaft_run_batch(x.ctypes.data, y.ctypes.data, len(x), self.n_inputs, self.n_outputs,
+                                            counters)
         if status != 0:
             raise FpgaFtError(f"{self.path.name}: batch call rejected the input/output sizes")
         n = len(self.sites)
