@@ -571,13 +571,13 @@ template <class data_T, typename CONFIG_T> struct PrefixSums {
         : x(x_), x32(x32_), nt(nt_), clean((uint64_t)clean_),
           acc(nt_.bias_present ? (uint64_t)M::bias(bias_raw) : 0), pos(0),
           suffix_ok(!nt_.extra && (nt_.bias_present || M::bias(bias_raw) == 0)) {}
-    uint64_t terms(unsigned a, unsigned b) const {
+    __attribute__((always_inline)) uint64_t terms(unsigned a, unsigned b) const {
         if (a >= b)
             return 0;
         return x32 && nt.row32 ? sum_row_in<data_T, CONFIG_T>(x32, nt.row32, nt.idx[a], nt.idx[b - 1] + 1)
                                : sum_terms<data_T, CONFIG_T>(x, nt, a, b);
     }
-    uint64_t at(unsigned t) {
+    __attribute__((always_inline)) uint64_t at(unsigned t) {
         if (suffix_ok && nt.n - t < t - pos)
             return clean - terms(t, nt.n);
         acc += terms(pos, t);
@@ -627,9 +627,9 @@ bool single_flip_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTe
     uint64_t delta = 0;
     const unsigned t0 = nt.bias_present ? 0 : 1, sums = (unsigned)(nt.n - t0);
     if (in_p || (int64_t)at < (int64_t)sums * NS) {
-        const int word = in_p ? NP : NS;
-        const unsigned t = (unsigned)(at / word) + (in_p ? 0 : t0);
-        const int bit = (int)(at % word);
+        // (word sizes are compile-time constants: the divisions are multiplications)
+        const unsigned t = in_p ? (unsigned)(at / NP) : (unsigned)(at / NS) + t0;
+        const int bit = in_p ? (int)(at % NP) : (int)(at % NS);
         const uint64_t p = (uint64_t)rt::wrap_raw<M::W, M::S>(M::product(x[nt.idx[t]], nt.w[t]));
         if (bit >= LW && bit < W + 2 * k) { // replica 0's protected bits or lane 1, 2: outvoted
             s.masked++;

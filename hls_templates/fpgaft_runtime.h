@@ -153,20 +153,33 @@ inline void build_exp_ziggurat() {
     }
     z.ready = true;
 }
-inline double standard_exponential() {
+// The ~1 % of ziggurat draws outside a layer's rectangle (layer i, abscissa x): the tail
+// (i = 0) or the wedge test, then fresh draws as standard_exponential makes them. Out of line,
+// so that the common draw inlines where a gap is drawn.
+__attribute__((noinline)) inline double exp_ziggurat_edge(int i, double x) {
     const ExpZiggurat &z = exp_ziggurat();
     for (;;) {
-        const uint64_t r = next_u64() >> 3;
-        const int i = (int)(r & 0xFF);
-        const uint64_t u = r >> 8; // 53 bits
-        const double x = (double)u * z.w[i];
-        if (__builtin_expect(u < z.k[i], 1))
-            return x;
         if (i == 0) // the tail beyond r: r + Exp(1)
             return 7.69711747013104972 - std::log1p(-uniform_co());
         if ((z.f[i - 1] - z.f[i]) * uniform_co() + z.f[i] < std::exp(-x))
             return x; // the wedge
+        const uint64_t r = next_u64() >> 3;
+        i = (int)(r & 0xFF);
+        const uint64_t u = r >> 8; // 53 bits
+        x = (double)u * z.w[i];
+        if (u < z.k[i])
+            return x;
     }
+}
+inline double standard_exponential() {
+    const ExpZiggurat &z = exp_ziggurat();
+    const uint64_t r = next_u64() >> 3;
+    const int i = (int)(r & 0xFF);
+    const uint64_t u = r >> 8; // 53 bits
+    const double x = (double)u * z.w[i];
+    if (__builtin_expect(u < z.k[i], 1))
+        return x;
+    return exp_ziggurat_edge(i, x);
 }
 
 // Number of unflipped bits before the next flip: Geometric(ber) on {0, 1, 2, ...}, as
