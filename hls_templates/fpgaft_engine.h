@@ -65,6 +65,16 @@ template <class data_T, typename CONFIG_T> struct raw_math {
     static inline int64_t bias(int64_t b) { return rt::wrap_raw<W, S>(rt::rescale_raw(b, BF, AF)); }
 };
 
+// The exposed words of a neuron with k = protected_msbs (bit-level TMR; k = 0: plain), as
+// fpga_ft.core.exposure counts them: products of NP = W + 2k bits (replica 0's W bits, then
+// lanes 1 and 2's top k bits), partial sums of NS = NP + 1 when there are both low bits and
+// lanes (the shared carry into the lanes), the k-bit output voter; LW single low bits (LMASK).
+template <class data_T, typename CONFIG_T> struct tmr_words {
+    static const int W = raw_math<data_T, CONFIG_T>::W, K = CONFIG_T::protected_msbs, LW = W - K;
+    static const int NP = W + 2 * K, NS = NP + (K > 0 && LW > 0 ? 1 : 0);
+    static constexpr uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
+};
+
 // Terms without hardware, non-zero only under weight faults: products of weights that are
 // zero in the design, and a bias that is zero in the design (added without exposure).
 template <class data_T, typename CONFIG_T>
@@ -385,8 +395,7 @@ template <class data_T, typename CONFIG_T> struct LayerCost {
     std::vector<NeuronCost> cost;
     NeuronCost vector_cost; // the sum over the layer's neurons (p < 0: one runs its scalar kernel)
     void build(rt::LayerMemory<CONFIG_T> &mem) {
-        typedef raw_math<data_T, CONFIG_T> M;
-        const int64_t W = M::W, k = CONFIG_T::protected_msbs;
+        typedef tmr_words<data_T, CONFIG_T> T;
         cost.resize(CONFIG_T::n_out);
         for (unsigned j = 0; j < CONFIG_T::n_out; j++) {
             const rt::NeuronTerms t = mem.terms(j, 0);
@@ -395,12 +404,9 @@ template <class data_T, typename CONFIG_T> struct LayerCost {
             if ((CONFIG_T::n_scheme_neurons > 0 && CONFIG_T::fpgaft_scheme[j] != 0) ||
                 (CONFIG_T::n_critical > 0 && CONFIG_T::critical[j])) {
                 c.p = c.a = -1;
-            } else if (k > 0) {
-                c.p = n * (W + 2 * k);
-                c.a = n > 0 ? sums * (W + 2 * k + (k < W ? 1 : 0)) + k : 0;
             } else {
-                c.p = n * W;
-                c.a = sums * W;
+                c.p = n * T::NP;
+                c.a = n > 0 ? sums * T::NS + T::K : 0;
             }
         }
         vector_cost.p = vector_cost.a = 0;
@@ -604,9 +610,9 @@ template <class data_T, typename CONFIG_T>
 bool single_flip_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &nt, int64_t bias_raw,
                         int64_t clean, const NeuronCost c, int64_t &out) {
     typedef raw_math<data_T, CONFIG_T> M;
-    const int W = M::W, k = CONFIG_T::protected_msbs, LW = W - k;
-    const uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
-    const int NP = W + 2 * k, NS = W + 2 * k + (k > 0 && LW > 0 ? 1 : 0);
+    typedef tmr_words<data_T, CONFIG_T> T;
+    const int W = T::W, k = T::K, LW = T::LW, NP = T::NP, NS = T::NS;
+    const uint64_t LMASK = T::LMASK;
     rt::State &st = rt::state();
     rt::SiteState &sp = st.site[rt::PRODUCTS], &sa = st.site[rt::ACCUMULATORS];
     const bool in_p = sp.countdown < c.p, in_a = sa.countdown < c.a;
@@ -666,9 +672,9 @@ template <class data_T, typename CONFIG_T>
 bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &nt, int64_t bias_raw, int64_t clean,
                    int64_t &out) {
     typedef raw_math<data_T, CONFIG_T> M;
-    const int W = M::W, k = CONFIG_T::protected_msbs, LW = W - k;
-    const uint64_t LMASK = LW > 0 ? (~0ull >> (64 - LW)) : 0ull;
-    const int NP = W + 2 * k, NS = W + 2 * k + (k > 0 && LW > 0 ? 1 : 0);
+    typedef tmr_words<data_T, CONFIG_T> T;
+    const int W = T::W, k = T::K, LW = T::LW, NP = T::NP, NS = T::NS;
+    const uint64_t LMASK = T::LMASK;
     const unsigned n = nt.n;
     rt::State &st = rt::state();
     rt::SiteState &sp = st.site[rt::PRODUCTS], &sa = st.site[rt::ACCUMULATORS];
@@ -754,9 +760,7 @@ bool sparse_neuron(const int64_t *x, const int32_t *x32, const rt::NeuronTerms &
     sp.masked += masked_p;
     sa.masked += masked_a;
     // (3) corrections, term by term (delta: their sum). A carry or partial-sum flip needs the
-    // prefix sum S(t) = bias + clean products of terms [0, t): summed on from the last one
-    // (acc, pos), or, when every term of the clean value is in the chain (no term without
-    // hardware), as the clean value minus the suffix, whichever is shorter.
+    // prefix sum S(t) (PrefixSums).
     PrefixSums<data_T, CONFIG_T> prefix(x, x32, nt, bias_raw, clean);
     uint64_t delta = 0;
     for (int q = 0; q < ne; q++) {

@@ -76,3 +76,27 @@ def test_clean_pass_variants_agree(bundled, isa_flags):
     for (y_a, inj_a, mask_a), (y_b, inj_b, mask_b) in zip(_runs(design.library, x), _runs(other, x)):
         assert np.array_equal(y_a, y_b)
         assert inj_a == inj_b and mask_a == mask_b
+
+
+def test_csim_top_makes_layer_arrays_static():
+    """The csim's copy of the top function: each layer output array hls4ml declares and
+    partitions becomes static; the port arrays, an alias and anything without its
+    ARRAY_PARTITION pragma stay as written."""
+    from fpga_ft.simulate.csim import csim_top_source
+
+    top = (
+        "void myproject(\n    x_in_t x_in[8*8*1],\n    result_t layer15_out[10]\n) {\n"
+        "    #pragma HLS ARRAY_PARTITION variable=layer15_out complete dim=0\n"
+        "    conv1_t layer3_out[8*8*8];\n"
+        "    #pragma HLS ARRAY_PARTITION variable=layer3_out complete dim=0\n\n"
+        "    ap_fixed<16,6> layer5_out[N_LAYER_5];\n"
+        "    #pragma HLS ARRAY_PARTITION variable=layer5_out complete dim=0\n"
+        "    pool_t scratch[4];\n"
+        "    auto& layer14_out = layer5_out;\n"
+        "    hls::stream<layer2_t> layer2_out(\"layer2_out\");\n"
+        "}\n")
+    out = csim_top_source(top)
+    assert "    static conv1_t layer3_out[8*8*8];\n" in out
+    assert "    static ap_fixed<16,6> layer5_out[N_LAYER_5];\n" in out
+    assert out.count("static") == 2
+    assert out.replace("static ", "") == top

@@ -59,6 +59,7 @@ def target_flags() -> tuple[tuple[str, ...], str]:
 #: ARRAY_PARTITION pragma hls4ml writes for that array.
 _LAYER_ARRAY = re.compile(r"^([ \t]+)([A-Za-z_][^;\n#]*[ \t](\w+)\[[^\]\n]+\];)([ \t]*\n[ \t]*#pragma HLS ARRAY_PARTITION "
                           r"variable=\3\b)", re.M)
+_STATIC_ARRAY = r"\1static \2\4"
 #: Name of the top function as the csim compiles it (next to firmware/, see csim_top_source).
 CSIM_TOP = "fpgaft_csim_top.cpp"
 
@@ -69,10 +70,10 @@ def csim_top_source(text: str) -> str:
     constructor clears a volatile word per element, which costs more than a small layer).
     Values are those of the original: every hls4ml layer writes its whole output array
     before the next layer reads it, and a fresh ap_fixed array holds no defined value."""
-    return _LAYER_ARRAY.sub(r"\1static \2\4", text)
+    return _LAYER_ARRAY.sub(_STATIC_ARRAY, text)
 
 
-def _write_csim_top(project_dir: Path) -> Path:
+def _write_csim_top(project_dir: Path) -> None:
     """Write :data:`CSIM_TOP` from firmware/myproject.cpp (only when it changed)."""
     target = project_dir / CSIM_TOP
     text = csim_top_source((project_dir / "firmware" / "myproject.cpp").read_text())
@@ -80,7 +81,6 @@ def _write_csim_top(project_dir: Path) -> Path:
         tmp = target.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(text)
         os.replace(tmp, target)  # atomic: a concurrent builder reads the old or the new copy
-    return target
 
 
 def _sources(project_dir: Path) -> list[Path]:
@@ -97,7 +97,8 @@ def _source_hash(project_dir: Path, extra_flags=()) -> str:
             digest.update(str(path.relative_to(project_dir)).encode())
             digest.update(path.read_bytes())
     digest.update((project_dir / "fpgaft_bridge.cpp").read_bytes())
-    digest.update(csim_top_source((project_dir / "firmware" / "myproject.cpp").read_text()).encode())
+    # myproject.cpp is hashed above; its csim copy also depends on the rewrite
+    digest.update(f"{_LAYER_ARRAY.pattern} -> {_STATIC_ARRAY}".encode())
     digest.update(repr([p.name for p in _sources(project_dir)]).encode())
     digest.update(" ".join([*CXXFLAGS, *extra_flags]).encode())
     digest.update(target_flags()[1].encode())
