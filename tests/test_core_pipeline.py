@@ -267,6 +267,102 @@ def test_project_has_keep_replicas_constraints_and_vectors(project):
     assert re.search(r"protected_msbs = 2;", params)
 
 
+# A stand-in for Vivado's netlist query, enough to run fpgaft_check_replicas.tcl in tclsh:
+# `get_cells -hierarchical -quiet -filter EXPR` over a list of cells (NAME, REF_NAME,
+# ORIG_REF_NAME, IS_PRIMITIVE), with `=~` as glob match and `==` as equality.
+_FAKE_VIVADO = r"""
+proc get_cells {args} {
+    global cells
+    set f [lindex $args [expr {[lsearch -exact $args -filter] + 1}]]
+    regsub -all {(\w+) =~ ([^\s)]+)} $f {[string match {\2} $c(\1)]} f
+    regsub -all {(\w+) == (\w+)} $f {$c(\1) == "\2"} f
+    set out {}
+    foreach cell $cells {
+        array unset c
+        array set c $cell
+        if [expr $f] { lappend out $c(NAME) }
+    }
+    return $out
+}
+"""
+
+
+def _run_check_tcl(project_dir: Path, cells: list[dict]) -> subprocess.CompletedProcess:
+    """Source the project's check script in tclsh against the fake netlist ``cells``."""
+    def tcl_word(value) -> str:
+        return "{" + str(value) + "}"
+
+    netlist = "set cells [list " + " ".join(
+        "[list " + " ".join(f"{k} {tcl_word(cell.get(k, ''))}" for k in ("NAME", "REF_NAME", "ORIG_REF_NAME",
+                                                                         "IS_PRIMITIVE")) + "]"
+        for cell in cells) + "]\n"
+    script = project_dir / "fake_vivado_check.tcl"
+    script.write_text(_FAKE_VIVADO + netlist + f"source {project_dir / 'fpgaft_check_replicas.tcl'}\n")
+    try:
+        return subprocess.run(["tclsh", str(script)], capture_output=True, text=True, timeout=120)
+    finally:
+        script.unlink()
+
+
+def _netlist(expected: dict[str, int], ref=lambda stem, i: f"myproject_{stem}_2_{i % 7}_s", orig=lambda stem, i: ""):
+    """One hierarchical instance per expected replica (named as Vitis HLS names template
+    modules), each with a leaf LUT inside it whose cell name contains the replica's name."""
+    cells = []
+    for stem, n in expected.items():
+        for i in range(n):
+            name = f"fpgaft_dense_U0/{stem}_U{i}"
+            cells.append({"NAME": name, "REF_NAME": ref(stem, i), "ORIG_REF_NAME": orig(stem, i), "IS_PRIMITIVE": 0})
+            cells.append({"NAME": f"{name}/out_INST_0", "REF_NAME": "LUT6", "IS_PRIMITIVE": 1})
+    return cells
+
+
+@pytest.mark.skipif(not __import__("shutil").which("tclsh"), reason="needs tclsh")
+def test_check_replicas_tcl_fails_on_every_shortfall(project):
+    """The generated check counts hierarchical replica instances per kind and replica index
+    against fpgaft_design.json and exits 1 on any shortfall (run in tclsh with a fake
+    netlist; Vivado runs the same script on the synthesised design)."""
+    import json
+
+    prj = project.project_dir
+    expected = json.loads((prj / "fpgaft_design.json").read_text())["replica_instances_total"]
+    assert {"fpgaft_tmr_r1_mul", "fpgaft_tmr_r2_add", "fpgaft_tmr_r0_dot"} <= set(expected)
+
+    complete = _run_check_tcl(prj, _netlist(expected))
+    assert complete.returncode == 0, complete.stdout + complete.stderr
+    assert "ERROR" not in complete.stdout and "every replica kind and index present" in complete.stdout
+    for stem, n in expected.items():
+        assert f"fpga-ft: {stem}: {n} instances (expected >= {n})" in complete.stdout
+
+    # Vivado uniquified the modules: REF_NAME changed, ORIG_REF_NAME keeps the HLS name
+    uniquified = _netlist(expected, ref=lambda stem, i: f"design_1_myproject_0_0_{i}",
+                          orig=lambda stem, i: f"myproject_{stem}_2_3_s")
+    assert _run_check_tcl(prj, uniquified).returncode == 0
+
+    # one instance of one replica missing: only that kind and index is reported
+    short = _netlist(expected)
+    victim = next(c for c in short if "fpgaft_tmr_r1_mul" in c["REF_NAME"])
+    short.remove(victim)
+    failed = _run_check_tcl(prj, short)
+    errors = [line for line in failed.stdout.splitlines() if line.startswith("ERROR: fpga-ft: only")]
+    assert failed.returncode == 1
+    assert errors == [f"ERROR: fpga-ft: only {expected['fpgaft_tmr_r1_mul'] - 1} instances of fpgaft_tmr_r1_mul, "
+                      f"expected {expected['fpgaft_tmr_r1_mul']}"]
+
+    # replicas 1 and 2 merged into replica 0's modules: told apart by the index in the name
+    merged = _netlist(expected, ref=lambda stem, i: "myproject_" + stem.replace("_r1_", "_r0_").replace("_r2_", "_r0_"))
+    failed = _run_check_tcl(prj, merged)
+    assert failed.returncode == 1
+    short_stems = {line.split(" of ")[1].split(",")[0] for line in failed.stdout.splitlines()
+                   if line.startswith("ERROR: fpga-ft: only")}
+    assert short_stems == {stem for stem in expected if "_r0_" not in stem}
+
+    # hierarchy flattened: leaf cells still carry the replica names, but no instance is left
+    flattened = [c for c in _netlist(expected) if c["IS_PRIMITIVE"] == 1]
+    failed = _run_check_tcl(prj, flattened)
+    assert failed.returncode == 1 and "TMR was optimised away" in failed.stdout
+    assert failed.stdout.count("ERROR: fpga-ft: only 0 instances") == len(expected)
+
+
 def test_protection_adds_code_only_where_planned(project):
     params = (project.project_dir / "firmware" / "parameters.h").read_text()
     flags = re.findall(r"const bool config\d+::critical\[(\d+)\] = \{([^}]*)\}", params)

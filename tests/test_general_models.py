@@ -17,6 +17,14 @@ def _randomize(model, rng):
     return model
 
 
+def _mixed_plan(layers) -> ProtectionPlan:
+    """Every layer bit-level protected (k = 2) with its first and last neuron critical."""
+    mixed = ProtectionPlan.uniform(layers, protected_msbs=2)
+    for info in layers:
+        mixed.layers[info.name].critical_neurons = sorted({0, info.n_out - 1})
+    return mixed
+
+
 def conv1d_model(rng):
     import tensorflow as tf
     from qkeras import QActivation, QConv1D, QDense, quantized_bits, quantized_relu
@@ -61,9 +69,7 @@ def test_unseen_models_are_bit_exact_with_and_without_protection(factory, io_typ
     model, x = factory(np.random.RandomState(1))
     reference = model.predict(x, verbose=0)
     layers = build_design(model, None, io_type=io_type).layers
-    mixed = ProtectionPlan.uniform(layers, protected_msbs=2)
-    for info in layers:
-        mixed.layers[info.name].critical_neurons = sorted({0, info.n_out - 1})
+    mixed = _mixed_plan(layers)
     for plan in (ProtectionPlan(), mixed):
         design = build_design(model, plan, io_type=io_type)
         assert compare_outputs(design.predict(x), reference)["bit_exact_fraction"] == 1.0
@@ -171,9 +177,33 @@ def test_users_networks_are_bit_exact_with_and_without_protection(factory, io_ty
     dots = [name for layer in model.layers if type(layer).__name__ in ("QConv2D", "QDense") or layer.name in halves
             for name in halves.get(layer.name, [layer.name])]
     assert [info.name for info in layers] == dots
-    mixed = ProtectionPlan.uniform(layers, protected_msbs=2)
-    for info in layers:
-        mixed.layers[info.name].critical_neurons = sorted({0, info.n_out - 1})
+    mixed = _mixed_plan(layers)
     for plan in (ProtectionPlan(), mixed):
         design = build_design(model, plan, io_type=io_type)
         assert compare_outputs(design.predict(x), reference)["bit_exact_fraction"] == 1.0
+
+
+@pytest.mark.parametrize("factory,io_type", [
+    (residual_model, "io_parallel"), (conv1d_model, "io_stream"),
+    *(pytest.param(f, io, marks=pytest.mark.slow) for f, io in [
+        (conv1d_model, "io_parallel"), (conv2d_model, "io_parallel"), (conv2d_model, "io_stream"),
+        (residual_model, "io_stream"), (concat_model, "io_parallel"), (separable_model, "io_parallel"),
+        (separable_model, "io_stream"), (resampling_model, "io_parallel")]),
+])
+def test_synthesis_cpp_is_bit_exact_with_every_layer_protected(factory, io_type, tmp_path):
+    """The C++ HLS synthesises (constant-weight kept replica modules, lane adders, critical
+    neurons' private copies; no FPGAFT_CSIM), built by hls4ml's own compile() and run by its
+    predict(), equals QKeras bit for bit."""
+    import contextlib
+    import io
+
+    from fpga_ft.generate.convert import convert_model
+
+    model, x = factory(np.random.RandomState(3))
+    reference = model.predict(x, verbose=0)
+    layers = build_design(model, None, io_type=io_type).layers
+    converted = convert_model(model, _mixed_plan(layers), io_type=io_type, output_dir=tmp_path / "prj")
+    with contextlib.redirect_stdout(io.StringIO()):
+        converted.hls_model.compile()
+    out = np.asarray(converted.hls_model.predict(np.ascontiguousarray(x))).reshape(len(x), -1)
+    assert compare_outputs(out, reference.reshape(len(x), -1))["bit_exact_fraction"] == 1.0

@@ -341,17 +341,64 @@ def test_compare_all_schemes(evaluator, tmp_path):
     full = by["TMR-FULL"]["plan"]["layers"]
     assert all(len(p["critical_neurons"]) == n for p, n in zip(full.values(), (32, 32, 10)))
     assert by["TMR-ARCH"]["LUT"] <= by["TMR-FULL"]["LUT"]
-    # TMR-CL starts from every earlier scheme's choice, the cheapest that met the target first:
-    # it is never dearer than the single-level schemes that met the target in the search
+    # TMR-CL starts from every earlier scheme's choice, the cheapest that met the target first,
+    # then confirms its feasible trials cheapest first with an independent campaign: when the
+    # cheapest is confirmed, it is never dearer than the single-level schemes that met the
+    # target in the search
     met = [r["LUT"] for r in rows if r["scheme"] != "TMR-CL" and not r["skipped"] and r["search_meets_target"]]
     if met:
-        assert by["TMR-CL"]["search_meets_target"] and by["TMR-CL"]["LUT"] <= min(met)
+        cl = by["TMR-CL"]
+        tried = cl["confirmation"]["tried"]
+        assert cl["search_meets_target"] and tried
+        assert [t["objective"] for t in tried] == sorted(t["objective"] for t in tried)
+        assert not any(t["confirmed"] for t in tried[:-1])
+        if tried[-1]["confirmed"]:
+            assert cl["number"] == tried[-1]["number"] and cl["LUT"] == tried[-1]["objective"]
+        if tried[0]["confirmed"]:
+            assert cl["LUT"] <= min(met)
     assert result["verdict"][0]["ber"] == BER
     text = format_table(result)
     assert "TMR-CL" in text and "TMR-ARCH" in text
     png = tmp_path / "compare.png"
     plot_compare(png, result)
     assert png.stat().st_size > 10_000
+
+
+def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(evaluator, monkeypatch):
+    """TMR-CL's confirmation: feasible trials cheapest first, each re-measured by an
+    independent campaign, the first that meets the target again is taken; infeasible trials
+    and trials beyond ``candidates`` are never measured."""
+    from types import SimpleNamespace
+
+    from fpga_ft.search import compare
+
+    floor = evaluator.clean_accuracy - DROP
+    # trial number -> (LUT, feasible in the search, CI low of the confirmation campaign)
+    trials = {0: (100, False, floor + 0.05), 1: (200, True, floor - 0.01), 2: (300, True, floor - 0.02),
+              3: (400, True, floor + 0.01), 4: (500, True, floor + 0.03)}
+    entries = [{"number": n, "LUT": lut, "FF": 0, "DSP": 0, "BRAM": 0, "latency_cycles": 1, "feasible": ok,
+                "design": f"d{n}", "accuracy": {"mean": 0.9, "ci_low": 0.8, "ci_high": 0.95}}
+               for n, (lut, ok, _) in trials.items()]
+    measured, seeds = [], set()
+
+    def fake_campaign(design, x, y, model, repeats, seed, workers):
+        measured.append(design)
+        seeds.add((seed, repeats, model.ber))
+        ci_low = trials[design][2]
+        return SimpleNamespace(accuracy_mean=ci_low + 0.01, ci_low=ci_low)
+
+    monkeypatch.setattr(compare, "open_design", lambda path: int(path[1:]))
+    monkeypatch.setattr(compare, "run_campaign", fake_campaign)
+    target = compare.Target(ber=BER, max_accuracy_drop=DROP)
+    chosen, tried = compare.confirm_cheapest(entries, evaluator, target, 7)
+    assert chosen["number"] == 3 and measured == [1, 2, 3]
+    assert [(t["number"], t["objective"], t["confirmed"]) for t in tried] == [(1, 200, False), (2, 300, False),
+                                                                            (3, 400, True)]
+    assert seeds == {(evaluator.seed + compare.CONFIRM_SEED_OFFSET, 7, BER)}
+    assert compare.CONFIRM_SEED_OFFSET != compare.VALIDATION_SEED_OFFSET
+    measured.clear()
+    assert compare.confirm_cheapest(entries, evaluator, target, 7, candidates=2) == (None, tried[:2])
+    assert measured == [1, 2]
 
 
 @pytest.mark.slow
