@@ -366,15 +366,17 @@ def test_compare_all_schemes(evaluator, tmp_path):
 
 def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(evaluator, monkeypatch):
     """TMR-CL's confirmation: feasible trials cheapest first, each re-measured by an
-    independent campaign, the first that meets the target again is taken; infeasible trials
-    and trials beyond ``candidates`` are never measured."""
+    independent campaign, the first whose campaign predicts a further re-measurement to meet
+    the target with probability >= 0.9 is taken; infeasible trials and trials beyond
+    ``candidates`` are never measured."""
     from types import SimpleNamespace
 
     from fpga_ft.search import compare
 
     floor = evaluator.clean_accuracy - DROP
+    half = 0.004  # the confirmation campaigns' 95 % half-width (fraction)
     # trial number -> (LUT, feasible in the search, CI low of the confirmation campaign)
-    trials = {0: (100, False, floor + 0.05), 1: (200, True, floor - 0.01), 2: (300, True, floor - 0.02),
+    trials = {0: (100, False, floor + 0.05), 1: (200, True, floor - 0.01), 2: (300, True, floor + 0.001),
               3: (400, True, floor + 0.01), 4: (500, True, floor + 0.03)}
     entries = [{"number": n, "LUT": lut, "FF": 0, "DSP": 0, "BRAM": 0, "latency_cycles": 1, "feasible": ok,
                 "design": f"d{n}", "accuracy": {"mean": 0.9, "ci_low": 0.8, "ci_high": 0.95}}
@@ -385,20 +387,42 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
         measured.append(design)
         seeds.add((seed, repeats, model.ber))
         ci_low = trials[design][2]
-        return SimpleNamespace(accuracy_mean=ci_low + 0.01, ci_low=ci_low)
+        return SimpleNamespace(accuracy_mean=ci_low + half, ci_low=ci_low, ci_high=ci_low + 2 * half)
 
     monkeypatch.setattr(compare, "open_design", lambda path: int(path[1:]))
     monkeypatch.setattr(compare, "run_campaign", fake_campaign)
     target = compare.Target(ber=BER, max_accuracy_drop=DROP)
     chosen, tried = compare.confirm_cheapest(entries, evaluator, target, 7)
+    # trial 2 meets the floor by 0.1 point: an independent re-measurement would miss it too often
     assert chosen["number"] == 3 and measured == [1, 2, 3]
     assert [(t["number"], t["objective"], t["confirmed"]) for t in tried] == [(1, 200, False), (2, 300, False),
                                                                             (3, 400, True)]
+    assert tried[0]["pass_probability"] < 0.01 and 0.5 < tried[1]["pass_probability"] < 0.9
+    assert tried[2]["pass_probability"] > 0.99
     assert seeds == {(evaluator.seed + compare.CONFIRM_SEED_OFFSET, 7, BER)}
     assert compare.CONFIRM_SEED_OFFSET != compare.VALIDATION_SEED_OFFSET
     measured.clear()
     assert compare.confirm_cheapest(entries, evaluator, target, 7, candidates=2) == (None, tried[:2])
     assert measured == [1, 2]
+
+
+def test_pass_probability_of_an_independent_re_measurement():
+    """Phi((ci_low - floor) / (sqrt(2) sigma)), checked against a simulation of two
+    independent normal campaigns."""
+    from fpga_ft.search.compare import pass_probability
+
+    rng = np.random.default_rng(0)
+    sigma, z = 0.002, 1.959964
+    for mean in (0.950, 0.953, 0.956):
+        first = rng.normal(mean, sigma, 200_000)
+        second = rng.normal(mean, sigma, 200_000)
+        floor = 0.948
+        # condition on the first campaign's mean being close to 'mean' (the flat-prior view
+        # is exact for the mean's own sampling: other campaign ~ N(first, 2 sigma^2))
+        predicted = pass_probability(mean, mean - z * sigma, mean + z * sigma, floor)
+        simulated = np.mean(second - first + mean - z * sigma >= floor)
+        assert predicted == pytest.approx(simulated, abs=0.01)
+    assert pass_probability(0.9, 0.9, 0.9, 0.9) == 1.0 and pass_probability(0.9, 0.9, 0.9, 0.91) == 0.0
 
 
 @pytest.mark.slow
