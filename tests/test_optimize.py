@@ -365,13 +365,14 @@ def test_compare_all_schemes(evaluator, tmp_path):
 
 
 def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(evaluator, monkeypatch):
-    """TMR-CL's confirmation: feasible trials cheapest first, each re-measured by an
-    independent campaign, the first whose campaign predicts a further re-measurement to meet
-    the target with probability >= 0.9 is taken; infeasible trials and trials beyond
-    ``candidates`` are never measured."""
+    """The confirmation (compare's TMR-CL, optimize's plan): feasible trials cheapest first,
+    each re-measured by an independent campaign, the first whose campaign predicts a further
+    re-measurement to meet the target with probability >= 0.9 is taken; infeasible trials
+    and trials beyond ``candidates`` are never measured."""
     from types import SimpleNamespace
 
     from fpga_ft.search import compare
+    from fpga_ft.search.optimize import confirm
 
     floor = evaluator.clean_accuracy - DROP
     half = 0.004  # the confirmation campaigns' 95 % half-width (fraction)
@@ -389,27 +390,30 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
         ci_low = trials[design][2]
         return SimpleNamespace(accuracy_mean=ci_low + half, ci_low=ci_low, ci_high=ci_low + 2 * half)
 
-    monkeypatch.setattr(compare, "open_design", lambda path: int(path[1:]))
-    monkeypatch.setattr(compare, "run_campaign", fake_campaign)
+    monkeypatch.setattr(confirm, "open_design", lambda path: int(path[1:]))
+    monkeypatch.setattr(confirm, "run_campaign", fake_campaign)
     target = compare.Target(ber=BER, max_accuracy_drop=DROP)
-    chosen, tried = compare.confirm_cheapest(entries, evaluator, target, 7)
+    result = confirm.confirm_cheapest(entries, evaluator, target, 7)
     # trial 2 meets the floor by 0.1 point: an independent re-measurement would miss it too often
-    assert chosen["number"] == 3 and measured == [1, 2, 3]
+    assert result.chosen["number"] == 3 and measured == [1, 2, 3]
+    tried = result.to_dict()["tried"]
     assert [(t["number"], t["objective"], t["confirmed"]) for t in tried] == [(1, 200, False), (2, 300, False),
                                                                             (3, 400, True)]
     assert tried[0]["pass_probability"] < 0.01 and 0.5 < tried[1]["pass_probability"] < 0.9
     assert tried[2]["pass_probability"] > 0.99
-    assert seeds == {(evaluator.seed + compare.CONFIRM_SEED_OFFSET, 7, BER)}
-    assert compare.CONFIRM_SEED_OFFSET != compare.VALIDATION_SEED_OFFSET
+    assert result.to_dict()["chosen"] == 3 and result.seed == evaluator.seed + confirm.CONFIRM_SEED_OFFSET
+    assert seeds == {(evaluator.seed + confirm.CONFIRM_SEED_OFFSET, 7, BER)}
+    assert confirm.CONFIRM_SEED_OFFSET != compare.VALIDATION_SEED_OFFSET
     measured.clear()
-    assert compare.confirm_cheapest(entries, evaluator, target, 7, candidates=2) == (None, tried[:2])
-    assert measured == [1, 2]
+    capped = confirm.confirm_cheapest(entries, evaluator, target, 7, candidates=2)
+    assert capped.chosen is None and capped.tried == result.tried[:2] and measured == [1, 2]
+    assert len(confirm.describe(result)) == 3 and "not confirmed" in confirm.describe(result)[0]
 
 
 def test_pass_probability_of_an_independent_re_measurement():
     """Phi((ci_low - floor) / (sqrt(2) sigma)), checked against a simulation of two
     independent normal campaigns."""
-    from fpga_ft.search.compare import pass_probability
+    from fpga_ft.search.optimize.confirm import pass_probability
 
     rng = np.random.default_rng(0)
     sigma, z = 0.002, 1.959964
@@ -417,8 +421,7 @@ def test_pass_probability_of_an_independent_re_measurement():
         first = rng.normal(mean, sigma, 200_000)
         second = rng.normal(mean, sigma, 200_000)
         floor = 0.948
-        # condition on the first campaign's mean being close to 'mean' (the flat-prior view
-        # is exact for the mean's own sampling: other campaign ~ N(first, 2 sigma^2))
+        # the flat-prior view: the other campaign's mean ~ N(this campaign's mean, 2 sigma^2)
         predicted = pass_probability(mean, mean - z * sigma, mean + z * sigma, floor)
         simulated = np.mean(second - first + mean - z * sigma >= floor)
         assert predicted == pytest.approx(simulated, abs=0.01)
@@ -462,7 +465,12 @@ def test_cli_optimize_json_plan_and_plot(tmp_path):
     assert result["baseline"]["clean_accuracy"] > 0.9
     from fpga_ft.core.plan import ProtectionPlan
 
-    assert ProtectionPlan.load(plan).to_dict() == result["best"]["plan"]
+    # the plan written is the confirmed trial's (or, when none was confirmed, the search's best)
+    confirmation = result["confirmation"]
+    assert confirmation["repeats"] == 30 and confirmation["tried"]
+    assert result["chosen"]["number"] == (confirmation["chosen"] if confirmation["chosen"] is not None
+                                          else result["best"]["number"])
+    assert ProtectionPlan.load(plan).to_dict() == result["chosen"]["plan"]
     assert png.stat().st_size > 10_000
     assert result["dashboard"].startswith("optuna-dashboard sqlite:///")
 
@@ -476,6 +484,7 @@ def test_cli_optimize_json_plan_and_plot(tmp_path):
     (["--ber", "1e-4", "--trials", "1", "--repeats", "3", "--max-repeats", "2"], "--max-repeats must be >= --repeats"),
     (["--ber", "1e-4", "--trials", "1", "--plot", "out.txt"], "--plot needs an image"),
     (["--ber", "1e-4"], "required: --trials"),
+    (["--ber", "1e-4", "--trials", "1", "--confirm-repeats", "-1"], "--confirm-repeats must be >= 0"),
 ])
 def test_cli_optimize_errors_are_one_line(args, message):
     proc = _cli("optimize", MLP, "--data", MLP_TEST, "--board", BOARD, *args, check=False)

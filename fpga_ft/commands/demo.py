@@ -94,8 +94,9 @@ def _optimize_step(out: Path, trials: int):
         result = optimize(ev, target, trials=args.trials, storage=args.storage, seed=args.seed, progress=False,
                           objective=objective)
         # no feasible plan: the report says so and the project uses the analysis plan (no warning)
+        confirmation = command.confirm_choice(result, ev, target, args.confirm_repeats, objective)
         step = command.write_outputs(result, args.storage, plan_out=args.plan_out if result.best else None,
-                                     plot=args.plot)
+                                     plot=args.plot, confirmation=confirmation)
         step["inexact"] = bool(args.inexact_layers)
         print(command.summary(step))
         write_json(step, str(out / "optimize.json"))

@@ -4,7 +4,8 @@ Searches per-layer protection (critical neurons from the vulnerability ranking, 
 MSBs) and, with --train, algorithm knobs (weight/activation bits, clip bound, pruning, with
 fine-tuning) for the fewest LUTs (or the least of another --objective) that keep the accuracy under --ber (lower 95 % CI bound of a
 fault-injection campaign) within --max-accuracy-drop of the clean unprotected design, the
-latency within --max-latency-overhead of it, and the design on the board. The Optuna study
+latency within --max-latency-overhead of it, and the design on the board. The plan written
+is the cheapest feasible trial that an independent campaign confirms (--confirm-repeats). The Optuna study
 lives in --storage (default: an SQLite file in the fpga-ft cache); rerunning the command
 continues it until it holds N complete trials, and several workers (also on several machines,
 with a PostgreSQL --storage) can share one study.
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 
 from fpga_ft.core.errors import FpgaFtError
+from fpga_ft.search.optimize.confirm import CONFIRM_PASS_PROBABILITY, DEFAULT_CONFIRM_REPEATS
 
 
 def register(subparsers):
@@ -35,8 +37,14 @@ def register(subparsers):
     add_search_options(parser, "optimize", between=study_options)
     parser.add_argument("--no-seed-trials", action="store_true",
                         help="do not enqueue the default seed candidates (TMR-CRT1..3, most vulnerable neurons, ...)")
+    parser.add_argument("--confirm-repeats", type=int, default=DEFAULT_CONFIRM_REPEATS, metavar="R",
+                        help="re-measure the feasible trials cheapest first with an independent campaign of R passes "
+                             "(another seed) and write the first that predicts a further independent campaign to "
+                             f"meet the target with probability >= {CONFIRM_PASS_PROBABILITY:g}: the search's "
+                             "cheapest feasible trial is the one most likely to have met it by luck; 0: write the "
+                             f"search's best (default {DEFAULT_CONFIRM_REPEATS}; single-objective studies)")
     parser.add_argument("--plan-out", default=None, metavar="PLAN.yml",
-                        help="write the best plan (and, with algorithm knobs, PLAN.model.h5: the retrained model)")
+                        help="write the chosen plan (and, with algorithm knobs, PLAN.model.h5: the retrained model)")
     parser.add_argument("--plot", default=None, metavar="OUT.png", help="PNG: LUT vs accuracy under BER, Pareto front")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -56,7 +64,7 @@ def check_args(args):
     if not args.max_latency_overhead >= 0.0:
         raise FpgaFtError(f"--max-latency-overhead must be >= 0 (fraction), got {args.max_latency_overhead}")
     sites, objective = check_search_args(args, (("trials", 0), ("repeats", 1), ("workers", 1), ("seed", 0),
-                                                ("epochs", 0), ("ranking_repeats", 1)))
+                                                ("epochs", 0), ("ranking_repeats", 1), ("confirm_repeats", 0)))
     return ber, sites, objective
 
 
@@ -74,15 +82,30 @@ def run(args) -> dict:
     result = O.optimize(ev, target, trials=args.trials, storage=storage, study_name=args.study,
                         multi_objective=args.multi_objective, seed=args.seed, progress=not args.quiet,
                         use_default_seeds=not args.no_seed_trials, objective=objective)
-    out = write_outputs(result, storage, plan_out=args.plan_out, plot=args.plot)
+    confirmation = confirm_choice(result, ev, target, args.confirm_repeats, objective)
+    out = write_outputs(result, storage, plan_out=args.plan_out, plot=args.plot, confirmation=confirmation)
     print(summary(out))
     return out
 
 
-def write_outputs(result, storage: str, plan_out=None, plot=None) -> dict:
-    """Write the best plan (and its retrained model) to ``plan_out`` and the Pareto plot to
+def confirm_choice(result, ev, target, repeats: int, objective=None):
+    """The confirmation of a single-objective study's choice (None: ``repeats`` 0, a
+    multi-objective study or no feasible trial); what it tried goes to stderr."""
+    from fpga_ft.search.optimize.confirm import confirm_cheapest, describe
+
+    if not repeats or result.multi_objective or result.best is None:
+        return None
+    confirmation = confirm_cheapest(result.entries, ev, target, repeats, objective=objective)
+    for line in describe(confirmation, objective):
+        print(line, file=sys.stderr)
+    return confirmation
+
+
+def write_outputs(result, storage: str, plan_out=None, plot=None, confirmation=None) -> dict:
+    """Write the chosen plan (and its retrained model) to ``plan_out`` and the Pareto plot to
     ``plot`` when given; returns the command's JSON: the result's ``to_dict()`` with the
-    dashboard command and the files written."""
+    dashboard command, the files written, the ``confirmation`` (None: none was run) and
+    ``chosen`` (the trial whose plan is written: the confirmed one, else the search's best)."""
     from fpga_ft.core.outputs import atomic_path
     from fpga_ft.search import optimize as O
 
@@ -90,6 +113,15 @@ def write_outputs(result, storage: str, plan_out=None, plot=None) -> dict:
     out["dashboard"] = f"optuna-dashboard {O.display_url(storage)}"
     out["plan_out"] = out["model_out"] = out["plot"] = None
     best = result.best
+    out["confirmation"] = None if confirmation is None else confirmation.to_dict()
+    if confirmation is not None and confirmation.chosen is not None:
+        best = confirmation.chosen
+    elif confirmation is not None:
+        print(f"warning: none of the {len(confirmation.tried)} cheapest feasible trials was confirmed by an "
+              "independent campaign; the search's best is the chosen plan", file=sys.stderr)
+    from fpga_ft.search.optimize.results import public_entry
+
+    out["chosen"] = public_entry(best)
     if plan_out:
         if best is None:
             print("warning: no feasible trial yet; --plan-out not written", file=sys.stderr)
@@ -157,6 +189,17 @@ def summary(out: dict) -> str:
                      f"({best['latency_overhead'] * 100:+.1f} %), accuracy {_pct(best['accuracy']['mean'])} "
                      f"[{_pct(best['accuracy']['ci_low'])}, {_pct(best['accuracy']['ci_high'])}]")
         lines.append(f"  {describe_entry(best)}")
+        confirmation, chosen = out.get("confirmation"), out.get("chosen")
+        if confirmation and chosen:
+            mark = {t["number"]: t for t in confirmation["tried"]}.get(chosen["number"])
+            lines.append(f"chosen: trial {chosen['number']}: {chosen['LUT']:,} LUT "
+                         f"({chosen['lut_overhead'] * 100:+.1f} %), "
+                         + (f"confirmed by an independent campaign ({confirmation['repeats']} passes, seed "
+                            f"{confirmation['seed']}): accuracy {_pct(mark['mean'])}, CI low {_pct(mark['ci_low'])}"
+                            if mark and mark["confirmed"] else
+                            f"not confirmed ({len(confirmation['tried'])} trials tried): the search's best"))
+            if chosen["number"] != best["number"]:
+                lines.append(f"  {describe_entry(chosen)}")
     else:
         closest = out.get("closest")
         lines.append("best: no feasible trial" + (

@@ -21,11 +21,11 @@ For every BER (with its accuracy-loss target) one row per scheme:
 ``TMR-CL``
     the cross-layer optimizer (:func:`fpga_ft.search.optimize.optimize`), seeded with the other
     schemes' choices. Its feasible trials are then confirmed cheapest first by an
-    independent campaign (:func:`confirm_cheapest`): the optimizer picks the cheapest design
-    whose search campaign met the target, which is the design most likely to have met it by
-    luck (the winner's curse), so the row is the cheapest one for which an independent
-    campaign predicts that a further independent re-measurement (the table's validation)
-    meets the target with probability :data:`CONFIRM_PASS_PROBABILITY`.
+    independent campaign (:mod:`fpga_ft.search.optimize.confirm`): the optimizer picks the
+    cheapest design whose search campaign met the target, which is the design most likely to
+    have met it by luck (the winner's curse), so the row is the cheapest one for which an
+    independent campaign predicts that a further independent re-measurement (the table's
+    validation) meets the target with probability >= 0.9.
 
 The schemes are a registry (:data:`COMPARE_SCHEMES`, in the order above): a
 :class:`CompareScheme` is a name and a ``run(context, target)`` that chooses and evaluates one
@@ -43,11 +43,9 @@ the allowed overhead of Base's, and it fits the board.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass, field
-from statistics import NormalDist
 from typing import Any, Callable, Mapping, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
@@ -55,6 +53,8 @@ from fpga_ft.core.faults import SITES, FaultModel
 from fpga_ft.generate.design import open_design
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
 from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
+from fpga_ft.search.optimize.confirm import confirm_cheapest
+from fpga_ft.search.optimize.confirm import describe as describe_confirmation
 from fpga_ft.search.optimize.evaluation import CONSTRAINT_FLAGS, RESULT_KEYS, Evaluation, constraint_flags
 from fpga_ft.simulate.campaign import run_campaign
 
@@ -76,13 +76,6 @@ DEFAULT_DROPS = (0.03, 0.05)
 #: the offset of its campaign seed from the search seed.
 DEFAULT_VALIDATION_REPEATS = 30
 VALIDATION_SEED_OFFSET = 1000
-#: TMR-CL's confirmation campaigns (as many passes as the validation): seed offset, how many
-#: of the cheapest feasible trials are tried before falling back to the search's best, and
-#: the predicted probability that an independent re-measurement of the same size meets the
-#: target, above which a trial is confirmed (:func:`pass_probability`).
-CONFIRM_SEED_OFFSET = 2000
-CONFIRM_CANDIDATES = 8
-CONFIRM_PASS_PROBABILITY = 0.9
 DEFAULT_TRIALS = 40
 #: TMR-CL queues at most this share of its trials as seeds (the earlier schemes' choices first,
 #: then the optimizer's default seeds); the rest go to the sampler and to the refinement of
@@ -297,70 +290,24 @@ def _cl_scheme(context: CompareContext, target: Target) -> SchemeOutcome:
         best = result.closest
         note += "; no feasible trial: the trial closest to the constraints is shown"
     elif context.confirm_repeats:
-        confirmed, tried = confirm_cheapest(result.entries, context.ev, target, context.confirm_repeats,
-                                            objective=context.objective)
-        extra["confirmation"] = {"repeats": context.confirm_repeats,
-                                 "seed": context.ev.seed + CONFIRM_SEED_OFFSET, "tried": tried}
-        name = get_objective(context.objective).name
-        for t in tried:
-            context.log(f"  TMR-CL confirmation: trial {t['number']} ({name} {t['objective']:,.0f}): accuracy "
-                        f"{t['mean'] * 100:.2f} %, CI low {t['ci_low'] * 100:.2f} %, an independent re-measurement "
-                        f"meets the target with probability {t['pass_probability']:.2f}: "
-                        + ("confirmed" if t["confirmed"] else "not confirmed"))
-        if confirmed is not None:
-            if confirmed is not best:
-                note += (f"; trial {confirmed['number']}: the cheapest feasible trial confirmed by an "
+        confirmation = confirm_cheapest(result.entries, context.ev, target, context.confirm_repeats,
+                                        objective=context.objective)
+        extra["confirmation"] = confirmation.to_dict()
+        for line in describe_confirmation(confirmation, context.objective):
+            context.log("  TMR-CL " + line)
+        if confirmation.chosen is not None:
+            if confirmation.chosen is not best:
+                note += (f"; trial {confirmation.chosen['number']}: the cheapest feasible trial confirmed by an "
                          "independent campaign")
-            best = confirmed
+            best = confirmation.chosen
         else:
-            note += (f"; none of the {len(tried)} cheapest feasible trials was confirmed by an independent "
-                     "campaign: the search's best is shown")
+            note += (f"; none of the {len(confirmation.tried)} cheapest feasible trials was confirmed by an "
+                     "independent campaign: the search's best is shown")
     context.studies.append({"ber": target.ber, "study": result.study_name, "storage": result.storage,
                             "trials": result.to_dict()["trials"]["complete"],
                             "seconds_per_trial": result.seconds_per_trial,
                             "feasible": sum(1 for e in result.entries if e.get("feasible"))})
     return SchemeOutcome(best, note=note, extra=extra)
-
-
-def pass_probability(mean: float, ci_low: float, ci_high: float, floor: float) -> float:
-    """Predicted probability that an independent campaign of the same size as the one that
-    measured (``mean``, [``ci_low``, ``ci_high``], fractions, 95 % interval) finds its own
-    95 % lower bound at or above ``floor``: with sigma the campaign's standard error (interval
-    width / 2 / 1.96) and a flat prior on the true accuracy, the other campaign's mean is
-    normal around ``mean`` with variance 2 sigma^2 and its lower bound sits ``mean - ci_low``
-    below its mean, so the probability is Phi((ci_low - floor) / (sqrt(2) sigma))."""
-    sigma = (ci_high - ci_low) / (2.0 * NormalDist().inv_cdf(0.975))
-    if sigma <= 0.0:
-        return 1.0 if ci_low >= floor else 0.0
-    return NormalDist().cdf((ci_low - floor) / (math.sqrt(2.0) * sigma))
-
-
-def confirm_cheapest(entries: Sequence[dict], ev: Evaluator, target: Target, repeats: int, *,
-                     objective: str | Objective | None = None, candidates: int = CONFIRM_CANDIDATES,
-                     probability: float = CONFIRM_PASS_PROBABILITY) -> tuple[dict | None, list[dict]]:
-    """The cheapest feasible study entry confirmed by an independent campaign (``repeats``
-    passes, seed ``ev.seed + CONFIRM_SEED_OFFSET``): one that predicts that a further
-    independent re-measurement of the same size meets the accuracy target with at least
-    ``probability`` (:func:`pass_probability`). At most ``candidates`` entries are tried, in
-    the order of the objective. Returns (that entry or None, what was tried: trial number,
-    objective value, mean and CI low accuracy (fractions), pass probability, confirmed). The
-    table's validation (seed offset :data:`VALIDATION_SEED_OFFSET`) stays independent of
-    this choice."""
-    rank = get_objective(objective)
-    floor = ev.clean_accuracy - target.max_accuracy_drop
-    feasible = sorted((e for e in entries if e.get("feasible") and e.get("design")),
-                      key=lambda e: (rank.of(e), -e["accuracy"]["ci_low"], e["number"]))
-    tried = []
-    for entry in feasible[:candidates]:
-        result = run_campaign(open_design(entry["design"]), ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites),
-                              repeats=repeats, seed=ev.seed + CONFIRM_SEED_OFFSET, workers=ev.workers)
-        chance = pass_probability(result.accuracy_mean, result.ci_low, result.ci_high, floor)
-        ok = bool(result.ci_low >= floor and chance >= probability)
-        tried.append({"number": entry["number"], "objective": rank.of(entry), "mean": result.accuracy_mean,
-                      "ci_low": result.ci_low, "pass_probability": round(chance, 4), "confirmed": ok})
-        if ok:
-            return entry, tried
-    return None, tried
 
 
 register_compare_scheme(CompareScheme("Base", fixed_scheme(lambda layers: ProtectionSpec())))
@@ -394,7 +341,7 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
     re-measurement). TMR-CL's row is the cheapest feasible trial that an independent
     confirmation campaign (as many passes, seed ``ev.seed + CONFIRM_SEED_OFFSET``) predicts
     to meet the target again in the validation with probability >= 0.9
-    (:func:`confirm_cheapest`; its row's ``confirmation`` says what was tried). ``objective``: what TMR-CL's optimizer minimises (default LUT)."""
+    (:func:`~fpga_ft.search.optimize.confirm.confirm_cheapest`; its row's ``confirmation`` says what was tried). ``objective``: what TMR-CL's optimizer minimises (default LUT)."""
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     start = time.perf_counter()
     drops = drops_for(bers, drops)

@@ -51,6 +51,8 @@ The package, one module per stage of a study:
 * :mod:`.storage`: storage URLs, the study lock, worker liveness and heartbeats;
 * :mod:`.results`: trial entries, the Pareto front, :class:`OptimizeResult`, :func:`load_result`;
 * :mod:`.loop`: study naming, samplers, :func:`optimize` and the refinement of the best trial;
+* :mod:`.confirm`: the confirmation of a study's choice by an independent campaign (the
+  winner's curse), :func:`~.confirm.confirm_cheapest`;
 * :mod:`.plot`: :func:`plot_pareto`.
 """
 

@@ -120,9 +120,9 @@ class OptimizeResult:
             else [f"{self.objective} (minimise)"],
             "constraints": list(CONSTRAINT_NAMES),
             "target": self.settings.get("target"),
-            "best": _public(self.best),
-            "closest": _public(self.closest) if self.best is None else None,
-            "pareto": [_public(e) for e in self.pareto],
+            "best": public_entry(self.best),
+            "closest": public_entry(self.closest) if self.best is None else None,
+            "pareto": [public_entry(e) for e in self.pareto],
             "trials": {"requested": self.requested, "count": len(self.trials), "complete": len(complete),
                        "feasible": sum(1 for e in self.entries if e.get("feasible")),
                        "run_here": self.run_trials, "items": self.trials},
@@ -133,7 +133,8 @@ class OptimizeResult:
         }
 
 
-def _public(entry: dict | None) -> dict | None:
+def public_entry(entry: dict | None) -> dict | None:
+    """A study entry with the keys of the JSON (PUBLIC_KEYS) only."""
     if entry is None:
         return None
     return {k: entry.get(k) for k in PUBLIC_KEYS if k in entry}
