@@ -108,6 +108,7 @@ def write_outputs(result, storage: str, plan_out=None, plot=None, confirmation=N
     ``chosen`` (the trial whose plan is written: the confirmed one, else the search's best)."""
     from fpga_ft.core.outputs import atomic_path
     from fpga_ft.search import optimize as O
+    from fpga_ft.search.optimize.results import public_entry
 
     out = result.to_dict()
     out["dashboard"] = f"optuna-dashboard {O.display_url(storage)}"
@@ -119,8 +120,6 @@ def write_outputs(result, storage: str, plan_out=None, plot=None, confirmation=N
     elif confirmation is not None:
         print(f"warning: none of the {len(confirmation.tried)} cheapest feasible trials was confirmed by an "
               "independent campaign; the search's best is the chosen plan", file=sys.stderr)
-    from fpga_ft.search.optimize.results import public_entry
-
     out["chosen"] = public_entry(best)
     if plan_out:
         if best is None:
