@@ -380,8 +380,8 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
     trials = {0: (100, False, floor + 0.05), 1: (200, True, floor - 0.01), 2: (300, True, floor + 0.001),
               3: (400, True, floor + 0.01), 4: (500, True, floor + 0.03)}
     entries = [{"number": n, "LUT": lut, "FF": 0, "DSP": 0, "BRAM": 0, "latency_cycles": 1, "feasible": ok,
-                "design": f"d{n}", "accuracy": {"mean": 0.9, "ci_low": 0.8, "ci_high": 0.95}}
-               for n, (lut, ok, _) in trials.items()]
+                "plan": {"layers": {}}, "knobs": {"layers": {}}, "design": "/elsewhere/on/another/worker",
+                "accuracy": {"mean": 0.9, "ci_low": 0.8, "ci_high": 0.95}} for n, (lut, ok, _) in trials.items()]
     measured, seeds = [], set()
 
     def fake_campaign(design, x, y, model, repeats, seed, workers):
@@ -390,7 +390,7 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
         ci_low = trials[design][2]
         return SimpleNamespace(accuracy_mean=ci_low + half, ci_low=ci_low, ci_high=ci_low + 2 * half)
 
-    monkeypatch.setattr(confirm, "open_design", lambda path: int(path[1:]))
+    monkeypatch.setattr(evaluator, "design_of", lambda entry: entry["number"])
     monkeypatch.setattr(confirm, "run_campaign", fake_campaign)
     target = compare.Target(ber=BER, max_accuracy_drop=DROP)
     result = confirm.confirm_cheapest(entries, evaluator, target, 7)
@@ -408,6 +408,32 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
     capped = confirm.confirm_cheapest(entries, evaluator, target, 7, candidates=2)
     assert capped.chosen is None and capped.tried == result.tried[:2] and measured == [1, 2]
     assert len(confirm.describe(result)) == 3 and "not confirmed" in confirm.describe(result)[0]
+
+
+def test_design_of_an_entry_is_rebuilt_from_its_plan_not_its_path(evaluator, target):
+    """A study entry's design path may be on another worker's machine or from an older
+    fpga-ft: the confirmation and compare's validation rebuild it from knobs and plan (the
+    design cache gives the same project back)."""
+    from fpga_ft.search.optimize import ProtectionSpec
+
+    entry = evaluator.evaluate({"layers": {}}, ProtectionSpec(msbs={evaluator.layers0[0].name: 2}), target).to_dict()
+    original = entry["design"]
+    entry["design"] = "/nonexistent/fpgaft-design"
+    design = evaluator.design_of(entry)
+    assert str(design.project_dir) == original and design.plan.to_dict() == entry["plan"]
+
+
+def test_csim_library_of_another_version_is_a_one_line_error(tmp_path):
+    """A library built before the ABI check (no fpgaft_abi_version symbol) is refused with a
+    one-line error, not an AttributeError (a resumed study's old design directories)."""
+    from fpga_ft.simulate.csim import CsimLibrary
+
+    src = tmp_path / "old.c"
+    src.write_text("int fpgaft_n_sites(void) { return 4; }\n")
+    lib = tmp_path / "fpgaft_csim-old.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-o", str(lib), str(src)], check=True)
+    with pytest.raises(FpgaFtError, match="another fpga-ft version; convert the design again"):
+        CsimLibrary(lib, 64, 10)
 
 
 def test_pass_probability_of_an_independent_re_measurement():

@@ -50,7 +50,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
 from fpga_ft.core.faults import SITES, FaultModel
-from fpga_ft.generate.design import open_design
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
 from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
 from fpga_ft.search.optimize.confirm import confirm_cheapest
@@ -411,7 +410,7 @@ def _validate(rows: list[dict], ev: Evaluator, target: Target, repeats: int) -> 
     for row in rows:
         if row.get("skipped") or not row.get("design"):
             continue
-        design = open_design(row["design"])
+        design = ev.design_of(row)
         result = run_campaign(design, ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites), repeats=repeats,
                               seed=ev.seed + VALIDATION_SEED_OFFSET, workers=ev.workers)
         row["search_accuracy"] = row["accuracy"]

@@ -184,8 +184,10 @@ class CsimLibrary:
         self.n_inputs = int(n_inputs)
         self.n_outputs = int(n_outputs)
         self._lib = ctypes.CDLL(str(self.path))
-        if self._lib.fpgaft_abi_version() != ABI_VERSION:
-            raise FpgaFtError(f"{self.path.name}: incompatible fpga-ft csim library; rebuild the design")
+        version = getattr(self._lib, "fpgaft_abi_version", None)  # None: a library older than the ABI check
+        if version is None or version() != ABI_VERSION:
+            raise FpgaFtError(f"{self.path}: csim library of another fpga-ft version; convert the design again "
+                              "with this fpga-ft")
         self.sites = library_sites(self._lib, self.path.name)
         self._bers_type = ctypes.c_double * len(self.sites)
         self._counters_type = ctypes.c_ulonglong * (2 * len(self.sites))

@@ -22,7 +22,6 @@ from statistics import NormalDist
 from typing import Sequence
 
 from fpga_ft.core.faults import FaultModel
-from fpga_ft.generate.design import open_design
 from fpga_ft.search.optimize.evaluator import Evaluator
 from fpga_ft.search.optimize.objectives import Objective, get_objective
 from fpga_ft.search.optimize.targets import Target
@@ -96,13 +95,13 @@ def confirm_cheapest(entries: Sequence[dict], ev: Evaluator, target: Target, rep
     (ties: higher search CI low first, then trial number)."""
     rank = get_objective(objective)
     floor = ev.clean_accuracy - target.max_accuracy_drop
-    feasible = sorted((e for e in entries if e.get("feasible") and e.get("design")),
+    feasible = sorted((e for e in entries if e.get("feasible") and e.get("plan") is not None),
                       key=lambda e: (rank.of(e), -e["accuracy"]["ci_low"], e["number"]))
     seed = ev.seed + CONFIRM_SEED_OFFSET
     tried: list[ConfirmedTrial] = []
     chosen = None
     for entry in feasible[:candidates]:
-        result = run_campaign(open_design(entry["design"]), ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites),
+        result = run_campaign(ev.design_of(entry), ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites),
                               repeats=repeats, seed=seed, workers=ev.workers)
         chance = pass_probability(result.accuracy_mean, result.ci_low, result.ci_high, floor)
         ok = bool(result.ci_low >= floor and chance >= probability)

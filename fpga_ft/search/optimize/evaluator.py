@@ -184,6 +184,17 @@ class Evaluator:
                 self._retrained.pop(next(iter(self._retrained)))
         return self._retrained[key]
 
+    def design_of(self, entry: dict):
+        """The design of a study entry or compare row (its ``knobs`` and ``plan``) as this
+        fpga-ft builds it, from the design cache when it is there. The entry's own ``design``
+        path is not trusted: it may be on another worker's machine or written by an older
+        fpga-ft (a resumed study)."""
+        from fpga_ft.core.plan import ProtectionPlan
+
+        model, _, _ = self.model_for(entry.get("knobs") or {"layers": {}})
+        return build_design(model, ProtectionPlan.from_dict(entry.get("plan") or {"layers": {}}), board=self.board,
+                            hls_config=self.hls_config)
+
     # ---- figures -------------------------------------------------------------------------------
     def figures(self, design, layers, plan) -> ResourceFigures:
         """LUT/FF/DSP/BRAM_18K/URAM and latency (cycles): real reports when the project has them

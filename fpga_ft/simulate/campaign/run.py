@@ -31,7 +31,10 @@ def _as_design(design):
         from fpga_ft.generate.design import open_design
 
         return open_design(design)
-    if not hasattr(design, "library") or not hasattr(design, "project_dir"):
+    # ask the type (or the instance's own attributes): hasattr(design, "library") would build
+    # a Design's library and turn any AttributeError inside the build into this message
+    has_library = hasattr(type(design), "library") or "library" in getattr(design, "__dict__", {})
+    if not has_library or not hasattr(design, "project_dir"):
         raise FpgaFtError(f"expected an fpga-ft Design or project directory, got {type(design).__name__}")
     return design
 
