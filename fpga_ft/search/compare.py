@@ -411,6 +411,7 @@ def _validate(rows: list[dict], ev: Evaluator, target: Target, repeats: int) -> 
         if row.get("skipped") or not row.get("design"):
             continue
         design = ev.design_of(row)
+        row["design"] = str(design.project_dir)
         result = run_campaign(design, ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites), repeats=repeats,
                               seed=ev.seed + VALIDATION_SEED_OFFSET, workers=ev.workers)
         row["search_accuracy"] = row["accuracy"]
