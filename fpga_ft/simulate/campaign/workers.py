@@ -163,6 +163,33 @@ def _without_main_module():
             sys.modules["__main__"] = main
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Block SIGINT in this thread while worker processes may be spawned. A spawned worker
+    inherits the signal mask, so a Ctrl-C that reaches the process group while a worker is
+    still importing (before :func:`_worker_init` ignores SIGINT) cannot make it print a
+    KeyboardInterrupt traceback (measured: SIGINT to the group of ``inject --workers 2``
+    under load printed one from ``spawn_main``). A SIGINT that reaches this thread meanwhile
+    is delivered when the mask is restored."""
+    try:
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask on this platform
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _spawning_workers():
+    """Where worker processes may be spawned (submits): the caller's ``__main__`` hidden and
+    SIGINT blocked (:func:`_without_main_module`, :func:`_sigint_blocked`)."""
+    with _without_main_module(), _sigint_blocked():
+        yield
+
+
 def shutdown_workers() -> None:
     """Stop the worker processes kept for reuse (also done at exit)."""
     while _POOLS:
@@ -177,7 +204,7 @@ def chunk_executor(workers: int, scheduler: str | None) -> ChunkExecutor:
     """The Dask cluster at ``scheduler``, else the local pool of ``workers`` processes."""
     if scheduler is not None:
         return dask_executor(scheduler)
-    return PoolExecutor(_get_pool(workers), workers, _without_main_module)
+    return PoolExecutor(_get_pool(workers), workers, _spawning_workers)
 
 
 def run_parallel(executor: ChunkExecutor, task, done, finished, n_slices, repeats, max_repeats, target, decide,
