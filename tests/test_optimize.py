@@ -384,14 +384,14 @@ def test_confirmation_takes_the_cheapest_design_that_meets_the_target_again(eval
                 "accuracy": {"mean": 0.9, "ci_low": 0.8, "ci_high": 0.95}} for n, (lut, ok, _) in trials.items()]
     measured, seeds = [], set()
 
-    def fake_campaign(design, x, y, model, repeats, seed, workers):
+    def fake_campaign(design, target, repeats, seed):
         measured.append(design)
-        seeds.add((seed, repeats, model.ber))
+        seeds.add((seed, repeats, target.ber))
         ci_low = trials[design][2]
         return SimpleNamespace(accuracy_mean=ci_low + half, ci_low=ci_low, ci_high=ci_low + 2 * half)
 
     monkeypatch.setattr(evaluator, "design_of", lambda entry: entry["number"])
-    monkeypatch.setattr(confirm, "run_campaign", fake_campaign)
+    monkeypatch.setattr(evaluator, "campaign", fake_campaign)
     target = compare.Target(ber=BER, max_accuracy_drop=DROP)
     result = confirm.confirm_cheapest(entries, evaluator, target, 7)
     # trial 2 meets the floor by 0.1 point: an independent re-measurement would miss it too often

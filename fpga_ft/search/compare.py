@@ -49,13 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from fpga_ft.core.errors import FpgaFtError
-from fpga_ft.core.faults import SITES, FaultModel
+from fpga_ft.core.faults import SITES
 from fpga_ft.search.algorithm import AlgorithmKnobs, LayerKnobs
 from fpga_ft.search.optimize import Evaluator, Objective, ProtectionSpec, Target, fmt_ber, get_objective, optimize
 from fpga_ft.search.optimize.confirm import confirm_cheapest
 from fpga_ft.search.optimize.confirm import describe as describe_confirmation
 from fpga_ft.search.optimize.evaluation import CONSTRAINT_FLAGS, RESULT_KEYS, Evaluation, constraint_flags
-from fpga_ft.simulate.campaign import run_campaign
 
 #: Fractions of critical neurons per layer tried by TMR-ARCH, ascending.
 ARCH_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
@@ -406,19 +405,17 @@ def run_compare(ev: Evaluator, bers: Sequence[float], drops: Sequence[float] | N
 
 def _validate(rows: list[dict], ev: Evaluator, target: Target, repeats: int) -> None:
     """Re-measure each row's design with an independent campaign (in place)."""
-    base_clean = ev.clean_accuracy
     for row in rows:
         if row.get("skipped") or not row.get("design"):
             continue
         design = ev.design_of(row)
         row["design"] = str(design.project_dir)
-        result = run_campaign(design, ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites), repeats=repeats,
-                              seed=ev.seed + VALIDATION_SEED_OFFSET, workers=ev.workers)
+        result = ev.campaign(design, target, repeats=repeats, seed=ev.seed + VALIDATION_SEED_OFFSET)
         row["search_accuracy"] = row["accuracy"]
         row["search_meets_target"] = row["meets_target"]
         row["accuracy"] = {"mean": result.accuracy_mean, "ci_low": result.ci_low, "ci_high": result.ci_high}
-        row["accuracy_loss"] = base_clean - result.accuracy_mean
-        row["accuracy_ok"] = result.ci_low >= base_clean - target.max_accuracy_drop
+        row["accuracy_loss"] = ev.clean_accuracy - result.accuracy_mean
+        row["accuracy_ok"] = result.ci_low >= ev.accuracy_floor(target)
         row["meets_target"] = bool(row["accuracy_ok"] and row["latency_ok"] and row["fits"])
         row["validation_repeats"] = repeats
 

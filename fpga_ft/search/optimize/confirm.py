@@ -21,11 +21,9 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Sequence
 
-from fpga_ft.core.faults import FaultModel
 from fpga_ft.search.optimize.evaluator import Evaluator
 from fpga_ft.search.optimize.objectives import Objective, get_objective
 from fpga_ft.search.optimize.targets import Target
-from fpga_ft.simulate.campaign import run_campaign
 
 #: Offset of the confirmation campaigns' seed from the search seed (compare's validation uses 1000).
 CONFIRM_SEED_OFFSET = 2000
@@ -94,15 +92,14 @@ def confirm_cheapest(entries: Sequence[dict], ev: Evaluator, target: Target, rep
     ``probability``. At most ``candidates`` entries are tried, in the order of the objective
     (ties: higher search CI low first, then trial number)."""
     rank = get_objective(objective)
-    floor = ev.clean_accuracy - target.max_accuracy_drop
+    floor = ev.accuracy_floor(target)
     feasible = sorted((e for e in entries if e.get("feasible") and e.get("plan") is not None),
                       key=lambda e: (rank.of(e), -e["accuracy"]["ci_low"], e["number"]))
     seed = ev.seed + CONFIRM_SEED_OFFSET
     tried: list[ConfirmedTrial] = []
     chosen = None
     for entry in feasible[:candidates]:
-        result = run_campaign(ev.design_of(entry), ev.x, ev.y, FaultModel(ber=target.ber, sites=target.sites),
-                              repeats=repeats, seed=seed, workers=ev.workers)
+        result = ev.campaign(ev.design_of(entry), target, repeats=repeats, seed=seed)
         chance = pass_probability(result.accuracy_mean, result.ci_low, result.ci_high, floor)
         ok = bool(result.ci_low >= floor and chance >= probability)
         tried.append(ConfirmedTrial(entry["number"], rank.of(entry), result.accuracy_mean, result.ci_low, chance, ok))

@@ -212,7 +212,7 @@ class Evaluator:
         key = (target.ber, target.sites)
         if key not in self._baselines:
             fig = self.figures(self.design0, self.layers0, None)
-            acc = self._campaign(self.design0, target)
+            acc = self.campaign(self.design0, target)
             self._baselines[key] = Baseline(figures=fig, utilization=fig.utilization(self.board, FIT_KEYS),
                                             clean_accuracy=self.clean_accuracy, accuracy=AccuracyFigures.of(acc),
                                             ber=target.ber, design=str(self.design0.project_dir))
@@ -223,7 +223,14 @@ class Evaluator:
         (JSON form of :class:`~fpga_ft.search.optimize.evaluation.Baseline`)."""
         return self._baseline(target).to_dict()
 
-    def _campaign(self, design, target: Target, repeats: int | None = None, seed: int | None = None):
+    def accuracy_floor(self, target: Target) -> float:
+        """The least accuracy (fraction) that meets ``target``: clean accuracy of the unprotected
+        design minus the allowed loss."""
+        return self.clean_accuracy - float(target.max_accuracy_drop)
+
+    def campaign(self, design, target: Target, repeats: int | None = None, seed: int | None = None):
+        """A fault-injection campaign of ``design`` on this evaluator's data at ``target``'s BER
+        and sites (default: the search's passes and seed)."""
         return run_campaign(design, self.x, self.y, FaultModel(ber=target.ber, sites=target.sites),
                             repeats=repeats or self.repeats, seed=self.seed if seed is None else seed,
                             workers=self.workers)
@@ -238,7 +245,7 @@ class Evaluator:
         while evaluation.accuracy_undecided and used < self.max_repeats:
             batch += 1
             more = min(self.repeats, self.max_repeats - used)
-            extra = self._campaign(design, evaluation.target, repeats=more, seed=sequential_seed(self.seed, batch))
+            extra = self.campaign(design, evaluation.target, repeats=more, seed=sequential_seed(self.seed, batch))
             correct, total, used = correct + extra.correct, total + extra.inferences, used + extra.repeats
             mean, low, high = accuracy_interval(correct, total, first.confidence, CI_METHOD)
             evaluation = dataclasses.replace(evaluation, accuracy=AccuracyFigures(mean, low, high, used))
@@ -260,7 +267,7 @@ class Evaluator:
             return self._memo[memo_key].again(_now() - start)
         design = build_design(model, plan, board=self.board, hls_config=self.hls_config)
         fig = self.figures(design, design_layers, plan)
-        acc = self._campaign(design, target)
+        acc = self.campaign(design, target)
         evaluation = self._decide(design, Evaluation(
             plan=plan, knobs=knobs, spec=_spec_summary(spec, design_layers), figures=fig,
             utilization=fig.utilization(self.board, FIT_KEYS), accuracy=AccuracyFigures.of(acc),
